@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// `npm test`: builds the native addon, then runs the whole ava suite once per engine
+// (HONGBAO_ENGINE=native, then ts) and ends with one line `N passed, M failed` counted from ava's TAP.
+// Extra arguments are passed to ava (e.g. `npm test -- test/engine.shake.test.ts`).
+import { spawn, spawnSync } from 'node:child_process';
+
+const engines = (process.env.HONGBAO_TEST_ENGINES ?? 'native,ts').split(',').filter(Boolean);
+const avaArgs = process.argv.slice(2);
+
+if (engines.includes('native')) {
+  console.error('# building the native addon (npm run build:native)');
+  const build = spawnSync('npm', ['run', '--silent', 'build:native'], { stdio: 'inherit' });
+  if (build.status !== 0) {
+    console.error('# native build failed');
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
+}
+
+function runAva(engine) {
+  return new Promise((resolve) => {
+    const counts = { passed: 0, failed: 0, skipped: 0 };
+    const child = spawn('npx', ['ava', '--tap', ...avaArgs], {
+      env: { ...process.env, HONGBAO_ENGINE: engine },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let pending = '';
+    const consume = (line) => {
+      process.stdout.write(`[${engine}] ${line}\n`);
+      const m = /^(not ok|ok)\b.*?(#\s*(SKIP|TODO)\b)?/i.exec(line);
+      if (!m) return;
+      if (m[3]) counts.skipped++;
+      else if (m[1] === 'ok') counts.passed++;
+      else counts.failed++;
+    };
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop();
+      lines.forEach(consume);
+    });
+    child.on('close', (code) => {
+      if (pending) consume(pending);
+      // A crashed or timed-out file may not print `not ok`: count it as a failure so it cannot hide.
+      if (code !== 0 && counts.failed === 0) counts.failed = 1;
+      resolve(counts);
+    });
+  });
+}
+
+const total = { passed: 0, failed: 0, skipped: 0 };
+for (const engine of engines) {
+  const c = await runAva(engine);
+  console.error(`# ${engine}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped`);
+  total.passed += c.passed;
+  total.failed += c.failed;
+  total.skipped += c.skipped;
+}
+console.log(`${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`);
+process.exit(total.failed === 0 ? 0 : 1);
