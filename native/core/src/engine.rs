@@ -1,0 +1,427 @@
+//! The engine: shards, the supply and the group id counter, with the batch calls of
+//! docs/engine.md. Every call validates its whole batch before any state changes, and locks each
+//! shard at most once per batch.
+
+use parking_lot::Mutex;
+
+use crate::error::{ensure_len, InputError, Result};
+use crate::packet::NewPacket;
+use crate::rng::entropy_seed;
+use crate::shard::{Shard, ShardState};
+use crate::snapshot::{fresh_shards, rebuild, Snapshot};
+use crate::supply::{validate_options, SupplyDesk};
+use crate::types::{
+    CountCents, CreateStatus, EngineConfig, FlowTotals, PacketDetails, Refund, ShakeStatus,
+    SplitMode, SupplyOptions, SupplyState, Totals,
+};
+
+/// Most shards an engine may have.
+pub const MAX_SHARDS: u32 = 65_536;
+
+/// Caller-owned output of a shake batch; each slice has at least as many items as the batch.
+pub struct ShakeOut<'a> {
+    /// [`ShakeStatus`] per user.
+    pub status: &'a mut [u8],
+    /// Packet id on a hit, else 0.
+    pub packet_ids: &'a mut [u32],
+    /// Cents on a hit, else 0.
+    pub cents: &'a mut [u32],
+}
+
+/// A batch of group-packet creations in compressed-row form: the recipients of item `i` are
+/// `recipients[recipient_offsets[i] .. recipient_offsets[i + 1]]`.
+pub struct CreateBatch<'a> {
+    pub senders: &'a [u32],
+    pub total_cents: &'a [u32],
+    pub share_counts: &'a [u32],
+    /// One more entry than there are items, non-decreasing, the last within `recipients`.
+    pub recipient_offsets: &'a [u32],
+    pub recipients: &'a [u32],
+    /// Absolute expiry in ms since the epoch, finite.
+    pub expires_at: &'a [f64],
+}
+
+/// Caller-owned output of a create batch.
+pub struct CreateOut<'a> {
+    /// [`CreateStatus`] per item.
+    pub status: &'a mut [u8],
+    /// The new id for `Ok`, else 0.
+    pub packet_ids: &'a mut [u32],
+}
+
+/// Caller-owned output of an open batch.
+pub struct OpenOut<'a> {
+    /// [`OpenStatus`] per item.
+    pub status: &'a mut [u8],
+    /// The share for `Ok` and `Repeat`, else 0.
+    pub cents: &'a mut [u32],
+}
+
+/// Caller-owned output of an expiry sweep; its capacity is the shortest of the four slices.
+pub struct RefundOut<'a> {
+    pub packet_ids: &'a mut [u32],
+    pub senders: &'a mut [u32],
+    pub cents: &'a mut [u32],
+    pub shares: &'a mut [u32],
+}
+
+/// The packet engine. All methods take `&self`: share it between threads behind an `Arc`.
+pub struct Engine {
+    seed: u32,
+    split_mode: SplitMode,
+    shards: Box<[Shard]>,
+    /// Lock order: `supply`, then `next_group_id`, then shards in index order.
+    supply: Mutex<SupplyDesk>,
+    next_group_id: Mutex<u64>,
+}
+
+impl Engine {
+    /// A fresh engine. Fails when the shard count is outside `1..=MAX_SHARDS`.
+    pub fn new(config: EngineConfig) -> Result<Self> {
+        if !(1..=MAX_SHARDS).contains(&config.shards) {
+            return Err(InputError::new(format!(
+                "shards must be an integer in 1..={MAX_SHARDS}, got {}",
+                config.shards
+            )));
+        }
+        let seed = config.seed.unwrap_or_else(entropy_seed);
+        Ok(Self {
+            seed,
+            split_mode: config.split_mode,
+            shards: fresh_shards(seed, config.shards)
+                .into_iter()
+                .map(Shard::new)
+                .collect(),
+            supply: Mutex::new(SupplyDesk::new(seed)),
+            next_group_id: Mutex::new(1),
+        })
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> u32 {
+        self.shards.len() as u32
+    }
+
+    /// The seed of every stream (drawn from the OS when none was given).
+    pub fn seed(&self) -> u32 {
+        self.seed
+    }
+
+    /// Split mode of new group packets.
+    pub fn split_mode(&self) -> SplitMode {
+        self.split_mode
+    }
+
+    fn shard_index(&self, key: u32) -> usize {
+        (key % self.shard_count()) as usize
+    }
+
+    /// Replaces any previous supply; `released` starts at 0. Released packets stay in their buckets.
+    pub fn start_supply(&self, opts: SupplyOptions) -> Result<()> {
+        validate_options(&opts)?;
+        self.supply.lock().supply = Some(SupplyState {
+            total: opts.total,
+            rate_per_second: opts.rate_per_second,
+            released: 0,
+            rule: opts.rule,
+            active: true,
+        });
+        Ok(())
+    }
+
+    /// Stops the supply: later releases create nothing.
+    pub fn stop_supply(&self) {
+        if let Some(supply) = self.supply.lock().supply.as_mut() {
+            supply.active = false;
+        }
+    }
+
+    /// The current supply, if one was started.
+    pub fn supply_state(&self) -> Option<SupplyState> {
+        self.supply.lock().supply.clone()
+    }
+
+    /// Creates up to `count` shake packets (capped by what the supply has left), spread
+    /// round-robin over the shards; writes their ids and cents and returns how many.
+    /// Both outputs need at least `count` items.
+    pub fn release_supply(
+        &self,
+        count: u32,
+        out_ids: &mut [u32],
+        out_cents: &mut [u32],
+    ) -> Result<u32> {
+        ensure_len("out.ids", out_ids.len(), count as usize)?;
+        ensure_len("out.cents", out_cents.len(), count as usize)?;
+        let mut desk = self.supply.lock();
+        let n = desk.releasable(count);
+        if n == 0 {
+            return Ok(0);
+        }
+        desk.draw(n, out_ids, out_cents)?;
+        let shards = self.shard_count();
+        let first = desk.cursor;
+        desk.cursor = ((u64::from(first) + u64::from(n)) % u64::from(shards)) as u32;
+        let placed = (0..n as usize).map(|i| {
+            let shard = ((u64::from(first) + i as u64) % u64::from(shards)) as usize;
+            (shard, (out_ids[i], out_cents[i]))
+        });
+        // Still under the supply lock, so concurrent releases keep every bucket in id order.
+        self.for_each_by_shard(placed.collect(), |state, (id, cents)| {
+            state.push_shake(id, cents)
+        });
+        Ok(n)
+    }
+
+    /// One shake per user, in order: the oldest packet of shard `user mod shards`, or a miss.
+    /// A shard whose bucket is empty is not locked.
+    pub fn shake(&self, users: &[u32], out: ShakeOut<'_>) -> Result<()> {
+        let n = users.len();
+        ensure_len("out.status", out.status.len(), n)?;
+        ensure_len("out.packetIds", out.packet_ids.len(), n)?;
+        ensure_len("out.cents", out.cents.len(), n)?;
+        let mut candidates = Vec::new();
+        for (i, &user) in users.iter().enumerate() {
+            out.status[i] = ShakeStatus::Miss as u8;
+            out.packet_ids[i] = 0;
+            out.cents[i] = 0;
+            let shard = self.shard_index(user);
+            if self.shards[shard].may_have_packets() {
+                candidates.push((shard, i));
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        self.for_each_by_shard(candidates, |state, i| {
+            if let Some((id, cents)) = state.take_shake() {
+                out.status[i] = ShakeStatus::Hit as u8;
+                out.packet_ids[i] = id;
+                out.cents[i] = cents;
+            }
+        });
+        Ok(())
+    }
+
+    /// Creates group packets; each item gets a [`CreateStatus`] and, when `Ok`, the next id.
+    pub fn create_group(&self, batch: &CreateBatch<'_>, out: CreateOut<'_>) -> Result<()> {
+        let n = batch.senders.len();
+        for (name, len) in [
+            ("totalCents", batch.total_cents.len()),
+            ("shareCounts", batch.share_counts.len()),
+            ("expiresAt", batch.expires_at.len()),
+        ] {
+            if len != n {
+                return Err(InputError::new(format!(
+                    "{name} has {len} items, senders has {n}"
+                )));
+            }
+        }
+        if batch.recipient_offsets.len() != n + 1 {
+            return Err(InputError::new(format!(
+                "recipientOffsets has {} items, needs {}",
+                batch.recipient_offsets.len(),
+                n + 1
+            )));
+        }
+        let offsets = batch.recipient_offsets;
+        if offsets.windows(2).any(|w| w[0] > w[1]) || offsets[n] as usize > batch.recipients.len() {
+            return Err(InputError::new(
+                "recipientOffsets must be non-decreasing and end within recipients",
+            ));
+        }
+        if let Some(t) = batch.expires_at.iter().find(|t| !t.is_finite()) {
+            return Err(InputError::new(format!(
+                "expiresAt must be finite, got {t}"
+            )));
+        }
+        ensure_len("out.status", out.status.len(), n)?;
+        ensure_len("out.packetIds", out.packet_ids.len(), n)?;
+
+        let prepared: Vec<std::result::Result<NewPacket, CreateStatus>> = (0..n)
+            .map(|i| {
+                let recipients = &batch.recipients[offsets[i] as usize..offsets[i + 1] as usize];
+                NewPacket::prepare(
+                    batch.senders[i],
+                    batch.total_cents[i],
+                    batch.share_counts[i],
+                    recipients,
+                    batch.expires_at[i],
+                )
+            })
+            .collect();
+        let ok_count = prepared.iter().filter(|p| p.is_ok()).count() as u64;
+        let first_id = {
+            let mut next = self.next_group_id.lock();
+            if *next + ok_count > 1 << 32 {
+                return Err(InputError::new("group packet ids exhausted (2^32 - 1)"));
+            }
+            let first = *next;
+            *next += ok_count;
+            first
+        };
+
+        let mut next_id = first_id;
+        let mut placed = Vec::with_capacity(ok_count as usize);
+        for (i, item) in prepared.into_iter().enumerate() {
+            match item {
+                Ok(new) => {
+                    let id = next_id as u32; // below 2^32: checked above
+                    next_id += 1;
+                    out.status[i] = CreateStatus::Ok as u8;
+                    out.packet_ids[i] = id;
+                    placed.push((self.shard_index(id), (id, new)));
+                }
+                Err(status) => {
+                    out.status[i] = status as u8;
+                    out.packet_ids[i] = 0;
+                }
+            }
+        }
+        let mode = self.split_mode;
+        self.for_each_by_shard(placed, |state, (id, new)| state.create_group(id, new, mode));
+        Ok(())
+    }
+
+    /// Opens `packet_ids[i]` for `users[i]`, in order, at time `now_ms`.
+    pub fn open(
+        &self,
+        users: &[u32],
+        packet_ids: &[u32],
+        now_ms: f64,
+        out: OpenOut<'_>,
+    ) -> Result<()> {
+        let n = users.len();
+        if packet_ids.len() != n {
+            return Err(InputError::new(format!(
+                "packetIds has {} items, users has {n}",
+                packet_ids.len()
+            )));
+        }
+        if now_ms.is_nan() {
+            return Err(InputError::new("nowMs must be a number"));
+        }
+        ensure_len("out.status", out.status.len(), n)?;
+        ensure_len("out.cents", out.cents.len(), n)?;
+        let items = packet_ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| (self.shard_index(id), i))
+            .collect();
+        self.for_each_by_shard(items, |state, i| {
+            let (status, cents) = state.open(users[i], packet_ids[i], now_ms);
+            out.status[i] = status as u8;
+            out.cents[i] = cents;
+        });
+        Ok(())
+    }
+
+    /// Expires, in ascending id order and up to the capacity of `out`, every packet not yet
+    /// expired whose expiry is `<= now_ms` or whose id is in `force`. Returns how many refunds
+    /// were written; what did not fit stays for the next call.
+    pub fn expire(&self, now_ms: f64, force: &[u32], out: RefundOut<'_>) -> Result<u32> {
+        if now_ms.is_nan() {
+            return Err(InputError::new("nowMs must be a number"));
+        }
+        let cap = [
+            out.packet_ids.len(),
+            out.senders.len(),
+            out.cents.len(),
+            out.shares.len(),
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(0);
+        if cap == 0 {
+            return Ok(0);
+        }
+        let shard_count = self.shards.len();
+        let mut forced = vec![Vec::new(); if force.is_empty() { 0 } else { shard_count }];
+        for &id in force {
+            forced[self.shard_index(id)].push(id);
+        }
+        // Pass 1 reads what is due shard by shard; pass 2 expires the `cap` smallest ids,
+        // re-checking each under its lock in case another thread expired it in between.
+        let mut due = Vec::new();
+        for (s, shard) in self.shards.iter().enumerate() {
+            let force_here = forced.get(s).map_or(&[][..], Vec::as_slice);
+            due.extend(shard.lock().expiry_candidates(now_ms, force_here, cap));
+        }
+        due.sort_unstable();
+        due.truncate(cap);
+        let mut refunds: Vec<Refund> = Vec::with_capacity(due.len());
+        let items = due.iter().map(|&id| (self.shard_index(id), id)).collect();
+        self.for_each_by_shard(items, |state, id| refunds.extend(state.expire(id)));
+        refunds.sort_unstable_by_key(|r| r.packet_id);
+        for (i, r) in refunds.iter().enumerate() {
+            out.packet_ids[i] = r.packet_id;
+            out.senders[i] = r.sender;
+            out.cents[i] = r.cents;
+            out.shares[i] = r.shares;
+        }
+        Ok(refunds.len() as u32)
+    }
+
+    /// Everything known about one group packet, or `None` for an unknown id.
+    pub fn details(&self, packet_id: u32) -> Option<PacketDetails> {
+        self.shards[self.shard_index(packet_id)]
+            .lock()
+            .details(packet_id)
+    }
+
+    /// Money of both flows, summed shard by shard (each shard's counters are consistent under
+    /// its lock, so the sum satisfies `created = paid + remaining + refunded`).
+    pub fn totals(&self) -> Totals {
+        let mut sum = crate::shard::ShardCounters::default();
+        for shard in self.shards.iter() {
+            let c = shard.lock().counters;
+            sum.shake_created.add_all(c.shake_created);
+            sum.shake_paid.add_all(c.shake_paid);
+            sum.group_created.add_all(c.group_created);
+            sum.group_paid.add_all(c.group_paid);
+            sum.group_refunded.add_all(c.group_refunded);
+            sum.group_packets += c.group_packets;
+        }
+        Totals {
+            shake: FlowTotals::from_counters(
+                sum.shake_created,
+                sum.shake_paid,
+                CountCents::default(),
+            ),
+            group: FlowTotals::from_counters(sum.group_created, sum.group_paid, sum.group_refunded),
+            group_packets: sum.group_packets,
+        }
+    }
+
+    /// Replaces all state with `snapshot`, as if restored on a fresh engine with the same seed,
+    /// shard count and split mode. Nothing changes if the snapshot is inconsistent.
+    pub fn restore(&self, snapshot: &Snapshot) -> Result<()> {
+        let rebuilt = rebuild(snapshot, self.seed, self.shard_count())?;
+        let mut desk = self.supply.lock();
+        let mut next_group_id = self.next_group_id.lock();
+        let mut guards: Vec<_> = self.shards.iter().map(Shard::lock).collect();
+        for (guard, state) in guards.iter_mut().zip(rebuilt.shards) {
+            **guard = state;
+        }
+        *desk = rebuilt.desk;
+        *next_group_id = rebuilt.next_group_id;
+        Ok(())
+    }
+
+    /// Runs `f` on every item with the item's shard locked. Each shard is locked once; items of
+    /// one shard keep their batch order (items of different shards are independent).
+    fn for_each_by_shard<T>(
+        &self,
+        mut items: Vec<(usize, T)>,
+        mut f: impl FnMut(&mut ShardState, T),
+    ) {
+        items.sort_by_key(|&(shard, _)| shard); // stable: batch order within a shard
+        let mut items = items.into_iter().peekable();
+        while let Some((shard, item)) = items.next() {
+            let mut guard = self.shards[shard].lock();
+            f(&mut guard, item);
+            while let Some((_, item)) = items.next_if(|&(s, _)| s == shard) {
+                f(&mut guard, item);
+            }
+        }
+    }
+}
