@@ -1,0 +1,176 @@
+// A plain reference model of the engine's bookkeeping (everything but the random amounts), for the
+// property tests: it predicts every status, id, refund and total, and checks the amounts it cannot
+// predict against their bounds.
+import assert from 'node:assert/strict';
+import { CreateStatus, MAX_PACKET_CENTS, OpenStatus, type Totals } from '../../src/engine/types.ts';
+import type { GroupSpec, Refund } from './engine.ts';
+
+export interface ModelPacket {
+  id: number;
+  sender: number;
+  total: number;
+  shares: number;
+  recipients: number[];
+  expiresAt: number;
+  /** user -> cents, in opening order. */
+  opened: Map<number, number>;
+  expired: boolean;
+  refunded: number;
+}
+
+interface Flow {
+  createdCount: number;
+  createdCents: number;
+  paidCount: number;
+  paidCents: number;
+  refundedCount: number;
+  refundedCents: number;
+}
+
+const flow = (): Flow => ({ createdCount: 0, createdCents: 0, paidCount: 0, paidCents: 0, refundedCount: 0, refundedCents: 0 });
+
+export class EngineModel {
+  supply: { total: number; released: number; active: boolean; min: number; max: number } | null = null;
+  nextShakeId = 1;
+  cursor = 0;
+  readonly buckets: Array<Array<{ id: number; cents: number }>>;
+  nextGroupId = 1;
+  readonly packets = new Map<number, ModelPacket>();
+  readonly shake = flow();
+  readonly group = flow();
+
+  constructor(readonly shards: number) {
+    this.buckets = Array.from({ length: shards }, () => []);
+  }
+
+  startSupply(total: number, min: number, max: number): void {
+    this.supply = { total, released: 0, active: true, min, max };
+  }
+
+  stopSupply(): void {
+    if (this.supply) this.supply.active = false;
+  }
+
+  /** Checks a release's output and files the packets round-robin. */
+  release(count: number, ids: number[], cents: number[]): void {
+    const s = this.supply;
+    const expected = s && s.active ? Math.min(count, s.total - s.released) : 0;
+    assert.equal(ids.length, expected, `release(${count}) creates min(count, left) packets`);
+    ids.forEach((id, i) => {
+      assert.equal(id, this.nextShakeId++, 'shake ids are consecutive');
+      assert.ok(s && cents[i] >= s.min && cents[i] <= s.max, `amount ${cents[i]} within the range rule`);
+      this.buckets[this.cursor].push({ id, cents: cents[i] });
+      this.cursor = (this.cursor + 1) % this.shards;
+      this.shake.createdCount++;
+      this.shake.createdCents += cents[i];
+    });
+    if (s) s.released += ids.length;
+  }
+
+  /** Checks a shake batch against the FIFO buckets. */
+  shakeBatch(users: number[], status: number[], ids: number[], cents: number[]): void {
+    users.forEach((u, i) => {
+      const next = this.buckets[u % this.shards].shift();
+      assert.deepEqual([status[i], ids[i], cents[i]], next ? [1, next.id, next.cents] : [0, 0, 0], `shake of user ${u}`);
+      if (next) {
+        this.shake.paidCount++;
+        this.shake.paidCents += next.cents;
+      }
+    });
+  }
+
+  createStatus(spec: GroupSpec): CreateStatus {
+    const r = spec.recipients;
+    if (r.length === 0 || r.length > 1000 || new Set(r).size !== r.length) return CreateStatus.BadRecipients;
+    if (spec.shares === 0 || spec.shares > 1000 || spec.shares > r.length) return CreateStatus.BadShareCount;
+    if (spec.total === 0 || spec.total > MAX_PACKET_CENTS) return CreateStatus.BadTotal;
+    if (spec.total < spec.shares) return CreateStatus.TotalBelowShares;
+    return CreateStatus.Ok;
+  }
+
+  create(specs: GroupSpec[], status: number[], ids: number[]): void {
+    specs.forEach((spec, i) => {
+      const expected = this.createStatus(spec);
+      const id = expected === CreateStatus.Ok ? this.nextGroupId++ : 0;
+      assert.deepEqual([status[i], ids[i]], [expected, id], `create ${JSON.stringify(spec)}`);
+      if (id === 0) return;
+      this.packets.set(id, {
+        id,
+        sender: spec.sender ?? 1,
+        total: spec.total,
+        shares: spec.shares,
+        recipients: spec.recipients,
+        expiresAt: spec.expiresAt as number,
+        opened: new Map(),
+        expired: false,
+        refunded: 0,
+      });
+      this.group.createdCount += spec.shares;
+      this.group.createdCents += spec.total;
+    });
+  }
+
+  open(pairs: Array<[number, number]>, nowMs: number, status: number[], cents: number[]): void {
+    pairs.forEach(([user, id], i) => {
+      const p = this.packets.get(id);
+      const label = `open(user ${user}, packet ${id}) at ${nowMs}`;
+      let expected: OpenStatus;
+      if (!p) expected = OpenStatus.UnknownPacket;
+      else if (!p.recipients.includes(user)) expected = OpenStatus.NotRecipient;
+      else if (p.opened.has(user)) expected = OpenStatus.Repeat;
+      else if (p.expired || nowMs >= p.expiresAt) expected = OpenStatus.Expired;
+      else if (p.opened.size === p.shares) expected = OpenStatus.Empty;
+      else expected = OpenStatus.Ok;
+      assert.equal(status[i], expected, `${label}: status`);
+      if (expected === OpenStatus.Repeat) assert.equal(cents[i], p?.opened.get(user), `${label}: a repeat returns the same share`);
+      else if (expected !== OpenStatus.Ok) assert.equal(cents[i], 0, `${label}: no cents without a share`);
+      else if (p) {
+        const left = p.total - sum(p.opened.values());
+        const sharesLeft = p.shares - p.opened.size;
+        assert.ok(cents[i] >= 1, `${label}: share ${cents[i]} is at least one cent`);
+        assert.ok(cents[i] <= left - (sharesLeft - 1), `${label}: share ${cents[i]} leaves a cent for each of ${sharesLeft - 1} later shares of ${left}`);
+        if (sharesLeft === 1) assert.equal(cents[i], left, `${label}: the last share takes the rest`);
+        p.opened.set(user, cents[i]);
+        this.group.paidCount++;
+        this.group.paidCents += cents[i];
+      }
+    });
+  }
+
+  expire(nowMs: number, capacity: number, force: number[], refunds: Refund[]): void {
+    const due = [...this.packets.values()]
+      .filter((p) => !p.expired && (p.expiresAt <= nowMs || force.includes(p.id)))
+      .sort((a, b) => a.id - b.id)
+      .slice(0, capacity);
+    const expected = due.map((p) => ({
+      packetId: p.id,
+      sender: p.sender,
+      cents: p.total - sum(p.opened.values()),
+      shares: p.shares - p.opened.size,
+    }));
+    assert.deepEqual(refunds, expected, `expire at ${nowMs} (capacity ${capacity}, force ${force}): refunds once, ascending ids`);
+    for (const r of expected) {
+      const p = this.packets.get(r.packetId) as ModelPacket;
+      p.expired = true;
+      p.refunded = r.cents;
+      this.group.refundedCount += r.shares;
+      this.group.refundedCents += r.cents;
+    }
+  }
+
+  totals(): Totals {
+    const build = (f: Flow) => ({
+      created: { count: f.createdCount, cents: f.createdCents },
+      paid: { count: f.paidCount, cents: f.paidCents },
+      remaining: { count: f.createdCount - f.paidCount - f.refundedCount, cents: f.createdCents - f.paidCents - f.refundedCents },
+      refunded: { count: f.refundedCount, cents: f.refundedCents },
+    });
+    return { shake: build(this.shake), group: build(this.group), groupPackets: this.packets.size };
+  }
+}
+
+export function sum(xs: Iterable<number>): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return s;
+}
