@@ -26,6 +26,12 @@ export function checkFinite(name: string, x: unknown): number {
   return x;
 }
 
+/** A clock reading: any number but NaN (an infinite clock expires everything or nothing). */
+export function checkTime(name: string, x: unknown): number {
+  if (typeof x !== 'number' || Number.isNaN(x)) fail(`${name} must be a number, got ${String(x)}`);
+  return x;
+}
+
 /** A Uint32Array passes as is; any other array-like must hold only uint32 values. */
 export function checkU32Array(name: string, a: unknown): ArrayLike<number> {
   if (a instanceof Uint32Array) return a;

@@ -4,6 +4,7 @@
 import { getRandomValues } from 'node:crypto';
 import {
   checkFinite,
+  checkTime,
   checkLength,
   checkOut,
   checkRule,
@@ -59,9 +60,12 @@ export class TsEngine implements Engine {
   readonly kind = 'ts' as const;
   readonly sharedAcrossThreads = false;
   private state: EngineState;
+  /** Options as given, so that `reset()` without options starts over the same way. */
+  private given: EngineOptions;
 
   constructor(options: EngineOptions = {}) {
     this.state = new EngineState(resolveOptions(options, entropySeed));
+    this.given = { ...options };
   }
 
   get shardCount(): number {
@@ -183,7 +187,7 @@ export class TsEngine implements Engine {
     const n = u.length;
     const ids = checkU32Array('packetIds', packetIds);
     checkLength('packetIds', ids, n);
-    checkFinite('nowMs', nowMs);
+    checkTime('nowMs', nowMs);
     if (out == null) fail('out is required');
     const status = checkOut('out.status', out.status, Uint8Array, n);
     const cents = checkOut('out.cents', out.cents, Uint32Array, n);
@@ -218,7 +222,7 @@ export class TsEngine implements Engine {
   }
 
   expire(nowMs: number, out: RefundOut, force?: Uint32Array): number {
-    checkFinite('nowMs', nowMs);
+    checkTime('nowMs', nowMs);
     if (out == null) fail('out is required');
     const outIds = checkOut('out.packetIds', out.packetIds, Uint32Array, 0);
     const cap = outIds.length;
@@ -305,7 +309,11 @@ export class TsEngine implements Engine {
     this.state = fresh;
   }
 
-  reset(options: EngineOptions = {}): void {
-    this.state = new EngineState(resolveOptions(options, entropySeed));
+  /** Drops all state. Without options the engine's options are reused (a seed that was drawn from
+   *  the OS is drawn again), as the native engine does. */
+  reset(options?: EngineOptions): void {
+    const given = options === undefined ? this.given : { ...options };
+    this.state = new EngineState(resolveOptions(given, entropySeed));
+    this.given = given;
   }
 }
