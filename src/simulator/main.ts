@@ -1,0 +1,170 @@
+// `hongbao clients`: one coordinated simulator process (see --help).
+import { parseArgs } from 'node:util';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Simulator } from './simulator.ts';
+import { startControl, portOf } from './control.ts';
+import { MonitorPusher } from '../monitor/push.ts';
+import { MAX_TOTAL_USERS } from './schedule.ts';
+
+const HELP = `usage: hongbao clients --users FROM-TO [flags]
+
+Simulates users FROM..TO (of --total) against --server, each with its own connection and token.
+Every process derives from the shared clock which users shake in each second, so processes started
+with disjoint ranges together send exactly --qps shakes per second, spread over the second.
+Notified group packets are opened at once. Prints {"event":"ready",...} on stdout when its control
+port listens, and its final tally (JSON) on stdout or in --out when stopped (SIGTERM, SIGINT,
+POST /stop on the control port, or --duration).
+
+flags:
+  --server URL            WebSocket URL of the server (default ws://127.0.0.1:8080/ws)
+  --users FROM-TO         user ids this process simulates, inclusive (required)
+  --total N               users in the whole experiment, all processes together (default: TO)
+  --qps N                 target shakes per second for the whole experiment (default 0)
+  --secret-file PATH      server secret for minting user tokens (default: $HONGBAO_SECRET, else data/secret)
+  --monitor URL           push per-second counters to URL/push
+  --control-port N        HTTP control port on 127.0.0.1 (default 0: any free port)
+                            GET /qps, GET /qps?qps=N[&at=UNIX_SECOND], GET /stats, POST /stop[?drainMs=N]
+  --id NAME               name in the monitor and the tally (default clients-FROM-TO)
+  --out FILE              write the final tally here instead of stdout
+  --duration S            stop by itself after S seconds (default 0: run until stopped)
+  --connect-concurrency N handshakes in flight at once (default 256)
+  --users-per-address N   spread connections over 127.1.x.y source addresses, N users each;
+                            "auto" (default): 20000 when --total > 20000 and the server is on loopback, else off
+  --token-ttl S           lifetime of minted tokens in seconds (default 86400)
+  --timeout-ms N          handshake + login deadline per connection (default 15000)
+  --quiet                 no progress lines on stderr
+  -h, --help              this text
+`;
+
+export function parseRange(text: string): { from: number; to: number } {
+  const m = /^(\d+)-(\d+)$/.exec(text.trim());
+  if (!m) throw new Error(`--users must look like FROM-TO, got "${text}"`);
+  const from = Number(m[1]);
+  const to = Number(m[2]);
+  if (from < 1 || to < from) throw new Error(`--users ${text}: need 1 <= FROM <= TO`);
+  return { from, to };
+}
+
+function intFlag(name: string, value: string | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got "${value}"`);
+  return n;
+}
+
+function readSecret(file: string | undefined): string {
+  if (file) return readFileSync(file, 'utf8').trim();
+  if (process.env.HONGBAO_SECRET) return process.env.HONGBAO_SECRET;
+  return readFileSync('data/secret', 'utf8').trim();
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '[::1]' || host === '::1';
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      server: { type: 'string', default: 'ws://127.0.0.1:8080/ws' },
+      users: { type: 'string' },
+      total: { type: 'string' },
+      qps: { type: 'string' },
+      'secret-file': { type: 'string' },
+      monitor: { type: 'string' },
+      'control-port': { type: 'string' },
+      id: { type: 'string' },
+      out: { type: 'string' },
+      duration: { type: 'string' },
+      'connect-concurrency': { type: 'string' },
+      'users-per-address': { type: 'string', default: 'auto' },
+      'token-ttl': { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (!values.users) {
+    process.stderr.write(`hongbao clients: --users FROM-TO is required\n\n${HELP}`);
+    return 2;
+  }
+  const { from, to } = parseRange(values.users);
+  const total = intFlag('total', values.total, to, 1);
+  if (to > total || total > MAX_TOTAL_USERS) throw new Error(`--users ${from}-${to} must lie inside 1..--total (${total} <= ${MAX_TOTAL_USERS})`);
+  if (to - from + 1 > 19_500) process.stderr.write(`hongbao clients: warning: ${to - from + 1} connections in one process is above the ~19,900 open-file limit here\n`);
+  const server = new URL(values.server!);
+  const target = {
+    host: server.hostname,
+    port: Number(server.port || (server.protocol === 'wss:' ? 443 : 80)),
+    path: server.pathname + server.search,
+    timeoutMs: intFlag('timeout-ms', values['timeout-ms'], 15_000, 1),
+  };
+  const perAddressFlag = values['users-per-address']!;
+  const usersPerSourceAddress =
+    perAddressFlag === 'auto' ? (total > 20_000 && isLoopback(server.hostname) ? 20_000 : 0) : intFlag('users-per-address', perAddressFlag, 0);
+  const id = values.id ?? `clients-${from}-${to}`;
+  const quiet = values.quiet;
+  const log = (line: string) => process.stderr.write(`[${id}] ${line}\n`);
+  const pusher = values.monitor ? new MonitorPusher(values.monitor) : null;
+
+  const sim = new Simulator({
+    id,
+    target,
+    from,
+    to,
+    total,
+    qps: intFlag('qps', values.qps, 0),
+    secret: readSecret(values['secret-file']),
+    tokenTtlSeconds: intFlag('token-ttl', values['token-ttl'], 86_400, 1),
+    connectConcurrency: intFlag('connect-concurrency', values['connect-concurrency'], 256, 1),
+    usersPerSourceAddress,
+    log,
+    onSecond(second, counters) {
+      void pusher?.push({ source: 'client', id, second, counters: { ...counters } });
+      if (!quiet && second % 5 === 0) {
+        log(
+          `${new Date(second * 1000).toISOString().slice(11, 19)} connected ${counters.connected} sent ${counters.sent}/s ` +
+            `hits ${counters.hits} misses ${counters.misses} overloaded ${counters.overloaded} opens ${counters.opens} ` +
+            `p50 ${counters.p50Ms} ms p99 ${counters.p99Ms} ms`,
+        );
+      }
+    },
+  });
+
+  let finished: Promise<unknown> | null = null;
+  let exitNow: (code: number) => void = () => {};
+  const done = new Promise<number>((resolve) => (exitNow = resolve));
+  const stop = (drainMs: number) => {
+    finished ??= sim.stop(drainMs).then((tally) => {
+      const text = JSON.stringify(tally);
+      if (values.out) writeFileSync(values.out, text + '\n');
+      else process.stdout.write(text + '\n');
+      setImmediate(() => exitNow(0));
+      return tally;
+    });
+    return finished;
+  };
+
+  const control = await startControl(intFlag('control-port', values['control-port'], 0), {
+    qps: () => sim.qps(),
+    setQps: (qps, at) => sim.setQps(qps, at),
+    stats: () => sim.stats(),
+    stop,
+  });
+  process.stdout.write(JSON.stringify({ event: 'ready', id, pid: process.pid, controlPort: portOf(control), users: { from, to, total } }) + '\n');
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stop(3000));
+  const duration = intFlag('duration', values.duration, 0);
+  if (duration > 0) setTimeout(() => void stop(3000), duration * 1000).unref();
+
+  sim.start();
+  const code = await done;
+  control.close();
+  control.closeAllConnections();
+  pusher?.close();
+  return code;
+}
