@@ -1,0 +1,163 @@
+// Engine micro-benchmark: native vs TypeScript side by side in one run.
+//   npm run bench:engine -- [--repeats 5] [--scale 1]
+// Workloads: shakes with a supply that lets ~1% hit (the rest miss), and opens of 3-share group
+// packets, each at batch sizes 1, 64 and 1024. Each (workload, batch) is measured `repeats` times,
+// alternating the engines so machine noise hits both alike; medians are reported.
+// Table to stderr, one JSON line to stdout. Exits non-zero if the native engine is not built.
+import { Console } from 'node:console';
+import { parseArgs } from 'node:util';
+import { TsEngine } from '../src/engine/ts.ts';
+import type { Engine, EngineOptions } from '../src/engine/types.ts';
+
+type Kind = 'ts' | 'native';
+
+const { values: args } = parseArgs({
+  options: {
+    repeats: { type: 'string', default: '5' },
+    scale: { type: 'string', default: '1' },
+  },
+});
+const REPEATS = Math.max(5, Number(args.repeats));
+const SCALE = Number(args.scale) > 0 ? Number(args.scale) : 1;
+const SHARDS = 64;
+const OPTIONS: EngineOptions = { seed: 42, shards: SHARDS };
+const BATCHES = [1, 64, 1024];
+const HIT_RATE = 0.01;
+/** Operations per measurement: enough for ~0.1-0.5 s on a slow core. */
+const SHAKES = Math.round(262_144 * SCALE);
+const OPENS = Math.round(3 * 32_768 * SCALE);
+
+async function loadNative(): Promise<Engine> {
+  try {
+    const { NativeEngine } = await import('../src/engine/native.ts');
+    const engine = await NativeEngine.open(OPTIONS);
+    await engine.reset(OPTIONS);
+    return engine;
+  } catch (error) {
+    process.stderr.write(`bench:engine needs the native engine: run \`npm run build:native\` first.\n  (${(error as Error).message})\n`);
+    process.exit(1);
+  }
+}
+
+/** Awaits only a real thenable, so a synchronous engine pays no microtask per call. */
+async function settle(r: unknown): Promise<void> {
+  if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') await r;
+}
+
+/** Splits `data` into views of `batch` items, built before any timing. */
+function views(data: Uint32Array, batch: number): Uint32Array[] {
+  const out: Uint32Array[] = [];
+  for (let i = 0; i < data.length; i += batch) out.push(data.subarray(i, Math.min(i + batch, data.length)));
+  return out;
+}
+
+// Inputs, allocated once: random users for shakes; 3 recipients per packet for opens.
+const shakeUsers = new Uint32Array(SHAKES);
+for (let i = 0; i < SHAKES; i++) shakeUsers[i] = (Math.random() * 0x1_0000_0000) >>> 0;
+const PACKETS = OPENS / 3;
+const openUsers = new Uint32Array(OPENS);
+const openIds = new Uint32Array(OPENS);
+for (let k = 0; k < OPENS; k++) {
+  // Round r opens recipient r of every packet: consecutive opens hit different packets and shards.
+  const r = Math.floor(k / PACKETS);
+  const p = k % PACKETS;
+  openUsers[k] = 3 * p + r;
+  openIds[k] = p + 1;
+}
+const CREATE_BATCH = 1024;
+function createBatch(first: number, n: number) {
+  const offsets = new Uint32Array(n + 1);
+  const recipients = new Uint32Array(3 * n);
+  for (let i = 0; i < n; i++) {
+    offsets[i + 1] = 3 * (i + 1);
+    for (let r = 0; r < 3; r++) recipients[3 * i + r] = 3 * (first + i) + r;
+  }
+  return {
+    senders: new Uint32Array(n).fill(1),
+    totalCents: new Uint32Array(n).fill(300),
+    shareCounts: new Uint32Array(n).fill(3),
+    recipientOffsets: offsets,
+    recipients,
+    expiresAt: new Float64Array(n).fill(4_102_444_800_000),
+  };
+}
+const createBatches = Array.from({ length: Math.ceil(PACKETS / CREATE_BATCH) }, (_, b) =>
+  createBatch(b * CREATE_BATCH, Math.min(CREATE_BATCH, PACKETS - b * CREATE_BATCH)),
+);
+const createOut = { status: new Uint8Array(CREATE_BATCH), packetIds: new Uint32Array(CREATE_BATCH) };
+const releaseOut = { ids: new Uint32Array(SHAKES), cents: new Uint32Array(SHAKES) };
+const shakeOut = { status: new Uint8Array(1024), packetIds: new Uint32Array(1024), cents: new Uint32Array(1024) };
+const openOut = { status: new Uint8Array(1024), cents: new Uint32Array(1024) };
+
+/** Shakes per second; ~1% hit a packet released just before (outside the timing). */
+async function shakeRun(engine: Engine, batches: Uint32Array[]): Promise<{ opsPerSec: number; hits: number }> {
+  await engine.reset(OPTIONS);
+  await engine.startSupply({ total: SHAKES, ratePerSecond: 200, rule: { kind: 'range', min: 1, max: 1_000 } });
+  await settle(engine.releaseSupply(Math.round(SHAKES * HIT_RATE), releaseOut));
+  const before = (await engine.totals()).shake.paid.count;
+  const start = process.hrtime.bigint();
+  for (const users of batches) await settle(engine.shake(users, shakeOut));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const hits = (await engine.totals()).shake.paid.count - before;
+  return { opsPerSec: SHAKES / seconds, hits };
+}
+
+/** Opens per second of fresh 3-share packets (created outside the timing). */
+async function openRun(engine: Engine, users: Uint32Array[], ids: Uint32Array[]): Promise<{ opsPerSec: number; hits: number }> {
+  await engine.reset(OPTIONS);
+  for (const b of createBatches) await settle(engine.createGroup(b, createOut));
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < users.length; i++) await settle(engine.open(users[i], ids[i], 0, openOut));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const hits = (await engine.totals()).group.paid.count;
+  if (hits !== OPENS) throw new Error(`${engine.kind}: expected ${OPENS} paid opens, got ${hits}`);
+  return { opsPerSec: OPENS / seconds, hits };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function main(): Promise<void> {
+  const engines: Record<Kind, Engine> = { ts: new TsEngine(OPTIONS), native: await loadNative() };
+  const rows: Array<Record<string, string | number>> = [];
+  const results: unknown[] = [];
+  for (const workload of ['shake', 'open'] as const) {
+    for (const batch of BATCHES) {
+      const a = views(shakeUsers, batch);
+      const u = views(openUsers, batch);
+      const ids = views(openIds, batch);
+      const run = (e: Engine) => (workload === 'shake' ? shakeRun(e, a) : openRun(e, u, ids));
+      await run(engines.ts); // warm-up, not counted
+      await run(engines.native);
+      const runs: Record<Kind, number[]> = { ts: [], native: [] };
+      let hitRate = 0;
+      for (let r = 0; r < REPEATS; r++) {
+        for (const kind of (r % 2 ? ['native', 'ts'] : ['ts', 'native']) as Kind[]) {
+          const m = await run(engines[kind]);
+          runs[kind].push(m.opsPerSec);
+          if (workload === 'shake') hitRate = m.hits / SHAKES;
+        }
+      }
+      const ts = median(runs.ts);
+      const native = median(runs.native);
+      rows.push({
+        workload,
+        batch,
+        'ts ops/s': Math.round(ts),
+        'native ops/s': Math.round(native),
+        'native/ts': Number((native / ts).toFixed(2)),
+        ...(workload === 'shake' ? { 'hit %': Number((hitRate * 100).toFixed(2)) } : {}),
+      });
+      results.push({ workload, batch, ops: workload === 'shake' ? SHAKES : OPENS, ts: { median: ts, runs: runs.ts }, native: { median: native, runs: runs.native }, ratio: native / ts });
+    }
+  }
+  const table = new Console({ stdout: process.stderr, stderr: process.stderr });
+  table.error(`engine bench: ${SHARDS} shards, ${REPEATS} repeats (medians), shakes ${SHAKES} per run at ~${HIT_RATE * 100}% hits, opens ${OPENS} per run (3-share packets)`);
+  table.table(rows);
+  process.stdout.write(`${JSON.stringify({ bench: 'engine', node: process.version, shards: SHARDS, repeats: REPEATS, results })}\n`);
+}
+
+await main();
