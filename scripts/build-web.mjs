@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+// `npm run build:web`: bundles the two browser pages with esbuild into dist/web/{shake,dashboard}/.
+// Each page gets index.html (copied), app.js (src/web/<page>/app.ts with the protocol codec and, for
+// the dashboard, uPlot bundled in) and style.css (with uPlot's stylesheet inlined). Nothing is loaded
+// from the internet at run time. Also importable: `await buildWeb({ outDir, minify })`.
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const PAGES = ['shake', 'dashboard'];
+
+export async function buildWeb({ outDir = join(root, 'dist/web'), minify = true, pages = PAGES } = {}) {
+  for (const page of pages) {
+    const src = join(root, 'src/web', page);
+    const out = join(outDir, page);
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
+    await build({
+      entryPoints: { app: join(src, 'app.ts'), style: join(src, 'style.css') },
+      outdir: out,
+      bundle: true,
+      format: 'esm',
+      target: ['es2022', 'chrome100', 'safari15.4', 'firefox100'], // <dialog> needs Safari 15.4
+      minify,
+      sourcemap: 'linked',
+      legalComments: 'none',
+      logLevel: 'warning',
+      absWorkingDir: root,
+    });
+    copyFileSync(join(src, 'index.html'), join(out, 'index.html'));
+  }
+  return outDir;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const started = Date.now();
+  const outDir = await buildWeb({ minify: !process.argv.includes('--no-minify') });
+  console.error(`# web pages built into ${outDir} in ${Date.now() - started} ms`);
+}
