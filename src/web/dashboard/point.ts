@@ -1,0 +1,197 @@
+// The one record the live dashboard draws: a second of the run, aligned across the server and the
+// client processes, plus the running reconciliation. Built on the Node side (src/web/feed.ts) from
+// the monitor push bodies documented in docs/admin-api.md; read in the browser. No Node-only imports.
+import type { CountCents, Totals } from '../../engine/types.ts';
+
+/** A monitor push body (docs/admin-api.md, "Monitor push"). */
+export interface PushBody {
+  source: 'server' | 'client';
+  id: string;
+  second: number;
+  counters: Record<string, unknown>;
+}
+
+export interface DashboardPoint {
+  /** Unix second this point covers. */
+  second: number;
+  /** Processes that reported for this second. */
+  servers: number;
+  clients: number;
+  /** Requests sent by the clients during the second (sum over client processes). */
+  clientSent: number;
+  /** Requests the server answered: shakes + opens + repeats + refused opens + creates. */
+  serverAnswered: number;
+  shakes: number;
+  hits: number;
+  /** Shake packets the supply released during the second (the supply rate as it ran). */
+  released: number;
+  overloaded: number;
+  groupCreated: number;
+  groupOpened: number;
+  /** Client latency: p50 is the mean over client processes, p99 the largest (a conservative bound). */
+  p50Ms: number | null;
+  p99Ms: number | null;
+  /** Connections held by the server(s), and reported connected by the clients. */
+  connections: number | null;
+  clientsConnected: number | null;
+  /** The engine totals as the server last reported them (null before any server push). */
+  totals: Totals | null;
+  /** What the clients tallied as received since the feed started (null while no client reported). */
+  clientReceived: { shake: CountCents; group: CountCents } | null;
+}
+
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+const optNum = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+function isTotals(v: unknown): v is Totals {
+  const t = v as Totals | null;
+  return !!t && typeof t === 'object' && !!t.shake?.created && !!t.group?.created;
+}
+
+function addFlow(a: Totals['shake'], b: Totals['shake']): Totals['shake'] {
+  const add = (x: CountCents, y: CountCents) => ({ count: x.count + y.count, cents: x.cents + y.cents });
+  return {
+    created: add(a.created, b.created),
+    paid: add(a.paid, b.paid),
+    remaining: add(a.remaining, b.remaining),
+    refunded: add(a.refunded, b.refunded),
+  };
+}
+
+/** Running sums a feed carries from one second to the next. */
+export interface FeedCarry {
+  totals: Totals | null;
+  received: { shake: CountCents; group: CountCents } | null;
+}
+
+/**
+ * Align one second's push bodies into a point. `carry` holds the running sums from the previous
+ * points and is updated in place (clients report per-second counts; the dashboard wants totals).
+ */
+export function toDashboardPoint(second: number, pushes: readonly PushBody[], carry: FeedCarry): DashboardPoint {
+  const p: DashboardPoint = {
+    second,
+    servers: 0,
+    clients: 0,
+    clientSent: 0,
+    serverAnswered: 0,
+    shakes: 0,
+    hits: 0,
+    released: 0,
+    overloaded: 0,
+    groupCreated: 0,
+    groupOpened: 0,
+    p50Ms: null,
+    p99Ms: null,
+    connections: null,
+    clientsConnected: null,
+    totals: null,
+    clientReceived: null,
+  };
+  let p50Sum = 0;
+  let p50N = 0;
+  let totals: Totals | null = null;
+  for (const push of pushes) {
+    const c = push.counters ?? {};
+    if (push.source === 'server') {
+      p.servers++;
+      p.shakes += num(c.shakes);
+      p.hits += num(c.hits);
+      p.released += num(c.released);
+      p.overloaded += num(c.overloaded);
+      p.groupCreated += num(c.creates);
+      p.groupOpened += num(c.opens);
+      p.serverAnswered += num(c.shakes) + num(c.opens) + num(c.repeats) + num(c.openRefused) + num(c.creates);
+      p.connections = (p.connections ?? 0) + num(c.connections);
+      if (isTotals(c.totals)) {
+        totals = totals
+          ? { shake: addFlow(totals.shake, c.totals.shake), group: addFlow(totals.group, c.totals.group), groupPackets: totals.groupPackets + c.totals.groupPackets }
+          : c.totals;
+      }
+    } else if (push.source === 'client') {
+      p.clients++;
+      p.clientSent += num(c.sent);
+      p.clientsConnected = (p.clientsConnected ?? 0) + num(c.connected);
+      const p50 = optNum(c.p50Ms);
+      const p99 = optNum(c.p99Ms);
+      if (p50 !== null) {
+        p50Sum += p50;
+        p50N++;
+      }
+      if (p99 !== null) p.p99Ms = Math.max(p.p99Ms ?? 0, p99);
+      const r = (carry.received ??= { shake: { count: 0, cents: 0 }, group: { count: 0, cents: 0 } });
+      r.shake.count += num(c.hits);
+      r.shake.cents += num(c.hitCents);
+      r.group.count += num(c.opens);
+      r.group.cents += num(c.openCents);
+    }
+  }
+  if (p50N > 0) p.p50Ms = p50Sum / p50N;
+  if (totals) carry.totals = totals;
+  p.totals = carry.totals;
+  p.clientReceived = carry.received
+    ? { shake: { ...carry.received.shake }, group: { ...carry.received.group } }
+    : null;
+  return p;
+}
+
+export type CheckState = 'ok' | 'in-flight' | 'off' | 'waiting';
+
+export interface FlowCheck {
+  name: 'shake' | 'group';
+  issued: CountCents;
+  received: CountCents;
+  remaining: CountCents;
+  refunded: CountCents;
+  /** issued - received - remaining - refunded on the server's own books: must be 0 at every instant. */
+  booksGap: CountCents;
+  /** server received - client tally, or null when no client reports. */
+  clientGap: CountCents | null;
+  clientReceived: CountCents | null;
+  state: CheckState;
+}
+
+export interface Reconciliation {
+  state: CheckState;
+  flows: FlowCheck[];
+}
+
+const sub = (a: CountCents, b: CountCents): CountCents => ({ count: a.count - b.count, cents: a.cents - b.cents });
+const isZero = (a: CountCents) => a.count === 0 && a.cents === 0;
+
+/**
+ * The running reconciliation. Any gap in the server's books is `off` (red) at once. Between clients
+ * and server, a client tally above what the server paid is `off`; a server figure ahead of the
+ * clients by no more than was paid in the latest second is `in-flight` (answers crossing the second
+ * boundary); a larger gap is `off`. When the load stops, every gap must settle to 0.
+ */
+export function reconcile(point: DashboardPoint): Reconciliation {
+  const t = point.totals;
+  if (!t) return { state: 'waiting', flows: [] };
+  const paidThisSecond = { shake: point.hits, group: point.groupOpened };
+  const flows: FlowCheck[] = (['shake', 'group'] as const).map((name) => {
+    const f = t[name];
+    const booksGap = sub(sub(sub(f.created, f.paid), f.remaining), f.refunded);
+    const clientReceived = point.clientReceived ? point.clientReceived[name] : null;
+    const clientGap = clientReceived ? sub(f.paid, clientReceived) : null;
+    let state: CheckState = 'ok';
+    if (!isZero(booksGap)) state = 'off';
+    else if (clientGap && !isZero(clientGap)) {
+      const behind = clientGap.count > 0 && clientGap.cents > 0 && clientGap.count <= paidThisSecond[name];
+      state = behind ? 'in-flight' : 'off';
+    }
+    return {
+      name,
+      issued: f.created,
+      received: f.paid,
+      remaining: f.remaining,
+      refunded: f.refunded,
+      booksGap,
+      clientGap,
+      clientReceived,
+      state,
+    };
+  });
+  const state = flows.some((f) => f.state === 'off') ? 'off' : flows.some((f) => f.state === 'in-flight') ? 'in-flight' : 'ok';
+  return { state, flows };
+}
