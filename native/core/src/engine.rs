@@ -57,7 +57,7 @@ pub struct OpenOut<'a> {
     pub cents: &'a mut [u32],
 }
 
-/// Caller-owned output of an expiry sweep; its capacity is the shortest of the four slices.
+/// Caller-owned output of an expiry sweep: four slices of the same length, the sweep's capacity.
 pub struct RefundOut<'a> {
     pub packet_ids: &'a mut [u32],
     pub senders: &'a mut [u32],
@@ -67,6 +67,7 @@ pub struct RefundOut<'a> {
 
 /// The packet engine. All methods take `&self`: share it between threads behind an `Arc`.
 pub struct Engine {
+    config: EngineConfig,
     seed: u32,
     split_mode: SplitMode,
     shards: Box<[Shard]>,
@@ -86,6 +87,7 @@ impl Engine {
         }
         let seed = config.seed.unwrap_or_else(entropy_seed);
         Ok(Self {
+            config,
             seed,
             split_mode: config.split_mode,
             shards: fresh_shards(seed, config.shards)
@@ -95,6 +97,12 @@ impl Engine {
             supply: Mutex::new(SupplyDesk::new(seed)),
             next_group_id: Mutex::new(1),
         })
+    }
+
+    /// The configuration as given (`seed` stays `None` when it was drawn from the OS), so that a
+    /// reset without options can start over the same way.
+    pub fn config(&self) -> EngineConfig {
+        self.config
     }
 
     /// Number of shards.
@@ -322,15 +330,18 @@ impl Engine {
         if now_ms.is_nan() {
             return Err(InputError::new("nowMs must be a number"));
         }
-        let cap = [
-            out.packet_ids.len(),
-            out.senders.len(),
-            out.cents.len(),
-            out.shares.len(),
-        ]
-        .into_iter()
-        .min()
-        .unwrap_or(0);
+        let cap = out.packet_ids.len();
+        for (name, len) in [
+            ("out.senders", out.senders.len()),
+            ("out.cents", out.cents.len()),
+            ("out.shares", out.shares.len()),
+        ] {
+            if len != cap {
+                return Err(InputError::new(format!(
+                    "{name} has {len} items, out.packetIds has {cap}: refund outputs must have one length"
+                )));
+            }
+        }
         if cap == 0 {
             return Ok(0);
         }

@@ -491,6 +491,18 @@ fn expire_in_ascending_id_order_up_to_capacity() {
         open(&e, &[(2, 1)], 0.0),
         vec![(OpenStatus::Expired as u8, 0)]
     );
+    let (mut ids, mut senders, mut cents, mut shares) =
+        (vec![0; 2], vec![0; 2], vec![0; 1], vec![0; 2]);
+    let uneven = RefundOut {
+        packet_ids: &mut ids,
+        senders: &mut senders,
+        cents: &mut cents,
+        shares: &mut shares,
+    };
+    assert!(
+        e.expire(1e300, &[], uneven).is_err(),
+        "refund outputs of different lengths"
+    );
     let t = e.totals();
     assert_eq!(t.group.refunded.count, 17);
     assert_eq!(t.group.remaining, CountCents::default());
