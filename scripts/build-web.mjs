@@ -4,7 +4,7 @@
 // the dashboard, uPlot bundled in) and style.css (with uPlot's stylesheet inlined). Nothing is loaded
 // from the internet at run time. Also importable: `await buildWeb({ outDir, minify })`.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,11 +15,12 @@ export async function buildWeb({ outDir = join(root, 'dist/web'), minify = true,
   for (const page of pages) {
     const src = join(root, 'src/web', page);
     const out = join(outDir, page);
-    rmSync(out, { recursive: true, force: true });
-    mkdirSync(out, { recursive: true });
+    // Build beside the target, then swap it in, so a reader never sees a half-written page.
+    mkdirSync(outDir, { recursive: true });
+    const tmp = mkdtempSync(join(outDir, `.${page}-`));
     await build({
       entryPoints: { app: join(src, 'app.ts'), style: join(src, 'style.css') },
-      outdir: out,
+      outdir: tmp,
       bundle: true,
       format: 'esm',
       target: ['es2022', 'chrome100', 'safari15.4', 'firefox100'], // <dialog> needs Safari 15.4
@@ -29,7 +30,15 @@ export async function buildWeb({ outDir = join(root, 'dist/web'), minify = true,
       logLevel: 'warning',
       absWorkingDir: root,
     });
-    copyFileSync(join(src, 'index.html'), join(out, 'index.html'));
+    copyFileSync(join(src, 'index.html'), join(tmp, 'index.html'));
+    rmSync(out, { recursive: true, force: true });
+    try {
+      renameSync(tmp, out);
+    } catch (err) {
+      // Another build (a parallel test process) swapped its copy in first: same sources, keep it.
+      rmSync(tmp, { recursive: true, force: true });
+      if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+    }
   }
   return outDir;
 }

@@ -67,18 +67,46 @@ export function lookupStatic(files: StaticFiles, method: string, url: string): S
 /** The repository's dist/web folder (built by `npm run build:web`). */
 export const WEB_DIST = fileURLToPath(new URL('../../dist/web/', import.meta.url));
 
+const SRC = fileURLToPath(new URL('../', import.meta.url)); // src/
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const name of readdirSync(dir)) {
+    const st = statSync(join(dir, name));
+    newest = Math.max(newest, st.isDirectory() ? newestMtime(join(dir, name)) : st.mtimeMs);
+  }
+  return newest;
+}
+
+/** True when dist/web/<page> is missing or older than a source it is built from. */
+export function webPageStale(page: 'shake' | 'dashboard'): boolean {
+  const index = join(WEB_DIST, page, 'index.html');
+  if (!existsSync(index)) return true;
+  if (!existsSync(join(SRC, 'web', page))) return false; // deployed without sources: use what is built
+  const sources = Math.max(newestMtime(join(SRC, 'web')), newestMtime(join(SRC, 'protocol')), statSync(join(SRC, 'engine', 'types.ts')).mtimeMs);
+  return sources > statSync(index).mtimeMs;
+}
+
 /**
  * Load one built page (`shake` or `dashboard`). If it was never built (a fresh checkout that skipped
- * `npm run build:web`), build it first with esbuild (about a tenth of a second), then load.
+ * `npm run build:web`) or its sources changed since, build it first with esbuild (about a tenth of a
+ * second; into a private folder that is then renamed, so concurrent loaders never see half a page).
  */
 export async function loadWebPage(page: 'shake' | 'dashboard'): Promise<StaticFiles> {
-  const dir = join(WEB_DIST, page);
-  if (!existsSync(join(dir, 'index.html'))) {
+  if (webPageStale(page)) {
     // @ts-ignore -- plain .mjs build script, no type declarations
     const { buildWeb } = await import('../../scripts/build-web.mjs');
-    await buildWeb();
+    await buildWeb({ pages: [page] });
   }
-  return loadStatic(dir);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return loadStatic(join(WEB_DIST, page));
+    } catch (err) {
+      // A parallel build may be swapping the folder this very moment: read again shortly.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 5) throw err;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
 }
 
 // ---- adapters -----------------------------------------------------------------------------------
