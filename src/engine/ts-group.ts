@@ -6,11 +6,11 @@ import type { PacketDetails, SplitMode } from './types.ts';
 const SCAN_LIMIT = 16;
 
 export class GroupPacket {
-  /** Cents opened by each recipient (same index as `recipients`); 0 = not opened (shares are >= 1). */
-  readonly openedBy: Uint32Array;
-  /** Opened shares in opening order. */
-  readonly openedUsers: Uint32Array;
-  readonly openedCents: Uint32Array;
+  /** One array per packet (fewer objects for the collector), in four parts:
+   *  [0, R) recipients as given; [R, 2R) cents opened by each recipient, 0 = not yet (shares are >= 1);
+   *  [2R, 2R+S) users in opening order; [2R+S, 2R+2S) their cents. */
+  private readonly data: Uint32Array;
+  readonly recipientCount: number;
   openedCount = 0;
   remainingCents: number;
   remainingShares: number;
@@ -22,49 +22,68 @@ export class GroupPacket {
   bestOrder = -1;
   private readonly index: Map<number, number> | null = null;
 
+  /** Copies recipients[lo, hi) into the packet. */
   constructor(
     readonly id: number,
     readonly sender: number,
     readonly totalCents: number,
     readonly shareCount: number,
     readonly splitMode: SplitMode,
-    readonly recipients: Uint32Array,
+    recipients: ArrayLike<number>,
+    lo: number,
+    hi: number,
     readonly expiresAt: number,
   ) {
-    this.openedBy = new Uint32Array(recipients.length);
-    this.openedUsers = new Uint32Array(shareCount);
-    this.openedCents = new Uint32Array(shareCount);
+    const r = hi - lo;
+    this.recipientCount = r;
+    this.data = new Uint32Array(2 * r + 2 * shareCount);
+    for (let i = 0; i < r; i++) this.data[i] = recipients[lo + i];
     this.remainingCents = totalCents;
     this.remainingShares = shareCount;
-    if (recipients.length > SCAN_LIMIT) {
+    if (r > SCAN_LIMIT) {
       this.index = new Map();
-      for (let i = 0; i < recipients.length; i++) this.index.set(recipients[i], i);
+      for (let i = 0; i < r; i++) this.index.set(this.data[i], i);
     }
   }
 
   /** Index of `user` among the recipients, or -1. */
   positionOf(user: number): number {
     if (this.index !== null) return this.index.get(user) ?? -1;
-    const r = this.recipients;
-    for (let i = 0; i < r.length; i++) if (r[i] === user) return i;
+    const d = this.data;
+    for (let i = 0; i < this.recipientCount; i++) if (d[i] === user) return i;
     return -1;
+  }
+
+  /** Cents already opened by the recipient at `position`, 0 if none. */
+  openedBy(position: number): number {
+    return this.data[this.recipientCount + position];
+  }
+
+  private userAt(order: number): number {
+    return this.data[2 * this.recipientCount + order];
+  }
+
+  private centsAt(order: number): number {
+    return this.data[2 * this.recipientCount + this.shareCount + order];
   }
 
   /** Records a share paid to the recipient at `position`. */
   pay(position: number, cents: number): void {
+    const d = this.data;
+    const r = this.recipientCount;
     const order = this.openedCount++;
-    this.openedBy[position] = cents;
-    this.openedUsers[order] = this.recipients[position];
-    this.openedCents[order] = cents;
+    d[r + position] = cents;
+    d[2 * r + order] = d[position];
+    d[2 * r + this.shareCount + order] = cents;
     this.remainingCents -= cents;
     this.remainingShares--;
-    if (this.bestOrder < 0 || cents > this.openedCents[this.bestOrder]) this.bestOrder = order;
+    if (this.bestOrder < 0 || cents > this.centsAt(this.bestOrder)) this.bestOrder = order;
   }
 
   details(): PacketDetails {
     const opened = [];
     for (let order = 0; order < this.openedCount; order++) {
-      opened.push({ user: this.openedUsers[order], cents: this.openedCents[order], order });
+      opened.push({ user: this.userAt(order), cents: this.centsAt(order), order });
     }
     return {
       id: this.id,
@@ -72,14 +91,14 @@ export class GroupPacket {
       totalCents: this.totalCents,
       shareCount: this.shareCount,
       splitMode: this.splitMode,
-      recipients: Array.from(this.recipients),
+      recipients: Array.from(this.data.subarray(0, this.recipientCount)),
       expiresAt: this.expiresAt,
       opened,
       remainingCents: this.remainingCents,
       remainingShares: this.remainingShares,
       refundedCents: this.refundedCents,
       expired: this.expired,
-      bestLuck: this.bestOrder < 0 ? null : this.openedUsers[this.bestOrder],
+      bestLuck: this.bestOrder < 0 ? null : this.userAt(this.bestOrder),
     };
   }
 }

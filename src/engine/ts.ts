@@ -166,9 +166,7 @@ export class TsEngine implements Engine {
         continue;
       }
       const id = st.nextGroupId++;
-      const own = new Uint32Array(count);
-      for (let j = 0; j < count; j++) own[j] = recipients[lo + j];
-      const p = new GroupPacket(id, senders[i], total, shareCount, mode, own, expiresAt[i]);
+      const p = new GroupPacket(id, senders[i], total, shareCount, mode, recipients, lo, hi, expiresAt[i]);
       if (mode === SplitMode.LineSegment) p.plan = lineSegmentSplit(st.streamOf(id), total, shareCount);
       st.groups.set(id, p);
       st.heap.push(p.expiresAt, id);
@@ -200,10 +198,11 @@ export class TsEngine implements Engine {
       if (p === undefined) code = OpenStatus.UnknownPacket;
       else {
         const position = p.positionOf(u[i]);
+        const already = position < 0 ? 0 : p.openedBy(position);
         if (position < 0) code = OpenStatus.NotRecipient;
-        else if (p.openedBy[position] !== 0) {
+        else if (already !== 0) {
           code = OpenStatus.Repeat;
-          amount = p.openedBy[position];
+          amount = already;
         } else if (p.expired || nowMs >= p.expiresAt) code = OpenStatus.Expired;
         else if (p.remainingShares === 0) code = OpenStatus.Empty;
         else {
