@@ -1,0 +1,146 @@
+// Aligns the per-second pushes of every process by unix second into one row per second.
+//
+// Numeric counters are summed over the processes of a side (server, clients); gauges that every
+// client reports identically (targetQps) take the maximum; latency percentiles come from the merged
+// HDR histograms the clients push (exact), or, for a process that sent none, the maximum of the
+// pushed percentiles (an upper bound). A second is final `lagMs` after it ended: its row is then
+// emitted once, with zeros for a side that did not push (a gap stays visible as `processes: 0`).
+// A push for a second already emitted is counted in `late` and otherwise ignored.
+import { mergeEncoded, summarize } from '../simulator/histogram.ts';
+import type { PushRecord } from './push.ts';
+
+export type Side = Record<string, number> & { processes: number };
+
+export interface SeriesRow {
+  second: number;
+  client: Side;
+  server: Side;
+  /** Whole-machine network packets in that second (/proc/net/dev, loopback included). */
+  net: { rxPackets: number; txPackets: number; packets: number } | null;
+  /** Last engine totals the server pushed (not summed). */
+  serverTotals?: unknown;
+}
+
+const PERCENTILES = ['p50Ms', 'p90Ms', 'p99Ms', 'p999Ms'] as const;
+const MAX_FIELDS = new Set(['targetQps', 'at', 'second']);
+const SKIP_FIELDS = new Set(['histogram', 'totals', 'at', 'second', ...PERCENTILES]);
+
+interface Bucket {
+  client: Map<string, Record<string, unknown>>;
+  server: Map<string, Record<string, unknown>>;
+}
+
+export class Collector {
+  private readonly buckets = new Map<number, Bucket>();
+  private readonly net = new Map<number, SeriesRow['net']>();
+  /** next second to emit; null until the first rows are taken (until then, any second is welcome) */
+  private next: number | null = null;
+  late = 0;
+  rejected = 0;
+  readonly sources = new Set<string>();
+
+  constructor(readonly lagMs = 2500) {}
+
+  /** Accept one push; false (and counted) when malformed or too late. */
+  add(record: unknown): boolean {
+    if (!isPush(record)) {
+      this.rejected++;
+      return false;
+    }
+    if (this.next !== null && record.second < this.next) {
+      this.late++;
+      return false;
+    }
+    let bucket = this.buckets.get(record.second);
+    if (!bucket) this.buckets.set(record.second, (bucket = { client: new Map(), server: new Map() }));
+    bucket[record.source].set(record.id, record.counters);
+    this.sources.add(`${record.source}:${record.id}`);
+    return true;
+  }
+
+  addNet(second: number, sample: NonNullable<SeriesRow['net']>): void {
+    this.net.set(second, sample);
+    this.net.delete(second - 600);
+  }
+
+  /** Rows for every second that is final at `nowMs`, in order. */
+  take(nowMs: number): SeriesRow[] {
+    return this.takeUpTo(Math.floor((nowMs - this.lagMs) / 1000) - 1);
+  }
+
+  /** Rows for every second up to and including `last` (all buffered ones when omitted). */
+  takeUpTo(last?: number): SeriesRow[] {
+    if (this.next === null) {
+      if (this.buckets.size === 0) return [];
+      this.next = Math.min(...this.buckets.keys());
+    }
+    const end = last ?? Math.max(this.next - 1, ...this.buckets.keys());
+    const rows: SeriesRow[] = [];
+    for (; this.next <= end; this.next++) {
+      if (!this.buckets.has(this.next) && this.buckets.size > 0 && Math.min(...this.buckets.keys()) - this.next > 3600) {
+        this.next = Math.min(...this.buckets.keys()); // an hour of silence: no hour of empty rows
+      }
+      const bucket = this.buckets.get(this.next);
+      this.buckets.delete(this.next);
+      rows.push(this.row(this.next, bucket));
+    }
+    return rows;
+  }
+
+  private row(second: number, bucket: Bucket | undefined): SeriesRow {
+    const row: SeriesRow = {
+      second,
+      client: combine(bucket?.client),
+      server: combine(bucket?.server),
+      net: this.net.get(second) ?? null,
+    };
+    const totals = [...(bucket?.server.values() ?? [])].map((c) => c.totals).find((t) => t !== undefined);
+    if (totals !== undefined) row.serverTotals = totals;
+    return row;
+  }
+}
+
+function isPush(r: unknown): r is PushRecord {
+  if (typeof r !== 'object' || r === null) return false;
+  const p = r as Record<string, unknown>;
+  return (
+    (p.source === 'server' || p.source === 'client') &&
+    typeof p.id === 'string' &&
+    Number.isSafeInteger(p.second) &&
+    (p.second as number) > 0 &&
+    typeof p.counters === 'object' &&
+    p.counters !== null
+  );
+}
+
+/** Sum one side's processes into one record (see the module comment for the rules). */
+export function combine(processes: Map<string, Record<string, unknown>> | undefined): Side {
+  const out = { processes: 0 } as Side;
+  if (!processes) return out;
+  const histograms: string[] = [];
+  const pushedPercentiles: Record<string, number> = {};
+  let withoutHistogram = 0;
+  for (const counters of processes.values()) {
+    out.processes++;
+    for (const [key, value] of Object.entries(counters)) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || SKIP_FIELDS.has(key)) continue;
+      out[key] = MAX_FIELDS.has(key) ? Math.max(out[key] ?? 0, value) : (out[key] ?? 0) + value;
+    }
+    if (typeof counters.histogram === 'string' && counters.histogram !== '') histograms.push(counters.histogram);
+    else if (PERCENTILES.some((p) => typeof counters[p] === 'number' && (counters[p] as number) > 0)) {
+      withoutHistogram++;
+      for (const p of PERCENTILES) {
+        const v = counters[p];
+        if (typeof v === 'number') pushedPercentiles[p] = Math.max(pushedPercentiles[p] ?? 0, v);
+      }
+    }
+  }
+  if (histograms.length === 0 && withoutHistogram === 0) return out;
+  const merged = summarize(mergeEncoded(histograms));
+  for (const p of PERCENTILES) {
+    const fromHistograms = merged.count > 0 ? merged[p] : 0;
+    out[p] = withoutHistogram > 0 ? Math.max(fromHistograms, pushedPercentiles[p] ?? 0) : fromHistograms;
+  }
+  if (merged.count > 0) out.latencyCount = merged.count;
+  return out;
+}
