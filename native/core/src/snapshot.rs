@@ -12,9 +12,9 @@ use crate::types::{CountCents, Share, SplitMode, SupplyOptions, SupplyState, MAX
 /// Everything needed to rebuild an engine after a restart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
-    /// Id the next released shake packet gets (1 ..= 2^32).
+    /// Id the next released shake packet gets (1 ..= 2^32 - 1).
     pub next_shake_id: u64,
-    /// Id the next created group packet gets (1 ..= 2^32).
+    /// Id the next created group packet gets (1 ..= 2^32 - 1).
     pub next_group_id: u64,
     /// The current supply, if one was started.
     pub supply: Option<SupplyState>,
@@ -66,7 +66,8 @@ pub(crate) fn fresh_shards(seed: u32, shard_count: u32) -> Vec<ShardState> {
         .collect()
 }
 
-const ID_LIMIT: u64 = 1 << 32;
+/// Ids are u32 and 0 is never an id, so the next id is at most u32::MAX.
+const ID_LIMIT: u64 = u32::MAX as u64;
 
 /// Validates the whole snapshot, then builds the state of a fresh engine with `seed` and
 /// `shard_count` holding it (docs/engine.md, "Restore").
@@ -120,7 +121,7 @@ fn validate(snapshot: &Snapshot) -> Result<Vec<NewPacket>> {
     ] {
         if !(1..=ID_LIMIT).contains(&next) {
             return Err(InputError::new(format!(
-                "snapshot {name} must be in 1..=2^32, got {next}"
+                "snapshot {name} must be in 1..=2^32 - 1, got {next}"
             )));
         }
     }

@@ -56,7 +56,7 @@ fn to_u32_vec(name: &str, values: &[f64]) -> napi::Result<Vec<u32>> {
 pub struct JsEngineOptions {
     /// Number of shards, 1..=65536; default 64.
     pub shards: Option<f64>,
-    /// Seed of the random streams: a safe integer, taken mod 2^32. Omitted: OS entropy.
+    /// Seed of the random streams, an integer in 0..2^32. Omitted: OS entropy.
     pub seed: Option<f64>,
     /// 0 = double mean (default), 1 = line segment.
     pub split_mode: Option<f64>,
@@ -68,17 +68,7 @@ impl JsEngineOptions {
             Some(s) => to_u32("shards", s)?,
             None => DEFAULT_SHARDS,
         };
-        let seed = match self.seed {
-            Some(s) if s.fract() == 0.0 && s.abs() <= MAX_SAFE_INTEGER => {
-                Some(s.rem_euclid(4_294_967_296.0) as u32)
-            }
-            Some(s) => {
-                return Err(input_error(&format!(
-                    "seed must be a safe integer, got {s}"
-                )))
-            }
-            None => None,
-        };
+        let seed = self.seed.map(|s| to_u32("seed", s)).transpose()?;
         Ok(EngineConfig {
             shards,
             seed,
