@@ -331,3 +331,29 @@ test.serial('bad open and expire arguments throw EngineInputError and move nothi
   t.deepEqual(await observable(engine), before, 'totals unchanged after refused calls');
   t.is((await engine.details(ids[0]))?.expired, false, 'the packet did not expire through a refused sweep');
 });
+
+test.serial('an inconsistent snapshot throws EngineInputError and changes nothing', async (t) => {
+  await create(engine, [{ total: 100, shares: 2, recipients: [1, 2] }]);
+  await open(engine, [[1, 1]]);
+  const before = await observable(engine);
+  const details = await engine.details(1);
+  const shake = { createdCount: 2, createdCents: 20, paidCount: 1, paidCents: 10, unpaidIds: [2], unpaidCents: [10] };
+  const group = { id: 1, sender: 1, totalCents: 90, shareCount: 2, splitMode: SplitMode.DoubleMean, recipients: [1, 2], expiresAt: NEVER, opened: [{ user: 1, cents: 40 }], expired: false, refundedCents: 0 };
+  const base = { nextShakeId: 3, nextGroupId: 2, supply: null, shake, groups: [group] };
+  const cases: Array<[string, unknown]> = [
+    ['shake created != paid + unpaid', { ...base, shake: { ...shake, createdCents: 21 } }],
+    ['an unpaid shake id listed twice', { ...base, shake: { ...shake, createdCount: 3, createdCents: 30, unpaidIds: [2, 2], unpaidCents: [10, 10] } }],
+    ['an unpaid shake id not below nextShakeId', { ...base, nextShakeId: 2 }],
+    ['a group id not below nextGroupId', { ...base, nextGroupId: 1 }],
+    ['a group listed twice', { ...base, groups: [group, group] }],
+    ['an opener who is not a recipient', { ...base, groups: [{ ...group, opened: [{ user: 9, cents: 40 }] }] }],
+    ['opened shares above the total', { ...base, groups: [{ ...group, opened: [{ user: 1, cents: 91 }] }] }],
+    ['a refund before expiry', { ...base, groups: [{ ...group, refundedCents: 5 }] }],
+    ['a refund that is not the remainder', { ...base, groups: [{ ...group, expired: true, refundedCents: 49 }] }],
+  ];
+  for (const [label, snapshot] of cases) {
+    await t.throwsAsync(async () => engine.snapshotRestore(snapshot as never), { instanceOf: EngineInputError }, `${label} is refused`);
+  }
+  t.deepEqual(await observable(engine), before, 'totals and supply unchanged by refused restores');
+  t.deepEqual(await engine.details(1), details, 'the existing packet is untouched');
+});

@@ -17,10 +17,16 @@ function checkPositive(name: string, x: unknown, max: number): number {
   return v;
 }
 
+/** A next id: 1 ..= 2^32 (2^32 once every 32-bit id is used). */
+function checkNextId(name: string, x: unknown): number {
+  if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > 2 ** 32) fail(`${name} must be in [1, 2^32], got ${String(x)}`);
+  return x;
+}
+
 export function restoreInto(st: EngineState, snap: EngineSnapshot): void {
   if (snap == null || typeof snap !== 'object') fail('snapshot must be an object');
-  st.nextShakeId = checkPositive('nextShakeId', snap.nextShakeId, 0xffff_ffff);
-  st.nextGroupId = checkPositive('nextGroupId', snap.nextGroupId, 0xffff_ffff);
+  st.nextShakeId = checkNextId('nextShakeId', snap.nextShakeId);
+  st.nextGroupId = checkNextId('nextGroupId', snap.nextGroupId);
 
   if (snap.supply != null) {
     const s = snap.supply;
@@ -28,6 +34,7 @@ export function restoreInto(st: EngineState, snap: EngineSnapshot): void {
     const released = checkU32('supply.released', s.released);
     if (released > total) fail(`supply.released (${released}) exceeds supply.total (${total})`);
     const ratePerSecond = checkFinite('supply.ratePerSecond', s.ratePerSecond);
+    if (ratePerSecond < 0) fail(`supply.ratePerSecond must not be negative, got ${ratePerSecond}`);
     const rule = checkRule(s.rule);
     const values = rule.kind === 'list' ? Uint32Array.from(rule.values) : null;
     st.supply = { total, ratePerSecond, released, rule, active: s.active === true, values };
@@ -37,6 +44,7 @@ export function restoreInto(st: EngineState, snap: EngineSnapshot): void {
   if (sh == null || !Array.isArray(sh.unpaidIds) || !Array.isArray(sh.unpaidCents)) fail('snapshot.shake is malformed');
   if (sh.unpaidIds.length !== sh.unpaidCents.length) fail('shake.unpaidIds and shake.unpaidCents differ in length');
   const b = st.buckets;
+  if (new Set(sh.unpaidIds).size !== sh.unpaidIds.length) fail('shake.unpaidIds lists a packet twice');
   for (let i = 0; i < sh.unpaidIds.length; i++) {
     const id = checkPositive(`shake.unpaidIds[${i}]`, sh.unpaidIds[i], st.nextShakeId - 1);
     const cents = checkPositive(`shake.unpaidCents[${i}]`, sh.unpaidCents[i], MAX_PACKET_CENTS);
