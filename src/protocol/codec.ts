@@ -4,6 +4,7 @@
 // No Node-only imports: the browser pages use this module too.
 import {
   ClientType,
+  CreateExtraStatus,
   DetailsStatus,
   ErrorCode,
   FrameSize,
@@ -74,13 +75,16 @@ export type ServerFrame =
     }
   | { type: typeof ServerType.Error; requestId: number; code: number; offendingType: number };
 
-/** Why a frame could not be decoded; `code` is what the server answers in an Error frame. */
+/** Why a frame could not be decoded; `code` is what the server answers in an Error frame, unless
+ *  `resultStatus` is set: then the frame was well formed but a field was refused, and the server
+ *  answers a result frame of the request's type with that status (e.g. CreateResult BadCover). */
 export class FrameError {
   constructor(
     readonly code: ErrorCode,
     readonly message: string,
     readonly requestId: number,
     readonly offendingType: number,
+    readonly resultStatus: number | null = null,
   ) {}
 }
 
@@ -231,8 +235,10 @@ function decodeCreate(
   at += 6;
   if (bytes.length !== at + storyLength) return bad('create length does not match its cover story');
   if (splitMode > 1) return bad(`unknown split mode ${splitMode}`, ErrorCode.BadField);
+  const badCover = (message: string) =>
+    new FrameError(ErrorCode.BadField, message, requestId, ClientType.Create, CreateExtraStatus.BadCover);
   if (titleLength > MAX_TITLE_BYTES || storyLength > MAX_STORY_BYTES || colour > 0xffffff) {
-    return bad('cover too long or colour out of range', ErrorCode.BadField);
+    return badCover('cover too long or colour out of range');
   }
   let title: string;
   let story: string;
@@ -240,7 +246,7 @@ function decodeCreate(
     title = utf8Decoder.decode(titleBytes);
     story = utf8Decoder.decode(bytes.subarray(at, at + storyLength));
   } catch {
-    return bad('cover text is not UTF-8', ErrorCode.BadField);
+    return badCover('cover text is not UTF-8');
   }
   return {
     type: ClientType.Create,
