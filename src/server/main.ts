@@ -1,0 +1,63 @@
+// `hongbao server`: flags, start-up, the machine-readable ready line, and signals.
+import { writeFileSync } from 'node:fs';
+import { FlagError, helpText, parseFlags } from './flags.ts';
+import { startServer, StartupError } from './server.ts';
+
+function log(message: string): void {
+  process.stderr.write(`hongbao server: ${message}\n`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseFlags(argv);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`hongbao server: ${err.message} (hongbao server --help)\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (flags.help) {
+    process.stdout.write(helpText());
+    return 0;
+  }
+
+  let server;
+  try {
+    server = await startServer(flags, log);
+  } catch (err) {
+    if (err instanceof StartupError) {
+      process.stderr.write(`hongbao server: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const { ready } = server;
+  const shown = (host: string) => (host === '0.0.0.0' ? '127.0.0.1' : host);
+  log(`listening on port ${ready.port}: ws://${shown(ready.host)}:${ready.port}/ws and http://${shown(ready.host)}:${ready.port}/v1/ (${ready.threads} thread${ready.threads > 1 ? 's' : ''}, ${ready.engine} engine)`);
+  log(`admin API listening on port ${ready.adminPort}: http://${ready.adminHost}:${ready.adminPort}/`);
+  log(`ledger ${ready.db}`);
+  log(ready.secretFile ? `token secret in ${ready.secretFile}` : 'token secret from HONGBAO_SECRET');
+  log(ready.adminTokenFile ? `admin token in ${ready.adminTokenFile}` : 'admin token from HONGBAO_ADMIN_TOKEN');
+  const line = JSON.stringify(ready);
+  if (flags.readyFile) writeFileSync(flags.readyFile, `${line}\n`);
+  process.stdout.write(`${line}\n`);
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const on = (s: NodeJS.Signals) => resolve(s);
+    process.once('SIGINT', on);
+    process.once('SIGTERM', on);
+  });
+  for (const s of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(s, () => {
+      log(`second ${s}: exiting at once`);
+      process.exit(130);
+    });
+  }
+  log(`${signal} received`);
+  await server.shutdown();
+  // Idle keep-alive sockets may still hold the event loop: leave on our own shortly.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
+  return 0;
+}
