@@ -1,0 +1,123 @@
+// One worker's uWS app: the WebSocket route, the public HTTP API, the turn batcher and the
+// sessions of this thread, driven by messages from the main thread over `link`.
+import type { MessagePort } from 'node:worker_threads';
+import type { Engine } from '../engine/types.ts';
+import type { Ledger } from '../ledger/types.ts';
+import type { Cover } from '../protocol/codec.ts';
+import { CloseCode } from '../protocol/codes.ts';
+import { Batcher, type NotifyItem } from './batcher.ts';
+import { Ctl, ShakeCeiling } from './counters.ts';
+import { MoveGate } from './gate.ts';
+import { mountHttpApi } from './http-api.ts';
+import type { AppConfig, FromApp, ToApp } from './link.ts';
+import { SessionRegistry } from './registry.ts';
+import type { Uws } from './uws.ts';
+import { wsBehavior } from './ws-api.ts';
+
+export interface AppDeps {
+  uws: Uws;
+  config: AppConfig;
+  engine: Engine;
+  ledger: Ledger;
+  link: MessagePort;
+  log(message: string): void;
+}
+
+export function runApp(deps: AppDeps): void {
+  const { uws, config, engine, ledger, link, log } = deps;
+  const post = (msg: FromApp) => link.postMessage(msg);
+  const covers = new Map<number, Cover>(config.covers);
+  const counters = config.counters;
+  let accepting = true;
+  let listenSocket: unknown = null;
+
+  const gate = new MoveGate((err) => post({ t: 'commit-failed', message: err instanceof Error ? err.message : String(err) }));
+  const registry = new SessionRegistry(counters, config.loginTimeoutMs);
+  const notifyLocal = (items: NotifyItem[]) => {
+    for (const item of items) if (item.cover) covers.set(item.id, item.cover);
+    registry.notify(items);
+  };
+  const batcher = new Batcher({
+    engine,
+    ledger,
+    counters,
+    ceiling: new ShakeCeiling(config.control, config.maxShakesPerSecond),
+    gate,
+    covers,
+    splitMode: config.engineOptions.splitMode,
+    packetTtlMs: config.packetTtlMs,
+    onCreated: (items) => {
+      notifyLocal(items);
+      post({ t: 'created', items });
+    },
+    log,
+  });
+
+  const app = uws.App();
+  app.ws(
+    '/ws',
+    wsBehavior({
+      uws,
+      secret: config.secret,
+      limits: config.limits,
+      maxPayload: config.maxPayload,
+      idleTimeout: config.idleTimeout,
+      counters,
+      batcher,
+      registry,
+      nextLoginSeq: () => Atomics.add(config.control, Ctl.loginSeq, 1) + 1,
+      announceLogin: (user, seq) => post({ t: 'login', user, seq }),
+      accepting: () => accepting,
+    }),
+  );
+  mountHttpApi(app, { secret: config.secret, batcher, gate, ledger, counters, engineKind: engine.kind });
+
+  async function shutdown(): Promise<void> {
+    accepting = false;
+    if (listenSocket) uws.us_listen_socket_close(listenSocket as never);
+    listenSocket = null;
+    await batcher.idle(); // what arrived before the signal is answered normally
+    gate.close(); // from here on nothing moves: requests are answered Unavailable
+    await batcher.idle();
+    registry.closeAll(CloseCode.GoingAway, 'server shutting down');
+    registry.stop();
+    post({ t: 'closed' });
+  }
+
+  link.on('message', (msg: ToApp) => {
+    switch (msg.t) {
+      case 'notify':
+        notifyLocal(msg.items);
+        break;
+      case 'login':
+        registry.replace(msg.user, msg.seq);
+        break;
+      case 'health':
+        gate.set(msg.state);
+        break;
+      case 'covers':
+        covers.clear();
+        for (const [id, cover] of msg.entries) covers.set(id, cover);
+        break;
+      case 'drain':
+        batcher.idle().then(() => post({ t: 'drained', id: msg.id }));
+        break;
+      case 'shutdown':
+        shutdown().catch((err) => {
+          log(`shutdown failed: ${(err as Error).message}`);
+          post({ t: 'closed' });
+        });
+        break;
+    }
+  });
+
+  registry.start();
+  app.listen(config.host, config.port, (socket) => {
+    if (!socket) {
+      post({ t: 'failed', message: `cannot listen on ${config.host}:${config.port} (in use?)` });
+      return;
+    }
+    listenSocket = socket;
+    post({ t: 'ready', port: uws.us_socket_local_port(socket as never) });
+  });
+}

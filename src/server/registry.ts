@@ -1,0 +1,85 @@
+// Who is connected to this thread: sessions waiting to log in (swept for the login timeout) and
+// logged-in sessions by user id (for notifications and for replacing an older login of the same user).
+import { encodePacketNotify } from '../protocol/codec.ts';
+import { CloseCode } from '../protocol/codes.ts';
+import type { NotifyItem } from './batcher.ts';
+import { CONNECTIONS } from './counters.ts';
+import type { Session } from './session.ts';
+
+export class SessionRegistry {
+  private readonly waiting = new Set<Session>();
+  private readonly byUser = new Map<number, Session>();
+  private sweeper: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly counters: Float64Array,
+    private readonly loginTimeoutMs: number,
+  ) {}
+
+  start(): void {
+    this.sweeper = setInterval(() => this.sweep(Date.now()), Math.min(1000, this.loginTimeoutMs));
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+
+  opened(s: Session): void {
+    this.waiting.add(s);
+    this.counters[CONNECTIONS]++;
+  }
+
+  closed(s: Session): void {
+    s.closed = true;
+    this.counters[CONNECTIONS]--;
+    this.waiting.delete(s);
+    if (s.loggedIn && this.byUser.get(s.userId) === s) this.byUser.delete(s.userId);
+  }
+
+  /** `s` logged in as `userId` with global order `seq`: an older session of the user here is replaced. */
+  loggedIn(s: Session, userId: number, seq: number): void {
+    this.waiting.delete(s);
+    s.loggedIn = true;
+    s.userId = userId;
+    s.loginSeq = seq;
+    this.replace(userId, seq);
+    this.byUser.set(userId, s);
+  }
+
+  /** Another thread logged `userId` in with order `seq`: close ours if it is older. */
+  replace(userId: number, seq: number): void {
+    const old = this.byUser.get(userId);
+    if (old === undefined || old.loginSeq >= seq) return;
+    this.byUser.delete(userId);
+    old.end(CloseCode.Replaced, 'logged in elsewhere');
+  }
+
+  /** Tell every local recipient of these packets. */
+  notify(items: NotifyItem[]): void {
+    for (const item of items) {
+      let frame: Uint8Array | null = null;
+      for (const user of item.recipients) {
+        const s = this.byUser.get(user);
+        if (s === undefined || s.closed) continue;
+        frame ??= encodePacketNotify(item.id, item.sender, item.shareCount, item.totalCents, item.expiresAt);
+        s.send(frame);
+      }
+    }
+  }
+
+  /** Close every connection (shutdown). */
+  closeAll(code: number, reason: string): void {
+    for (const s of [...this.waiting, ...this.byUser.values()]) s.end(code, reason);
+  }
+
+  private sweep(now: number): void {
+    for (const s of this.waiting) {
+      if (now - s.openedAt >= this.loginTimeoutMs) {
+        this.waiting.delete(s);
+        s.end(CloseCode.LoginTimeout, 'no login');
+      }
+    }
+  }
+}
