@@ -1,0 +1,118 @@
+// The admin group-packet campaign: `count` packets at `ratePerSecond` (ten steps a second), each from
+// a random sender of [userFrom, userTo] to `recipientsPerPacket` other users of that range, drawn
+// without repeats, with a total from the amount rule. Not persisted: a restart ends it.
+import { Rng } from '../engine/rng.ts';
+import type { AmountRule } from '../engine/types.ts';
+import { Unavailable, type GroupMoves, type PacketSpec } from './groups.ts';
+
+export interface CampaignOptions {
+  count: number;
+  ratePerSecond: number;
+  recipientsPerPacket: number;
+  userFrom: number;
+  userTo: number;
+  rule: AmountRule;
+  expiresInMs: number;
+}
+
+export interface CampaignStatus extends CampaignOptions {
+  created: number;
+  refused: number;
+  active: boolean;
+  startedAt: number;
+}
+
+const STEPS_PER_SECOND = 10;
+const MAX_PER_STEP = 1000;
+
+export class Campaign {
+  private status: CampaignStatus | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private credit = 0;
+  private busy = false;
+  private readonly rng: Rng;
+
+  constructor(
+    private readonly groups: GroupMoves,
+    seed: number,
+    private readonly log: (message: string) => void,
+  ) {
+    this.rng = new Rng(seed >>> 0, 0x7fff_0001);
+  }
+
+  current(): CampaignStatus | null {
+    return this.status ? { ...this.status } : null;
+  }
+
+  start(opts: CampaignOptions): CampaignStatus {
+    this.stop();
+    this.status = { ...opts, created: 0, refused: 0, active: true, startedAt: Date.now() };
+    this.credit = 0;
+    this.timer = setInterval(() => void this.step(), 1000 / STEPS_PER_SECOND);
+    this.timer.unref();
+    return this.current()!;
+  }
+
+  stop(): CampaignStatus | null {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.status) this.status.active = false;
+    return this.current();
+  }
+
+  private draw(lo: number, hi: number): number {
+    return this.rng.uniform(lo, hi);
+  }
+
+  private amount(rule: AmountRule): number {
+    return rule.kind === 'range' ? this.draw(rule.min, rule.max) : rule.values[this.draw(0, rule.values.length - 1)];
+  }
+
+  private packet(s: CampaignStatus, now: number): PacketSpec {
+    const sender = this.draw(s.userFrom, s.userTo);
+    const chosen = new Set<number>();
+    const span = s.userTo - s.userFrom + 1;
+    const wanted = Math.min(s.recipientsPerPacket, span > 1 ? span - 1 : span);
+    while (chosen.size < wanted) {
+      const u = this.draw(s.userFrom, s.userTo);
+      if (u !== sender || span === 1) chosen.add(u);
+    }
+    return {
+      sender,
+      totalCents: Math.max(this.amount(s.rule), wanted),
+      shareCount: wanted,
+      recipients: [...chosen],
+      expiresAt: now + s.expiresInMs,
+      cover: null,
+    };
+  }
+
+  private async step(): Promise<void> {
+    const s = this.status;
+    if (!s || !s.active || this.busy) return;
+    if (s.created >= s.count) {
+      this.stop();
+      this.log(`campaign done: ${s.created} packets created`);
+      return;
+    }
+    this.credit += s.ratePerSecond / STEPS_PER_SECOND;
+    const n = Math.min(Math.floor(this.credit), s.count - s.created, MAX_PER_STEP);
+    if (n <= 0) return;
+    this.credit -= n;
+    this.busy = true;
+    try {
+      const now = Date.now();
+      const specs = Array.from({ length: n }, () => this.packet(s, now));
+      const results = await this.groups.create(specs);
+      for (const r of results) {
+        if (r.status === 0) s.created++;
+        else s.refused++;
+      }
+    } catch (err) {
+      if (!(err instanceof Unavailable)) this.log(`campaign step failed: ${(err as Error).message}`);
+      this.credit = 0; // while degraded the campaign pauses instead of bursting afterwards
+    } finally {
+      this.busy = false;
+    }
+  }
+}

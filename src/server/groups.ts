@@ -1,0 +1,139 @@
+// The main thread's group-packet moves: creating packets (admin API, campaign) and expiring them
+// (sweeps, admin "expire now"), each committed to the ledger before anyone is told.
+import { CreateStatus, type Engine, type RefundOut, type SplitMode } from '../engine/types.ts';
+import type { GroupCreateRecord } from '../ledger/types.ts';
+import type { Cover } from '../protocol/codec.ts';
+import type { NotifyItem } from './batcher.ts';
+import { C } from './counters.ts';
+import type { Recovery } from './recovery.ts';
+
+export interface PacketSpec {
+  sender: number;
+  totalCents: number;
+  shareCount: number;
+  recipients: number[];
+  expiresAt: number;
+  cover: Cover | null;
+}
+
+export class Unavailable extends Error {
+  constructor(message = 'the ledger cannot commit now') {
+    super(message);
+    this.name = 'Unavailable';
+  }
+}
+
+const EXPIRE_CHUNK = 1024;
+/** Latest representable Date: "expire everything" without a non-finite clock. */
+export const END_OF_TIME = 8.64e15;
+
+export class GroupMoves {
+  private readonly refundOut: RefundOut = {
+    packetIds: new Uint32Array(EXPIRE_CHUNK),
+    senders: new Uint32Array(EXPIRE_CHUNK),
+    cents: new Uint32Array(EXPIRE_CHUNK),
+    shares: new Uint32Array(EXPIRE_CHUNK),
+  };
+  /** Expiry runs one at a time (sweeps and admin requests queue behind each other). */
+  private expiring: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly recovery: Recovery,
+    private readonly counters: Float64Array,
+    private readonly splitMode: SplitMode,
+    /** Committed packets: notify their recipients on every thread. */
+    private readonly notify: (items: NotifyItem[]) => void,
+  ) {}
+
+  /** Create packets; answers each one's status and id (0 unless Ok). Throws Unavailable when nothing may move. */
+  async create(specs: PacketSpec[]): Promise<Array<{ status: number; packetId: number }>> {
+    if (!this.recovery.canMove()) throw new Unavailable();
+    const n = specs.length;
+    let total = 0;
+    for (const s of specs) total += s.recipients.length;
+    const batch = {
+      senders: new Uint32Array(n),
+      totalCents: new Uint32Array(n),
+      shareCounts: new Uint32Array(n),
+      recipientOffsets: new Uint32Array(n + 1),
+      recipients: new Uint32Array(total),
+      expiresAt: new Float64Array(n),
+    };
+    let at = 0;
+    specs.forEach((s, i) => {
+      batch.senders[i] = s.sender;
+      batch.totalCents[i] = s.totalCents;
+      batch.shareCounts[i] = s.shareCount;
+      batch.recipients.set(s.recipients, at);
+      at += s.recipients.length;
+      batch.recipientOffsets[i + 1] = at;
+      batch.expiresAt[i] = s.expiresAt;
+    });
+    const out = { status: new Uint8Array(n), packetIds: new Uint32Array(n) };
+    await this.engine.createGroup(batch, out);
+    const now = Date.now();
+    const records: GroupCreateRecord[] = [];
+    specs.forEach((s, i) => {
+      if (out.status[i] !== CreateStatus.Ok) return;
+      records.push({
+        id: out.packetIds[i],
+        sender: s.sender,
+        totalCents: s.totalCents,
+        shareCount: s.shareCount,
+        splitMode: this.splitMode,
+        recipients: s.recipients,
+        expiresAt: s.expiresAt,
+        createdAt: now,
+        cover: s.cover,
+      });
+    });
+    if (records.length > 0) {
+      try {
+        await this.recovery.commit({ creates: records });
+      } catch {
+        throw new Unavailable();
+      }
+      for (const r of records) {
+        this.counters[C.creates]++;
+        this.counters[C.createCents] += r.totalCents;
+      }
+      this.notify(records.map((r) => ({ ...r })));
+    }
+    return specs.map((_, i) => ({ status: out.status[i], packetId: out.packetIds[i] }));
+  }
+
+  /** Expire what is due at `nowMs` (and the `force` ids), refunding remainders. Returns what was refunded. */
+  expire(nowMs: number, force?: Uint32Array): Promise<{ expired: number; refundedCents: number }> {
+    const run = this.expiring.then(() => this.expireNow(nowMs, force));
+    this.expiring = run.catch(() => undefined);
+    return run;
+  }
+
+  private async expireNow(nowMs: number, force?: Uint32Array): Promise<{ expired: number; refundedCents: number }> {
+    let expired = 0;
+    let refundedCents = 0;
+    for (;;) {
+      if (!this.recovery.canMove()) throw new Unavailable();
+      const out = this.refundOut;
+      const n = await this.engine.expire(nowMs, out, force);
+      if (n > 0) {
+        let cents = 0;
+        for (let i = 0; i < n; i++) cents += out.cents[i];
+        try {
+          await this.recovery.commit({
+            refunds: { count: n, packetIds: out.packetIds, senders: out.senders, cents: out.cents, shares: out.shares, at: Date.now() },
+          });
+        } catch {
+          throw new Unavailable();
+        }
+        expired += n;
+        refundedCents += cents;
+        this.counters[C.refunds] += n;
+        this.counters[C.refundCents] += cents;
+      }
+      if (n < EXPIRE_CHUNK) break;
+    }
+    return { expired, refundedCents };
+  }
+}

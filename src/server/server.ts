@@ -1,0 +1,339 @@
+// The main thread: start-up in a checked order (engine kind, uWS binary, data dir and secrets,
+// ports, ledger, engine rebuilt from the ledger, apps, admin API), the main-thread duties (supply
+// clock, campaign, expiry sweeps, stats, monitor push, recovery after ledger failures) and the
+// graceful shutdown.
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { randomInt } from 'node:crypto';
+import { createEngine, engineKindFromEnv, type EngineKind } from '../engine/index.ts';
+import { SplitMode, type EngineOptions } from '../engine/types.ts';
+import { openLedger, type SqliteLedger } from '../ledger/sqlite-ledger.ts';
+import type { Cover } from '../protocol/codec.ts';
+import { mountAdminApi } from './admin-api.ts';
+import { AppHandle, startApps } from './apps.ts';
+import { Campaign } from './campaign.ts';
+import { newControl, newCounters } from './counters.ts';
+import type { ServerFlags } from './flags.ts';
+import { GroupMoves, Unavailable } from './groups.ts';
+import type { AppConfig, ToApp } from './link.ts';
+import { Metrics } from './metrics.ts';
+import { MonitorPush } from './monitor-push.ts';
+import { Recovery } from './recovery.ts';
+import { loadOrCreateSecret } from './secrets.ts';
+import { StatsAggregator } from './stats.ts';
+import { SupplyClock } from './supply-clock.ts';
+import { loadUws } from './uws.ts';
+
+/** A start-up failure: one clear line, non-zero exit. */
+export class StartupError extends Error {}
+
+export interface ReadyInfo {
+  event: 'ready';
+  pid: number;
+  port: number;
+  adminPort: number;
+  host: string;
+  adminHost: string;
+  threads: number;
+  engine: EngineKind;
+  db: string;
+  secretFile: string | null;
+  adminTokenFile: string | null;
+}
+
+export interface RunningServer {
+  ready: ReadyInfo;
+  /** Stop accepting, finish pending batches, close the ledger. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+/** Bind the port once with Node (no SO_REUSEPORT) to learn whether anyone holds it, and which port 0 gives. */
+function probePort(host: string, port: number, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'is in use' : err.code === 'EADDRNOTAVAIL' ? 'is not an address of this machine' : `cannot be bound (${err.code ?? err.message})`;
+      reject(new StartupError(`${what} port ${host}:${port} ${why}`));
+    });
+    s.listen({ host, port, exclusive: true }, () => {
+      const actual = (s.address() as { port: number }).port;
+      s.close(() => resolve(actual));
+    });
+  });
+}
+
+function splitModeOf(name: ServerFlags['splitMode']): 0 | 1 {
+  return name === 'line-segment' ? SplitMode.LineSegment : SplitMode.DoubleMean;
+}
+
+export async function startServer(flags: ServerFlags, log: (message: string) => void): Promise<RunningServer> {
+  // -- engine kind and threads
+  let kind: EngineKind;
+  try {
+    kind = engineKindFromEnv();
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
+  let threads = flags.threads;
+  if (kind === 'ts' && threads !== 1) {
+    log(`HONGBAO_ENGINE=ts: running ONE thread instead of ${threads} (the TS engine lives in one JavaScript heap; threads cannot share it)`);
+    threads = 1;
+  }
+
+  // -- uWS: the native binary, or nothing
+  const loaded = loadUws();
+  if (!loaded.native) {
+    if (!flags.allowUwsFallback) {
+      throw new StartupError(`uWebSockets.js native binary not in use (${loaded.reason}); refusing to run on the slow fallback (--allow-uws-fallback to start anyway)`);
+    }
+    log(`WARNING: uWebSockets.js runs its JavaScript fallback (${loaded.reason}): numbers from this server are not benchmarks`);
+  }
+  const uws = loaded.uws;
+
+  // -- data dir and secrets
+  try {
+    mkdirSync(flags.dataDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new StartupError(`cannot create the data directory ${flags.dataDir}: ${(err as Error).message}`);
+  }
+  let secret: ReturnType<typeof loadOrCreateSecret>;
+  let adminToken: ReturnType<typeof loadOrCreateSecret>;
+  try {
+    secret = loadOrCreateSecret(process.env.HONGBAO_SECRET, flags.dataDir, 'secret');
+    adminToken = loadOrCreateSecret(process.env.HONGBAO_ADMIN_TOKEN, flags.dataDir, 'admin-token');
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
+
+  // -- ports (before the ledger, so a busy port fails fast)
+  const port = await probePort(flags.host, flags.port, 'public');
+  const adminPort = await probePort(flags.adminHost, flags.adminPort, 'admin');
+  if (port === adminPort) throw new StartupError(`public and admin ports are both ${port}`);
+
+  // -- ledger, then the engine rebuilt from it
+  let ledger: SqliteLedger;
+  try {
+    ledger = await openLedger(flags.dbFile);
+  } catch (err) {
+    throw new StartupError(`cannot open the ledger ${flags.dbFile}: ${(err as Error).message}`);
+  }
+  const splitMode = splitModeOf(flags.splitMode);
+  const engineOptions: EngineOptions = { shards: flags.shards, splitMode, ...(flags.seed !== undefined ? { seed: flags.seed } : {}) };
+  const engine = await createEngine(engineOptions, kind).catch(async (err: Error) => {
+    await ledger.close();
+    throw new StartupError(`cannot start the ${kind} engine: ${err.message}`);
+  });
+  let covers: Array<[number, Cover]>;
+  try {
+    const snapshot = await ledger.loadSnapshot();
+    await engine.reset(engineOptions);
+    await engine.snapshotRestore(snapshot.engine);
+    covers = [...snapshot.covers.entries()];
+    const t = await engine.totals();
+    if (t.shake.created.count > 0 || t.groupPackets > 0) {
+      log(`engine rebuilt from the ledger: ${t.shake.created.count} shake packets (${t.shake.paid.count} won), ${t.groupPackets} group packets`);
+    }
+  } catch (err) {
+    await ledger.close();
+    throw new StartupError(`cannot rebuild the engine from ${flags.dbFile}: ${(err as Error).message}`);
+  }
+
+  // -- shared counters and the main-thread duties
+  const control = newControl();
+  const mainCounters = newCounters();
+  const stats = new StatsAggregator();
+  stats.add(mainCounters);
+  let apps: AppHandle[] = [];
+  const broadcast = (msg: ToApp, except?: number) => {
+    for (const a of apps) if (a.index !== except) a.post(msg);
+  };
+  let drainSeq = 0;
+  const recovery = new Recovery({
+    ledger,
+    engine,
+    engineOptions,
+    broadcastHealth: (state) => broadcast({ t: 'health', state }),
+    drainApps: async () => {
+      await Promise.all(
+        apps
+          .filter((a) => a.alive)
+          .map((a) => {
+            const id = ++drainSeq;
+            const done = a.next(['drained', 'failed'], (m) => m.t === 'failed' || m.id === id);
+            a.post({ t: 'drain', id });
+            return done;
+          }),
+      );
+    },
+    restoredCovers: (entries) => broadcast({ t: 'covers', entries }),
+    log,
+  });
+  const groups = new GroupMoves(engine, recovery, mainCounters, splitMode, (items) => broadcast({ t: 'notify', items }));
+  const supply = new SupplyClock(engine, recovery, mainCounters, log);
+  const campaign = new Campaign(groups, flags.seed ?? randomInt(0, 2 ** 31), log);
+
+  // -- apps
+  const configs: AppConfig[] = Array.from({ length: threads }, (_, index) => {
+    const counters = newCounters();
+    stats.add(counters);
+    return {
+      index,
+      host: flags.host,
+      port,
+      secret: secret.value,
+      limits: { maxMessagesPerSecond: flags.maxMessagesPerSecond, maxErrors: flags.maxErrors, backpressureLimit: flags.backpressureLimit },
+      maxPayload: flags.maxPayload,
+      idleTimeout: flags.idleTimeout,
+      loginTimeoutMs: flags.loginTimeoutMs,
+      packetTtlMs: flags.packetTtlMs,
+      maxShakesPerSecond: flags.maxShakesPerSecond,
+      engineKind: kind,
+      engineOptions: { shards: flags.shards, splitMode, ...(flags.seed !== undefined ? { seed: flags.seed } : {}) },
+      counters,
+      control,
+      covers,
+      allowUwsFallback: flags.allowUwsFallback,
+    };
+  });
+  apps = startApps({
+    configs,
+    inProcess: threads === 1,
+    uws,
+    engine,
+    ledger,
+    log,
+    onDeath: (index, reason) => {
+      log(`${reason}: its commits in flight are unknown, so the engine is rebuilt from the ledger`);
+      recovery.failed(reason);
+    },
+  });
+  for (const a of apps) {
+    a.on((msg) => {
+      switch (msg.t) {
+        case 'created':
+          broadcast({ t: 'notify', items: msg.items }, a.index);
+          break;
+        case 'login':
+          broadcast({ t: 'login', user: msg.user, seq: msg.seq }, a.index);
+          break;
+        case 'commit-failed':
+          recovery.failed(msg.message);
+          break;
+      }
+    });
+  }
+  const started = await Promise.all(apps.map((a) => a.next(['ready', 'failed'])));
+  const failed = started.find((m) => m.t === 'failed');
+  if (failed && failed.t === 'failed') {
+    await Promise.all(apps.map((a) => a.stop()));
+    await ledger.close();
+    throw new StartupError(failed.message);
+  }
+
+  // -- admin API on the main thread
+  const metrics = new Metrics();
+  const healthBody = () => {
+    const h = ledger.health();
+    const ok = recovery.state === 'healthy' && h.healthy;
+    return { ok, body: { ok, state: recovery.state, rebuilds: recovery.rebuilds, ledger: h } };
+  };
+  const statsDocument = async () => {
+    const r = stats.latest();
+    return {
+      time: Date.now(),
+      uptimeSeconds: (Date.now() - stats.startedAt) / 1000,
+      engine: kind,
+      threads,
+      state: recovery.state,
+      connections: stats.connections(),
+      second: { at: r.at, ...r.second },
+      cumulative: r.cumulative,
+      totals: await engine.totals(),
+      supply: await engine.supplyState(),
+      campaign: campaign.current(),
+      ledger: ledger.health(),
+    };
+  };
+  const admin = uws.App();
+  mountAdminApi(admin, {
+    token: adminToken.value,
+    splitMode: flags.splitMode,
+    supply,
+    campaign,
+    groups,
+    metrics,
+    stats: statsDocument,
+    health: healthBody,
+    log,
+  });
+  let adminSocket: unknown = null;
+  admin.listen(flags.adminHost, adminPort, (s) => {
+    adminSocket = s || null;
+  });
+  if (!adminSocket) {
+    broadcast({ t: 'shutdown' });
+    await Promise.all(apps.map((a) => a.next(['closed', 'failed'])));
+    await Promise.all(apps.map((a) => a.stop()));
+    await ledger.close();
+    throw new StartupError(`admin port ${flags.adminHost}:${adminPort} cannot be bound`);
+  }
+
+  // -- clocks
+  const monitor = flags.monitor ? new MonitorPush(flags.monitor, log) : null;
+  stats.onSecond((r) => {
+    metrics.second(r);
+    metrics.ledger(ledger.health(), recovery.state === 'healthy');
+    Promise.resolve(engine.totals())
+      .then((totals) => {
+        metrics.engine(totals);
+        monitor?.push({ ...r.second, connections: r.connections, totals }, r.at);
+      })
+      .catch(() => undefined);
+  });
+  stats.start();
+  supply.start();
+  const sweeper = setInterval(() => {
+    if (!recovery.canMove()) return;
+    groups.expire(Date.now()).catch((err) => {
+      if (!(err instanceof Unavailable)) log(`expiry sweep failed: ${(err as Error).message}`);
+    });
+  }, flags.expirySweepMs);
+  sweeper.unref();
+
+  const ready: ReadyInfo = {
+    event: 'ready',
+    pid: process.pid,
+    port,
+    adminPort,
+    host: flags.host,
+    adminHost: flags.adminHost,
+    threads,
+    engine: kind,
+    db: flags.dbFile,
+    secretFile: secret.file,
+    adminTokenFile: adminToken.file,
+  };
+
+  let closing: Promise<void> | null = null;
+  const shutdown = () =>
+    (closing ??= (async () => {
+      log('shutting down: no new connections, finishing pending batches');
+      recovery.close();
+      campaign.stop();
+      supply.stop();
+      clearInterval(sweeper);
+      stats.stop();
+      if (adminSocket) uws.us_listen_socket_close(adminSocket as never);
+      adminSocket = null;
+      const live = apps.filter((a) => a.alive);
+      const closed = live.map((a) => a.next(['closed', 'failed']));
+      broadcast({ t: 'shutdown' });
+      await Promise.all(closed);
+      await recovery.idle();
+      await ledger.close();
+      await Promise.all(apps.map((a) => a.stop()));
+      log('ledger closed; bye');
+    })());
+
+  return { ready, shutdown };
+}
