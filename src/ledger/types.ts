@@ -22,7 +22,9 @@ export interface GroupCreateRecord {
   cover: CoverRecord | null;
 }
 
-/** The money moves of one batch. Typed arrays are copied or transferred by the client; `count` bounds each. */
+/** The money moves of one batch. Typed arrays are copied by the client before `commit` returns (the
+ *  caller may reuse them at once); `count` bounds each. The writer applies the parts in this order:
+ *  supplyStart, supplyStop, release, hits, creates, opens, refunds. */
 export interface LedgerBatch {
   supplyStart?: { total: number; ratePerSecond: number; rule: AmountRule; at: number };
   supplyStop?: { at: number };
@@ -42,9 +44,16 @@ export interface LedgerHealth {
   healthy: boolean;
   /** Why the last commit failed (e.g. SQLITE_FULL), while unhealthy. */
   lastError: string | null;
+  /** Transactions committed (each holds one or more batches: group commit). */
   commits: number;
+  /** Batches committed. */
   batches: number;
+  /** How long the last committed transaction took in the writer (apply + fsync), ms. */
   lastCommitMs: number;
+  /** Batches refused because they disagree with the ledger (LedgerDivergenceError): always a bug. */
+  divergences: number;
+  /** Batches waiting for a packet another thread has not yet handed to the writer. */
+  waiting: number;
 }
 
 export interface Ledger {
@@ -57,9 +66,21 @@ export interface Ledger {
   close(): Promise<void>;
 }
 
+/** The ledger could not commit (disk full, read-only, I/O error, writer stopped): nothing of the batch
+ *  was written. Retrying later may succeed. */
 export class LedgerUnavailableError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'LedgerUnavailableError';
+  }
+}
+
+/** The batch contradicts the ledger (a packet won or opened twice, a share that breaks its packet's
+ *  total, a payment to a non-recipient, a packet the ledger never saw): engine and ledger diverged.
+ *  Nothing of the batch was written; other batches of the same group commit are unaffected. */
+export class LedgerDivergenceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LedgerDivergenceError';
   }
 }
