@@ -1,0 +1,191 @@
+// The ledger client used by event-loop threads. `openLedger` starts the writer thread (which owns
+// the SQLite connection) and returns the owner's client; `createPort` hands out a MessagePort that
+// another worker thread turns into a client with `connectLedgerPort`, so every thread of the
+// process commits through the one writer. A commit copies the batch's arrays before it returns.
+import { once } from 'node:events';
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { LedgerDivergenceError, LedgerUnavailableError, type Ledger, type LedgerBatch, type LedgerHealth, type LedgerSnapshot } from './types.ts';
+import { copyBatch, createHealthBuffer, HealthCell, type Control, type Ready, type Reply, type Request, type WireError, type WriterData } from './wire.ts';
+
+export interface LedgerOptions {
+  /** SQLite busy_timeout, ms. Default 5000. */
+  busyTimeoutMs?: number;
+  /** How long a batch naming a packet the writer has not seen may wait for the batch (from another
+   *  thread) that creates it, before it is refused as a divergence. Default 2000 ms. */
+  dependencyWaitMs?: number;
+  /** PRAGMA max_page_count: caps the database size; a full disk for tests. Default: no cap. */
+  maxPageCount?: number;
+}
+
+type Pending = { resolve: (value: Reply & { t: 'ok' }) => void; reject: (err: Error) => void };
+type Outgoing = { t: 'batch'; batch: LedgerBatch } | { t: 'barrier' } | { t: 'snapshot' } | { t: 'maxPageCount'; pages: number };
+
+function toError(e: WireError): Error {
+  return e.name === 'LedgerDivergenceError' ? new LedgerDivergenceError(e.message) : new LedgerUnavailableError(e.message);
+}
+
+const UNKNOWN_HEALTH: LedgerHealth = { healthy: true, lastError: null, commits: 0, batches: 0, lastCommitMs: 0, divergences: 0, waiting: 0 };
+
+/** A ledger client over one MessagePort to the writer thread. */
+class PortLedger implements Ledger {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private cell: HealthCell | null;
+  private stopped: string | null = null;
+
+  constructor(
+    protected readonly port: MessagePort,
+    health: SharedArrayBuffer | null,
+  ) {
+    this.cell = health ? new HealthCell(health) : null;
+    port.on('message', (m: Reply) => this.onReply(m));
+    port.on('close', () => this.stop('ledger writer is gone'));
+    port.unref(); // referenced only while requests are in flight
+  }
+
+  private onReply(m: Reply): void {
+    if (m.t === 'hello') {
+      this.cell = new HealthCell(m.health);
+      return;
+    }
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (this.pending.size === 0) this.port.unref();
+    if (m.t === 'ok') p.resolve(m);
+    else p.reject(toError(m.error));
+  }
+
+  /** No more requests; everything in flight is rejected with `reason`. */
+  protected stop(reason: string): void {
+    if (this.stopped === null) this.stopped = reason;
+    for (const p of this.pending.values()) p.reject(new LedgerUnavailableError(reason));
+    this.pending.clear();
+    this.port.unref();
+  }
+
+  protected request(msg: Outgoing, transfer: ArrayBuffer[] = []): Promise<Reply & { t: 'ok' }> {
+    if (this.stopped !== null) return Promise.reject(new LedgerUnavailableError(this.stopped));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) this.port.ref();
+      this.pending.set(id, { resolve, reject });
+      this.port.postMessage({ ...msg, id } as Request | Control, transfer);
+    });
+  }
+
+  async commit(batch: LedgerBatch): Promise<void> {
+    const { batch: copy, transfer } = copyBatch(batch);
+    await this.request({ t: 'batch', batch: copy }, transfer);
+  }
+
+  async barrier(): Promise<void> {
+    await this.request({ t: 'barrier' });
+  }
+
+  async loadSnapshot(): Promise<LedgerSnapshot> {
+    const r = await this.request({ t: 'snapshot' });
+    if (!r.snapshot) throw new LedgerUnavailableError('ledger writer sent no snapshot');
+    return r.snapshot;
+  }
+
+  health(): LedgerHealth {
+    const h = this.cell ? this.cell.read() : { ...UNKNOWN_HEALTH };
+    return this.stopped === null ? h : { ...h, healthy: false, lastError: this.stopped };
+  }
+
+  /** Waits for this client's batches to settle, then closes its port (the writer keeps running). */
+  async close(): Promise<void> {
+    if (this.stopped !== null) return;
+    await this.barrier().catch(() => undefined);
+    this.stop('ledger client is closed');
+    this.port.close();
+  }
+}
+
+/** The client of the thread that opened the ledger: it also owns the writer thread. */
+export class SqliteLedger extends PortLedger {
+  private readonly exited: Promise<void>;
+
+  constructor(
+    /** The database file. */
+    readonly path: string,
+    port: MessagePort,
+    health: SharedArrayBuffer,
+    private readonly worker: Worker,
+  ) {
+    super(port, health);
+    this.exited = once(worker, 'exit').then(() => undefined);
+    worker.on('error', (err) => this.stop(`ledger writer crashed: ${err.message}`));
+    worker.on('exit', (code) => this.stop(`ledger writer exited (code ${code})`));
+    worker.unref();
+  }
+
+  /** A port for another worker thread: pass it in `transferList`, then `connectLedgerPort(port)` there. */
+  createPort(): MessagePort {
+    const { port1, port2 } = new MessageChannel();
+    this.port.postMessage({ t: 'port', port: port2 } satisfies Control, [port2]);
+    return port1;
+  }
+
+  /** Changes PRAGMA max_page_count in the writer (tests: a disk that fills up, then frees space). */
+  async setMaxPageCount(pages: number): Promise<void> {
+    await this.request({ t: 'maxPageCount', pages });
+  }
+
+  /** Commits everything submitted (from any thread), closes the database and stops the writer. */
+  override async close(): Promise<void> {
+    this.worker.ref();
+    await this.barrier().catch(() => undefined); // this thread's replies arrive before the writer exits
+    this.port.postMessage({ t: 'close' } satisfies Control);
+    await this.exited;
+  }
+}
+
+/** Starts the TypeScript writer. On Node 20, `--import tsx` in a worker's execArgv does not make
+ *  its entry file loadable, so a tiny script loads it through tsx's API. */
+function startWriter(data: WriterData): Worker {
+  const entry = new URL('./writer-thread.ts', import.meta.url).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`;
+  return new Worker(boot, { eval: true, workerData: data, transferList: [data.port], name: 'hongbao-ledger-writer' });
+}
+
+/** Opens (creating if needed) the ledger database at `path` and starts its writer thread. */
+export async function openLedger(path: string, opts: LedgerOptions = {}): Promise<SqliteLedger> {
+  const { port1, port2 } = new MessageChannel();
+  const health = createHealthBuffer();
+  const data: WriterData = {
+    path,
+    port: port2,
+    health,
+    busyTimeoutMs: opts.busyTimeoutMs ?? 5000,
+    dependencyWaitMs: opts.dependencyWaitMs ?? 2000,
+    maxPageCount: opts.maxPageCount ?? null,
+  };
+  const worker = startWriter(data);
+  const failed = new Promise<never>((_, reject) => {
+    worker.once('error', (err) => reject(new LedgerUnavailableError(`ledger writer failed to start: ${err.message}`)));
+    worker.once('exit', (code) => reject(new LedgerUnavailableError(`ledger writer exited during start-up (code ${code})`)));
+  });
+  failed.catch(() => undefined); // observed by the race below; later the SqliteLedger watches the worker
+  let ready: Ready;
+  try {
+    ready = (await Promise.race([once(port1, 'message'), failed]))[0] as Ready;
+  } catch (err) {
+    port1.close();
+    throw err;
+  }
+  if (ready.t !== 'ready') {
+    port1.close();
+    await once(worker, 'exit').catch(() => undefined);
+    throw new LedgerUnavailableError(`cannot open ledger ${path}: ${ready.message}`);
+  }
+  return new SqliteLedger(path, port1, health, worker);
+}
+
+/** Turns a port from `SqliteLedger.createPort()` into a Ledger client in this thread. */
+export function connectLedgerPort(port: MessagePort): Ledger {
+  const first = receiveMessageOnPort(port)?.message as Reply | undefined;
+  return new PortLedger(port, first?.t === 'hello' ? first.health : null);
+}

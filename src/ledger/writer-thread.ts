@@ -1,0 +1,303 @@
+// The ledger's writer: runs in its own worker thread and owns the only SQLite connection, so every
+// fsync happens here and never on an event-loop thread. Requests come from any number of ports
+// (the owner's and one per client thread). Group commit: everything that arrived while the last
+// transaction was being written is applied in ONE transaction, in arrival order, each batch under
+// its own savepoint; one COMMIT (one fsync) then settles all of them.
+import { performance } from 'node:perf_hooks';
+import { workerData, type MessagePort } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import { BatchApplier, MissingDependencyError } from './apply.ts';
+import { openDatabase } from './schema.ts';
+import { loadSnapshot } from './snapshot.ts';
+import type { LedgerBatch, LedgerHealth } from './types.ts';
+import { HealthCell, type Control, type Reply, type Request, type WireError, type WriterData } from './wire.ts';
+
+interface QueuedBatch {
+  seq: number;
+  port: MessagePort;
+  id: number;
+  batch: LedgerBatch;
+  deadline: number;
+  reason: string;
+}
+
+interface Waiter {
+  seq: number;
+  port: MessagePort;
+  id: number;
+  kind: 'barrier' | 'snapshot';
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+/** SQLite failing (full, read-only, I/O, busy, corrupt...), as opposed to a batch it refuses
+ *  (constraint, type mismatch, value too big), which is the batch's fault. */
+function isDatabaseFailure(err: unknown): boolean {
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return false;
+  return !/^SQLITE_(CONSTRAINT|MISMATCH|RANGE|TOOBIG)/.test(code);
+}
+
+class Writer {
+  private readonly applier: BatchApplier;
+  private readonly probe: Database.Statement;
+  private readonly cell: HealthCell;
+  private readonly ports = new Set<MessagePort>();
+  private readonly health: LedgerHealth = { healthy: true, lastError: null, commits: 0, batches: 0, lastCommitMs: 0, divergences: 0, waiting: 0 };
+  private arrivals = 0;
+  private fresh: QueuedBatch[] = [];
+  private waiting: QueuedBatch[] = [];
+  private waiters: Waiter[] = [];
+  private outbox: Array<[MessagePort, Reply]> = [];
+  private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly data: WriterData,
+  ) {
+    this.applier = new BatchApplier(db);
+    this.probe = db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'probe'`);
+    this.cell = new HealthCell(data.health);
+    this.cell.write(this.health);
+  }
+
+  listen(port: MessagePort, owner: boolean): void {
+    this.ports.add(port);
+    port.on('message', (m: Request | Control) => this.onMessage(port, m, owner));
+    port.on('close', () => this.ports.delete(port));
+    if (!owner) port.postMessage({ t: 'hello', health: this.data.health } satisfies Reply);
+  }
+
+  private onMessage(port: MessagePort, m: Request | Control, owner: boolean): void {
+    if (this.closed) {
+      if ('id' in m) this.reply(port, { t: 'err', id: m.id, error: { name: 'LedgerUnavailableError', message: 'ledger is closed' } });
+      this.send();
+      return;
+    }
+    switch (m.t) {
+      case 'batch':
+        this.fresh.push({ seq: this.arrivals++, port, id: m.id, batch: m.batch, deadline: Date.now() + this.data.dependencyWaitMs, reason: '' });
+        break;
+      case 'barrier':
+      case 'snapshot':
+        this.waiters.push({ seq: this.arrivals++, port, id: m.id, kind: m.t });
+        break;
+      case 'port':
+        if (owner) this.listen(m.port, false);
+        return;
+      case 'maxPageCount':
+        if (!owner) return;
+        try {
+          this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(m.pages))}`);
+          this.reply(port, { t: 'ok', id: m.id });
+        } catch (err) {
+          this.reply(port, { t: 'err', id: m.id, error: { name: 'LedgerUnavailableError', message: describe(err) } });
+        }
+        this.send();
+        return;
+      case 'close':
+        if (owner) this.close();
+        return;
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Replies wait in the outbox until the health cell is updated, so a client that awaited a commit
+   *  sees it counted in health(). */
+  private reply(port: MessagePort, r: Reply): void {
+    this.outbox.push([port, r]);
+  }
+
+  private send(): void {
+    const out = this.outbox;
+    this.outbox = [];
+    for (const [port, r] of out) {
+      try {
+        port.postMessage(r);
+      } catch {
+        // The client closed its port; nobody is left to tell.
+      }
+    }
+  }
+
+  private fail(b: { port: MessagePort; id: number }, error: WireError): void {
+    this.reply(b.port, { t: 'err', id: b.id, error });
+  }
+
+  /** Applies and commits everything waiting, then answers barriers and snapshot requests. */
+  private flush(): void {
+    this.scheduled = false;
+    const batches = [...this.waiting, ...this.fresh]; // earlier arrivals first
+    this.fresh = [];
+    this.waiting = [];
+    if (batches.length > 0) this.transaction(batches);
+    this.settleWaiters();
+    this.health.waiting = this.waiting.length;
+    this.cell.write(this.health);
+    this.send();
+    this.armTimer();
+  }
+
+  private transaction(batches: QueuedBatch[]): void {
+    const started = performance.now();
+    const done: QueuedBatch[] = [];
+    let todo = batches;
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      // Batches that name a packet not seen yet are retried after the rest, until nothing moves.
+      for (let progress = true; todo.length > 0 && progress; ) {
+        progress = false;
+        const later: QueuedBatch[] = [];
+        for (const b of todo) {
+          this.db.exec('SAVEPOINT batch');
+          try {
+            this.applier.apply(b.batch);
+            this.db.exec('RELEASE batch');
+            done.push(b);
+            progress = true;
+          } catch (err) {
+            if (isDatabaseFailure(err)) throw err; // the database itself failed: the whole transaction goes
+            this.db.exec('ROLLBACK TO batch');
+            this.db.exec('RELEASE batch');
+            if (err instanceof MissingDependencyError) {
+              b.reason = err.message;
+              later.push(b);
+            } else {
+              this.health.divergences++;
+              this.fail(b, { name: 'LedgerDivergenceError', message: `ledger refused the batch: ${describe(err)}` });
+            }
+          }
+        }
+        todo = later;
+      }
+      this.db.exec(done.length > 0 ? 'COMMIT' : 'ROLLBACK');
+    } catch (err) {
+      if (this.db.inTransaction) {
+        try {
+          this.db.exec('ROLLBACK');
+        } catch {
+          // SQLite may already have rolled back (it does on SQLITE_FULL and I/O errors).
+        }
+      }
+      const cause = describe(err);
+      this.health.healthy = false;
+      this.health.lastError = cause;
+      const error: WireError = { name: 'LedgerUnavailableError', message: `ledger commit failed: ${cause}` };
+      for (const b of [...done, ...todo]) this.fail(b, error);
+      return;
+    }
+    if (done.length > 0) {
+      this.health.commits++;
+      this.health.batches += done.length;
+      this.health.lastCommitMs = performance.now() - started;
+      this.health.healthy = true;
+      this.health.lastError = null;
+      for (const b of done) this.reply(b.port, { t: 'ok', id: b.id });
+    }
+    const now = Date.now();
+    for (const b of todo) {
+      if (this.closed) {
+        this.fail(b, { name: 'LedgerUnavailableError', message: `ledger closed while the batch waited: ${b.reason}` });
+      } else if (now >= b.deadline) {
+        this.health.divergences++;
+        this.fail(b, { name: 'LedgerDivergenceError', message: `ledger refused the batch: ${b.reason} (waited ${this.data.dependencyWaitMs} ms)` });
+      } else {
+        this.waiting.push(b);
+      }
+    }
+  }
+
+  /** A barrier or snapshot is answered once no batch that arrived before it is still waiting. */
+  private settleWaiters(): void {
+    const oldestWaiting = this.waiting.length > 0 ? this.waiting[0].seq : Infinity;
+    const keep: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.seq > oldestWaiting) {
+        keep.push(w);
+        continue;
+      }
+      if (!this.health.healthy) this.probeDisk();
+      if (!this.health.healthy) {
+        this.fail(w, { name: 'LedgerUnavailableError', message: `ledger cannot commit: ${this.health.lastError}` });
+      } else if (w.kind === 'barrier') {
+        this.reply(w.port, { t: 'ok', id: w.id });
+      } else {
+        try {
+          this.reply(w.port, { t: 'ok', id: w.id, snapshot: loadSnapshot(this.db) });
+        } catch (err) {
+          this.fail(w, { name: 'LedgerUnavailableError', message: `ledger snapshot failed: ${describe(err)}` });
+        }
+      }
+    }
+    this.waiters = keep;
+  }
+
+  /** While unhealthy, a tiny real write tells whether the disk is back. */
+  private probeDisk(): void {
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      this.probe.run();
+      this.db.exec('COMMIT');
+      this.health.healthy = true;
+      this.health.lastError = null;
+    } catch (err) {
+      if (this.db.inTransaction) {
+        try {
+          this.db.exec('ROLLBACK');
+        } catch {
+          // already rolled back
+        }
+      }
+      this.health.lastError = describe(err);
+    }
+  }
+
+  private armTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.waiting.length === 0 || this.closed) return;
+    const next = this.waiting.reduce((m, b) => Math.min(m, b.deadline), Infinity);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (!this.scheduled) this.flush();
+    }, Math.max(1, next - Date.now() + 1));
+  }
+
+  private close(): void {
+    this.closed = true;
+    this.flush();
+    try {
+      this.db.close();
+    } catch {
+      // nothing more to do: every batch is settled
+    }
+    for (const port of this.ports) port.close();
+  }
+}
+
+function start(data: WriterData): void {
+  let db: Database.Database;
+  try {
+    db = openDatabase(data.path, { busyTimeoutMs: data.busyTimeoutMs });
+    if (data.maxPageCount !== null) db.pragma(`max_page_count = ${Math.max(1, Math.floor(data.maxPageCount))}`);
+  } catch (err) {
+    data.port.postMessage({ t: 'failed', message: describe(err) });
+    data.port.close();
+    return;
+  }
+  new Writer(db, data).listen(data.port, true);
+  data.port.postMessage({ t: 'ready' });
+}
+
+start(workerData as WriterData);
