@@ -171,3 +171,28 @@ test('uWebSockets.js: static files and the feed mount on a uWS app', async (t) =
     app.close();
   }
 });
+
+test("the monitor's aligned rows become points, with client tallies accumulated", (t) => {
+  const feed = new DashboardFeed({ tickMs: 0 });
+  const row = (second: number, client: Record<string, number>, server: Record<string, number>, serverTotals?: Totals) => ({
+    second,
+    client,
+    server,
+    net: null,
+    ...(serverTotals ? { serverTotals } : {}),
+  });
+  feed.publishRow(row(10, { processes: 2, sent: 900, hits: 6, hitCents: 600, opens: 4, openCents: 400, connected: 40, p50Ms: 0.5, p99Ms: 7 },
+    { processes: 1, shakes: 888, hits: 6, opens: 4, creates: 1, released: 200, connections: 40 }, totals()));
+  feed.publishRow(row(11, { processes: 2, hits: 4, hitCents: 400 }, { processes: 0 }));
+  feed.publishRow(row(11, { processes: 2, hits: 100, hitCents: 100 }, { processes: 0 }));
+  const [a, b] = feed.series();
+  t.is(feed.series().length, 2, 'a repeated second is ignored');
+  t.is(a.serverAnswered, 893, 'server answered = shakes + opens + creates');
+  t.is(a.p99Ms, 7, 'the merged p99 is taken as is');
+  t.is(a.connections, 40, 'connections');
+  t.deepEqual(b.clientReceived, { shake: cc(10, 1000), group: cc(4, 400) }, 'tallies accumulate over rows');
+  t.is(b.connections, null, 'no server that second: no connection figure rather than 0');
+  t.deepEqual(b.totals, a.totals, 'the last totals carry over');
+  t.is(reconcile(b).state, 'ok', 'clients received exactly what the server paid');
+  feed.close();
+});

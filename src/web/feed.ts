@@ -1,10 +1,18 @@
-// The live dashboard's data: aligns monitor push bodies by second into DashboardPoints, keeps the
-// history, and streams each new point to the open dashboards as server-sent events.
+// The live dashboard's data: turns the monitor's aligned rows (`publishRow`), or raw push bodies it
+// aligns itself (`ingest`), into DashboardPoints, keeps the history, and streams each new point to
+// the open dashboards as server-sent events.
 //   GET /series -> JSON array of every kept point (loaded once by the page)
 //   GET /events -> text/event-stream, one `event: point` per second
 // Framework-neutral core plus adapters for node:http and uWebSockets.js (see docs/web.md).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { toDashboardPoint, type DashboardPoint, type FeedCarry, type PushBody } from './dashboard/point.ts';
+import {
+  pointFromAlignedRow,
+  toDashboardPoint,
+  type AlignedRow,
+  type DashboardPoint,
+  type FeedCarry,
+  type PushBody,
+} from './dashboard/point.ts';
 
 export interface FeedOptions {
   /** A second is closed this long after it ended (pushes arrive just after their second). Default 800 ms. */
@@ -72,7 +80,14 @@ export class DashboardFeed {
     }
   }
 
-  /** Publish a point built elsewhere (e.g. by a monitor that aligns records itself). */
+  /** Publish a row aligned by `hongbao monitor` (src/monitor/collector.ts), converted to a point. */
+  publishRow(row: AlignedRow): void {
+    if (row.second <= this.lastClosed) return;
+    this.lastClosed = row.second;
+    this.publish(pointFromAlignedRow(row, this.carry));
+  }
+
+  /** Publish a point built elsewhere. */
   publish(point: DashboardPoint): void {
     this.history.push(point);
     if (this.history.length > this.historySeconds) this.history.splice(0, this.history.length - this.historySeconds);

@@ -135,6 +135,51 @@ export function toDashboardPoint(second: number, pushes: readonly PushBody[], ca
   return p;
 }
 
+/** The row `hongbao monitor` aligns (src/monitor/collector.ts SeriesRow), described structurally. */
+export interface AlignedRow {
+  second: number;
+  /** Counters summed over the processes of each side, plus `processes`; client p50Ms/p99Ms merged. */
+  client: Record<string, number>;
+  server: Record<string, number>;
+  /** The engine totals the server pushed for that second. */
+  serverTotals?: unknown;
+}
+
+/** A point from the monitor's own aligned row (its latency percentiles are exact HDR merges). */
+export function pointFromAlignedRow(row: AlignedRow, carry: FeedCarry): DashboardPoint {
+  const sv = row.server ?? {};
+  const cl = row.client ?? {};
+  const servers = num(sv.processes);
+  const clients = num(cl.processes);
+  if (isTotals(row.serverTotals)) carry.totals = row.serverTotals;
+  if (clients > 0) {
+    const r = (carry.received ??= { shake: { count: 0, cents: 0 }, group: { count: 0, cents: 0 } });
+    r.shake.count += num(cl.hits);
+    r.shake.cents += num(cl.hitCents);
+    r.group.count += num(cl.opens);
+    r.group.cents += num(cl.openCents);
+  }
+  return {
+    second: row.second,
+    servers,
+    clients,
+    clientSent: num(cl.sent),
+    serverAnswered: num(sv.shakes) + num(sv.opens) + num(sv.repeats) + num(sv.openRefused) + num(sv.creates),
+    shakes: num(sv.shakes),
+    hits: num(sv.hits),
+    released: num(sv.released),
+    overloaded: num(sv.overloaded),
+    groupCreated: num(sv.creates),
+    groupOpened: num(sv.opens),
+    p50Ms: clients > 0 ? optNum(cl.p50Ms) : null,
+    p99Ms: clients > 0 ? optNum(cl.p99Ms) : null,
+    connections: servers > 0 ? num(sv.connections) : null,
+    clientsConnected: clients > 0 ? num(cl.connected) : null,
+    totals: carry.totals,
+    clientReceived: carry.received ? { shake: { ...carry.received.shake }, group: { ...carry.received.group } } : null,
+  };
+}
+
 export type CheckState = 'ok' | 'in-flight' | 'off' | 'waiting';
 
 export interface FlowCheck {
