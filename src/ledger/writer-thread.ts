@@ -47,6 +47,7 @@ function isDatabaseFailure(err: unknown): boolean {
 class Writer {
   private readonly applier: BatchApplier;
   private readonly probe: Database.Statement;
+  private readonly savepoint: { begin: Database.Statement; release: Database.Statement; undo: Database.Statement };
   private readonly cell: HealthCell;
   private readonly ports = new Set<MessagePort>();
   private readonly health: LedgerHealth = { healthy: true, lastError: null, commits: 0, batches: 0, lastCommitMs: 0, divergences: 0, waiting: 0 };
@@ -65,6 +66,7 @@ class Writer {
   ) {
     this.applier = new BatchApplier(db);
     this.probe = db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'probe'`);
+    this.savepoint = { begin: db.prepare('SAVEPOINT batch'), release: db.prepare('RELEASE batch'), undo: db.prepare('ROLLBACK TO batch') };
     this.cell = new HealthCell(data.health);
     this.cell.write(this.health);
   }
@@ -160,16 +162,16 @@ class Writer {
         progress = false;
         const later: QueuedBatch[] = [];
         for (const b of todo) {
-          this.db.exec('SAVEPOINT batch');
+          this.savepoint.begin.run();
           try {
             this.applier.apply(b.batch);
-            this.db.exec('RELEASE batch');
+            this.savepoint.release.run();
             done.push(b);
             progress = true;
           } catch (err) {
             if (isDatabaseFailure(err)) throw err; // the database itself failed: the whole transaction goes
-            this.db.exec('ROLLBACK TO batch');
-            this.db.exec('RELEASE batch');
+            this.savepoint.undo.run();
+            this.savepoint.release.run();
             if (err instanceof MissingDependencyError) {
               b.reason = err.message;
               later.push(b);
