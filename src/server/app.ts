@@ -6,13 +6,15 @@ import type { Ledger } from '../ledger/types.ts';
 import type { Cover } from '../protocol/codec.ts';
 import { CloseCode } from '../protocol/codes.ts';
 import { Batcher, type NotifyItem } from './batcher.ts';
-import { Ctl, ShakeCeiling } from './counters.ts';
+import { CONNECTIONS, Ctl, ShakeCeiling } from './counters.ts';
 import { MoveGate } from './gate.ts';
 import { mountHttpApi } from './http-api.ts';
 import type { AppConfig, FromApp, ToApp } from './link.ts';
 import { SessionRegistry } from './registry.ts';
 import type { Uws } from './uws.ts';
 import { wsBehavior } from './ws-api.ts';
+
+const CLOSE_GRACE_MS = 1000;
 
 export interface AppDeps {
   uws: Uws;
@@ -23,13 +25,16 @@ export interface AppDeps {
   log(message: string): void;
 }
 
-export function runApp(deps: AppDeps): void {
+/** Runs the app; resolves once it has shut down and closed every socket. */
+export function runApp(deps: AppDeps): Promise<void> {
   const { uws, config, engine, ledger, link, log } = deps;
   const post = (msg: FromApp) => link.postMessage(msg);
   const covers = new Map<number, Cover>(config.covers);
   const counters = config.counters;
   let accepting = true;
   let listenSocket: unknown = null;
+  let finished!: () => void;
+  const closed = new Promise<void>((resolve) => (finished = resolve));
 
   const gate = new MoveGate((err) => post({ t: 'commit-failed', message: err instanceof Error ? err.message : String(err) }));
   const registry = new SessionRegistry(counters, config.loginTimeoutMs);
@@ -81,7 +86,14 @@ export function runApp(deps: AppDeps): void {
     await batcher.idle();
     registry.closeAll(CloseCode.GoingAway, 'server shutting down');
     registry.stop();
+    // Let the close frames leave, then close every socket left (idle HTTP keep-alives too) so the
+    // thread's loop has no uWS handle open when it ends.
+    for (let waited = 0; counters[CONNECTIONS] > 0 && waited < CLOSE_GRACE_MS; waited += 20) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    (app as unknown as { close(): void }).close(); // in uWS.js, missing from its typings
     post({ t: 'closed' });
+    finished();
   }
 
   link.on('message', (msg: ToApp) => {
@@ -106,6 +118,7 @@ export function runApp(deps: AppDeps): void {
         shutdown().catch((err) => {
           log(`shutdown failed: ${(err as Error).message}`);
           post({ t: 'closed' });
+          finished();
         });
         break;
     }
@@ -120,4 +133,5 @@ export function runApp(deps: AppDeps): void {
     listenSocket = socket;
     post({ t: 'ready', port: uws.us_socket_local_port(socket as never) });
   });
+  return closed;
 }

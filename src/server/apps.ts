@@ -11,6 +11,8 @@ import type { WorkerData } from './worker.ts';
 
 export class AppHandle {
   alive = true;
+  /** Set when the main thread asked it to shut down: its exit is then expected. */
+  stopping = false;
   private handlers: Array<(msg: FromApp) => void> = [];
 
   constructor(
@@ -48,8 +50,10 @@ export class AppHandle {
   }
 
   stop(): Promise<void> {
-    this.alive = false;
-    return this.stopFn();
+    this.stopping = true;
+    return this.stopFn().finally(() => {
+      this.alive = false;
+    });
   }
 }
 
@@ -75,7 +79,7 @@ export function startApps(o: StartAppsOptions): AppHandle[] {
   if (o.inProcess) {
     const [config] = o.configs;
     const { port1, port2 } = new MessageChannel();
-    runApp({ uws: o.uws, config, engine: o.engine, ledger: o.ledger, link: port2 as MessagePort, log: o.log });
+    void runApp({ uws: o.uws, config, engine: o.engine, ledger: o.ledger, link: port2 as MessagePort, log: o.log });
     return [
       new AppHandle(config.index, port1, async () => {
         port1.close();
@@ -92,8 +96,12 @@ export function startApps(o: StartAppsOptions): AppHandle[] {
       transferList: [ledgerPort],
       name: `hongbao-app-${config.index}`,
     });
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     const handle = new AppHandle(config.index, worker, async () => {
-      await worker.terminate();
+      // The thread ends itself after closing its sockets; terminate only a thread that hangs.
+      const timer = setTimeout(() => void worker.terminate(), 5000);
+      await exited;
+      clearTimeout(timer);
     });
     worker.on('error', (err) => {
       o.log(`thread ${config.index} crashed: ${err.stack ?? err.message}`);
@@ -101,6 +109,10 @@ export function startApps(o: StartAppsOptions): AppHandle[] {
     worker.on('exit', (code) => {
       if (!handle.alive) return;
       handle.alive = false;
+      if (handle.stopping) {
+        handle.emit({ t: 'closed' });
+        return;
+      }
       const reason = `thread ${config.index} exited with code ${code}`;
       handle.emit({ t: 'failed', message: reason }); // wakes whoever waits for its ready, drained or closed
       o.onDeath(config.index, reason);

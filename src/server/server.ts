@@ -224,8 +224,15 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
   }
   const started = await Promise.all(apps.map((a) => a.next(['ready', 'failed'])));
   const failed = started.find((m) => m.t === 'failed');
-  if (failed && failed.t === 'failed') {
+  const stopApps = async () => {
+    for (const a of apps) a.stopping = true;
+    const closed = apps.filter((a) => a.alive).map((a) => a.next(['closed', 'failed']));
+    broadcast({ t: 'shutdown' });
+    await Promise.all(closed);
     await Promise.all(apps.map((a) => a.stop()));
+  };
+  if (failed && failed.t === 'failed') {
+    await stopApps();
     await ledger.close();
     throw new StartupError(failed.message);
   }
@@ -271,9 +278,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     adminSocket = s || null;
   });
   if (!adminSocket) {
-    broadcast({ t: 'shutdown' });
-    await Promise.all(apps.map((a) => a.next(['closed', 'failed'])));
-    await Promise.all(apps.map((a) => a.stop()));
+    await stopApps();
     await ledger.close();
     throw new StartupError(`admin port ${flags.adminHost}:${adminPort} cannot be bound`);
   }
@@ -325,13 +330,10 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       stats.stop();
       if (adminSocket) uws.us_listen_socket_close(adminSocket as never);
       adminSocket = null;
-      const live = apps.filter((a) => a.alive);
-      const closed = live.map((a) => a.next(['closed', 'failed']));
-      broadcast({ t: 'shutdown' });
-      await Promise.all(closed);
+      await stopApps(); // each finishes its batches (answers go out once committed), then closes
       await recovery.idle();
       await ledger.close();
-      await Promise.all(apps.map((a) => a.stop()));
+      (admin as unknown as { close(): void }).close(); // idle admin keep-alives too (missing from the typings)
       log('ledger closed; bye');
     })());
 

@@ -24,7 +24,11 @@ async function start(): Promise<void> {
   // Attaches to the process-global native engine the main thread set up; it does not reset it.
   const engine = await createEngine(config.engineOptions, config.engineKind);
   const ledger = connectLedgerPort(ledgerPort);
-  runApp({ uws: loaded.uws, config, engine, ledger, link, log });
+  await runApp({ uws: loaded.uws, config, engine, ledger, link, log });
+  // Every socket is closed: end the thread ourselves (the port to the main thread would keep it
+  // alive, and terminate() from outside while uWS handles are open aborts the whole process).
+  await ledger.close();
+  setImmediate(() => process.exit(0));
 }
 
 start().catch((err) => {
