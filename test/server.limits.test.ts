@@ -1,0 +1,119 @@
+// What a client cannot do to the server: malformed frames (each answered with its documented error),
+// too many errors, shakes above the ceiling, oversized frames, and reading too slowly.
+import test from 'ava';
+import { encodeCreate, encodeDetails, encodeLogin, encodeOpen, encodeShake } from '../src/protocol/codec.ts';
+import { ClientType, CloseCode, CommonStatus, ErrorCode, ServerType } from '../src/protocol/codes.ts';
+import { startServer, TestClient, type TestServer } from './helpers/server.ts';
+
+let server: TestServer;
+let nextUser = 500;
+
+test.before(async () => {
+  server = await startServer({
+    args: ['--max-shakes-per-second', '5', '--max-messages-per-second', '100000', '--max-errors', '5', '--max-payload', '1024', '--backpressure-limit', '4096'],
+  });
+});
+
+test.after.always(async () => {
+  await server?.stop();
+});
+
+function frame(...bytes: number[]): Uint8Array {
+  return Uint8Array.from(bytes);
+}
+
+/** header: version, type, request id (LE) */
+function header(version: number, type: number, requestId: number): number[] {
+  return [version, type, requestId & 0xff, (requestId >> 8) & 0xff, (requestId >> 16) & 0xff, requestId >>> 24];
+}
+
+const malformed: Array<[name: string, bytes: Uint8Array, code: number, offendingType: number, requestId: number]> = [
+  ['a frame shorter than the header', frame(1, 2, 3), ErrorCode.BadLength, 0, 0],
+  ['an unknown protocol version', frame(...header(9, ClientType.Shake, 11)), ErrorCode.BadVersion, ClientType.Shake, 11],
+  ['an unknown message type', frame(...header(1, 0x7f, 12)), ErrorCode.UnknownType, 0x7f, 12],
+  ['a shake with a body', frame(...header(1, ClientType.Shake, 13), 0), ErrorCode.BadLength, ClientType.Shake, 13],
+  ['an open without its packet id', frame(...header(1, ClientType.Open, 14), 1, 0), ErrorCode.BadLength, ClientType.Open, 14],
+  ['a details frame one byte too long', frame(...header(1, ClientType.Details, 15), 1, 0, 0, 0, 0), ErrorCode.BadLength, ClientType.Details, 15],
+  ['a login whose token length lies', frame(...header(1, ClientType.Login, 16), 1, 0, 0, 0, 9, 65), ErrorCode.BadLength, ClientType.Login, 16],
+  ['a login token that is not UTF-8', frame(...header(1, ClientType.Login, 17), 1, 0, 0, 0, 2, 0xc3, 0x28), ErrorCode.BadField, ClientType.Login, 17],
+];
+
+const errorName = (code: number) => Object.entries(ErrorCode).find(([, v]) => v === code)?.[0];
+
+for (const [name, bytes, code, offendingType, requestId] of malformed) {
+  test.serial(`${name} is answered Error ${errorName(code)} (${code})`, async (t) => {
+    const c = await TestClient.connect(server.ws);
+    c.send(bytes);
+    const f = await c.next();
+    t.like(f, { type: ServerType.Error, code, offendingType, requestId }, `${name}: Error code ${code}`);
+    c.close();
+  });
+}
+
+test.serial('a create with an unknown split mode is answered BadField', async (t) => {
+  const c = await TestClient.login(server, nextUser++);
+  const bytes = encodeCreate(21, 100, 1, [1]);
+  bytes[6 + 6] = 2; // split mode byte
+  c.send(bytes);
+  t.like(await c.reply(21), { type: ServerType.Error, code: ErrorCode.BadField, offendingType: ClientType.Create }, 'split mode 2: BadField');
+  const truncated = encodeCreate(22, 100, 3, [1, 2, 3]).subarray(0, 20);
+  c.send(truncated);
+  t.like(await c.reply(22), { type: ServerType.Error, code: ErrorCode.BadLength }, 'a create cut short: BadLength');
+  c.close();
+});
+
+test.serial('after too many errors the connection is closed with 4005, and nothing moved', async (t) => {
+  const c = await TestClient.login(server, nextUser++);
+  for (let i = 0; i < 10; i++) c.send(frame(...header(1, 0x7f, i)));
+  t.is((await c.closed).code, CloseCode.TooManyErrors, 'close code 4005');
+  const stats = await server.adminFetch('GET', '/stats');
+  t.is(stats.body.totals.shake.paid.count + stats.body.totals.group.paid.count, 0, 'no money moved');
+});
+
+test.serial('shakes above the per-second ceiling are answered Overloaded at once', async (t) => {
+  const c = await TestClient.login(server, nextUser++);
+  for (let i = 1; i <= 30; i++) c.send(encodeShake(i));
+  const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => c.reply(i + 1)));
+  const overloaded = replies.filter((f) => f.type === ServerType.ShakeResult && f.status === CommonStatus.Overloaded).length;
+  t.true(overloaded >= 20, `at most 5 per second (x2 if the burst straddles a second) go through; ${overloaded} of 30 were Overloaded`);
+  t.true(replies.every((f) => f.type === ServerType.ShakeResult), 'every shake got a ShakeResult');
+  c.close();
+});
+
+test.serial('a frame above the payload limit closes the connection; the server keeps serving', async (t) => {
+  const c = await TestClient.login(server, nextUser++);
+  c.send(new Uint8Array(2048));
+  const { code } = await c.closed;
+  t.not(code, 1000, `the connection is closed (code ${code})`);
+  const d = await TestClient.login(server, nextUser++);
+  d.send(encodeOpen(5, 123456));
+  t.like(await d.reply(5), { type: ServerType.OpenResult }, 'another connection is answered');
+  d.close();
+});
+
+test.serial('a slow reader is cut off at the backpressure limit with 4008', async (t) => {
+  const made = await server.adminFetch('POST', '/admin/packets', {
+    sender: 1,
+    totalCents: 100,
+    shareCount: 1,
+    recipients: [2],
+    cover: { title: 't', colour: 1, story: 'x'.repeat(280) },
+  });
+  t.is(made.status, 200, 'a packet with a long cover exists');
+  const c = await TestClient.login(server, nextUser++);
+  (c.socket as unknown as { _socket: { pause(): void } })._socket.pause(); // stop reading
+  const request = encodeDetails(0, made.body.packetId);
+  for (let i = 0; i < 40_000; i++) c.send(request); // ~375 bytes answered per 10 bytes asked
+  await new Promise((r) => setTimeout(r, 3000)); // the server answers, its buffer fills, it gives up
+  (c.socket as unknown as { _socket: { resume(): void } })._socket.resume(); // now read the close frame
+  t.is((await c.closed).code, CloseCode.Backpressure, 'close code 4008');
+});
+
+test.serial('a login frame after an unknown type still works (errors do not poison the connection)', async (t) => {
+  const c = await TestClient.connect(server.ws);
+  c.send(frame(...header(1, 0x55, 1)));
+  t.like(await c.reply(1), { code: ErrorCode.UnknownType }, 'unknown type first');
+  c.send(encodeLogin(2, 9999, server.token(9999)));
+  t.like(await c.reply(2), { type: ServerType.LoginOk }, 'then a normal login');
+  c.close();
+});
