@@ -6,7 +6,7 @@
 // pushed percentiles (an upper bound). A second is final `lagMs` after it ended: its row is then
 // emitted once, with zeros for a side that did not push (a gap stays visible as `processes: 0`).
 // A push for a second already emitted is counted in `late` and otherwise ignored.
-import { mergeEncoded, summarize } from '../simulator/histogram.ts';
+import { encodeHistogram, mergeEncoded, summarize } from '../simulator/histogram.ts';
 import type { PushRecord } from './push.ts';
 
 export type Side = Record<string, number> & { processes: number };
@@ -19,6 +19,8 @@ export interface SeriesRow {
   net: { rxPackets: number; txPackets: number; packets: number } | null;
   /** Last engine totals the server pushed (not summed). */
   serverTotals?: unknown;
+  /** The clients' shake latencies of that second merged into one HDR histogram (compressed base64). */
+  clientHistogram?: string;
 }
 
 const PERCENTILES = ['p50Ms', 'p90Ms', 'p99Ms', 'p999Ms'] as const;
@@ -96,6 +98,8 @@ export class Collector {
     };
     const totals = [...(bucket?.server.values() ?? [])].map((c) => c.totals).find((t) => t !== undefined);
     if (totals !== undefined) row.serverTotals = totals;
+    const histograms = [...(bucket?.client.values() ?? [])].map((c) => c.histogram).filter((h): h is string => typeof h === 'string' && h !== '');
+    if (histograms.length > 0) row.clientHistogram = encodeHistogram(mergeEncoded(histograms));
     return row;
   }
 }

@@ -340,12 +340,12 @@ export class Simulator implements ConnectionEvents {
     return this.ringAt[idx];
   }
 
-  shakeResult(_conn: Connection, requestId: number, status: number, packetId: number, cents: number): void {
+  shakeResult(conn: Connection, requestId: number, status: number, packetId: number, cents: number): void {
     const intended = this.match(requestId, KIND_SHAKE);
     if (intended >= 0) this.tally.shakeLatency((nowMs() - intended) * 1000);
     const c = this.tally.counters;
     if (status === ShakeResultStatus.Miss) c.misses++;
-    else if (status === ShakeResultStatus.Hit) this.tally.hit(packetId, cents);
+    else if (status === ShakeResultStatus.Hit) this.tally.hit(packetId, conn.user, cents);
     else if (status === CommonStatus.Overloaded) c.overloaded++;
     else if (status === CommonStatus.Unavailable) c.unavailable++;
     else c.errors++;

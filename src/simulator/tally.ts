@@ -53,8 +53,8 @@ export interface FinalTally {
   openLatency: LatencySummary;
   shake: {
     received: CountCents;
-    /** [packetId, cents] of every hit, in arrival order */
-    packets: Array<[number, number]>;
+    /** [packetId, user, cents] of every hit, in arrival order */
+    packets: Array<[number, number, number]>;
   };
   group: {
     /** distinct group packets this process was notified of: [packetId, totalCents, shareCount] */
@@ -71,7 +71,7 @@ export class Tally {
   readonly latency: Histogram = latencyHistogram();
   readonly openLatency: Histogram = latencyHistogram();
   private secondLatency: Histogram = latencyHistogram();
-  private readonly hitPackets: Array<[number, number]> = [];
+  private readonly hitPackets: Array<[number, number, number]> = [];
   private readonly notifiedPackets = new Map<number, [number, number, number]>();
   private readonly shares: Array<[number, number, number]> = [];
   private readonly sharesSeen = new Set<string>();
@@ -82,10 +82,10 @@ export class Tally {
     recordMicros(this.secondLatency, micros);
   }
 
-  hit(packetId: number, cents: number): void {
+  hit(packetId: number, user: number, cents: number): void {
     this.counters.hits++;
     this.counters.hitCents += cents;
-    this.hitPackets.push([packetId, cents]);
+    this.hitPackets.push([packetId, user, cents]);
   }
 
   notified(packetId: number, totalCents: number, shareCount: number): void {

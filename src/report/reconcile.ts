@@ -1,0 +1,191 @@
+// The reconciliation: the server's ledger (read after the server drained and exited, checked by the
+// ledger check) against the sum of the client tallies, for shakes and for group packets, in count and
+// in cents: issued, received by clients, remaining, refunded; then item by item (every packet won,
+// every share paid). Any difference makes `ok` false and is named in plain words.
+import type { CheckReport } from '../ledger/check.ts';
+import type { CountCents, Totals, FlowTotals } from '../engine/types.ts';
+import type { FinalTally } from '../simulator/tally.ts';
+import type { LedgerItems } from './ledger-items.ts';
+
+export interface FlowFigures {
+  issued: CountCents;
+  received: CountCents;
+  remaining: CountCents;
+  refunded: CountCents;
+}
+
+export interface FlowReconciliation {
+  /** what the ledger database says (the reference) */
+  ledger: FlowFigures;
+  /** the engine's totals from the server's /stats at the end of the run, null when not fetched */
+  server: FlowFigures | null;
+  /** what the clients tallied; issued (group only: distinct packets notified) and unclaimed = issued - received */
+  clients: { issued: CountCents | null; received: CountCents; unclaimed: CountCents | null };
+  ok: boolean;
+}
+
+export interface Reconciliation {
+  ok: boolean;
+  differences: string[];
+  shake: FlowReconciliation;
+  group: FlowReconciliation & { packets: { ledger: number; notified: number } };
+  ledgerCheck: { ok: boolean; differences: string[] };
+}
+
+export interface ReconcileInput {
+  check: CheckReport;
+  items: LedgerItems;
+  serverTotals: Totals | null;
+  tallies: FinalTally[];
+}
+
+const MAX_ITEM_DIFFERENCES = 20;
+const cc = (count: number, cents: number): CountCents => ({ count, cents });
+const same = (a: CountCents, b: CountCents) => a.count === b.count && a.cents === b.cents;
+const minus = (a: CountCents, b: CountCents): CountCents => cc(a.count - b.count, a.cents - b.cents);
+const show = (x: CountCents, unit: string) => `${x.count} ${unit} / ${x.cents} cents`;
+
+function fromFlow(f: FlowTotals): FlowFigures {
+  return { issued: f.created, received: f.paid, remaining: f.remaining, refunded: f.refunded };
+}
+
+function sum(tallies: FinalTally[], pick: (t: FinalTally) => CountCents): CountCents {
+  return tallies.reduce((acc, t) => cc(acc.count + pick(t).count, acc.cents + pick(t).cents), cc(0, 0));
+}
+
+/** Compare two keyed item lists ([key..., cents]) and name what differs. */
+function compareItems(
+  what: string,
+  ledger: Map<string, number>,
+  clients: Map<string, number>,
+  duplicates: string[],
+  diff: (msg: string) => void,
+): void {
+  const found: string[] = [...duplicates];
+  for (const [key, cents] of ledger) {
+    const seen = clients.get(key);
+    if (seen === undefined) found.push(`${what} ${key}: ${cents} cents in the ledger, no client received it`);
+    else if (seen !== cents) found.push(`${what} ${key}: ${cents} cents in the ledger, the client received ${seen}`);
+  }
+  for (const [key, cents] of clients) {
+    if (!ledger.has(key)) found.push(`${what} ${key}: a client received ${cents} cents the ledger never paid`);
+  }
+  for (const msg of found.slice(0, MAX_ITEM_DIFFERENCES)) diff(msg);
+  if (found.length > MAX_ITEM_DIFFERENCES) diff(`${what}: ${found.length - MAX_ITEM_DIFFERENCES} more item differences`);
+}
+
+export function reconcile(input: ReconcileInput): Reconciliation {
+  const { check, items, serverTotals, tallies } = input;
+  const differences: string[] = [];
+  const diff = (msg: string) => void differences.push(msg);
+  for (const d of check.differences) diff(`ledger check: ${d}`);
+
+  // ---- flow figures
+  const shakeLedger = fromFlow(check.shake);
+  const groupLedger = fromFlow(check.group);
+  const shakeServer = serverTotals ? fromFlow(serverTotals.shake) : null;
+  const groupServer = serverTotals ? fromFlow(serverTotals.group) : null;
+  const shakeReceived = sum(tallies, (t) => t.shake.received);
+  const groupReceived = sum(tallies, (t) => t.group.received);
+  const notified = new Map<number, [number, number]>();
+  for (const t of tallies) for (const [id, total, shares] of t.group.notified) notified.set(id, [total, shares]);
+  const groupIssued = [...notified.values()].reduce((acc, [total, shares]) => cc(acc.count + shares, acc.cents + total), cc(0, 0));
+
+  const units = { shake: 'packets', group: 'shares' } as const;
+  const flowsOk: Record<'shake' | 'group', boolean> = { shake: true, group: true };
+  const flowDiff = (flow: 'shake' | 'group', msg: string) => {
+    flowsOk[flow] = false;
+    diff(msg);
+  };
+  for (const [flow, ledger, server] of [
+    ['shake', shakeLedger, shakeServer],
+    ['group', groupLedger, groupServer],
+  ] as const) {
+    if (!check[flow].balanced) flowsOk[flow] = false;
+    if (!server) continue;
+    for (const k of ['issued', 'received', 'remaining', 'refunded'] as const) {
+      if (!same(ledger[k], server[k])) {
+        flowDiff(flow, `${flow} ${k}: the ledger has ${show(ledger[k], units[flow])}, the server's engine said ${show(server[k], units[flow])}`);
+      }
+    }
+  }
+  for (const [flow, ledger, received] of [
+    ['shake', shakeLedger, shakeReceived],
+    ['group', groupLedger, groupReceived],
+  ] as const) {
+    if (!same(ledger.received, received)) {
+      const d = minus(ledger.received, received);
+      flowDiff(
+        flow,
+        `${flow} received: the ledger paid ${show(ledger.received, units[flow])}, the clients tallied ${show(received, units[flow])} ` +
+          `(ledger minus clients: ${d.count} ${units[flow]} / ${d.cents} cents)`,
+      );
+    }
+  }
+  if (!same(groupLedger.issued, groupIssued)) {
+    const notifiedIds = new Set(notified.keys());
+    const unseen = items.packets.filter(([id]) => !notifiedIds.has(id)).map(([id]) => id);
+    flowDiff(
+      'group',
+      `group issued: the ledger created ${show(groupLedger.issued, 'shares')} in ${items.packets.length} packets, the clients were notified of ` +
+        `${show(groupIssued, 'shares')} in ${notified.size} packets` +
+        (unseen.length ? ` (never notified: packet ${unseen.slice(0, 10).join(', ')}${unseen.length > 10 ? ', ...' : ''})` : ''),
+    );
+  }
+  const groupUnclaimed = minus(groupIssued, groupReceived);
+  const ledgerUnclaimed = cc(groupLedger.remaining.count + groupLedger.refunded.count, groupLedger.remaining.cents + groupLedger.refunded.cents);
+  if (!same(groupUnclaimed, ledgerUnclaimed)) {
+    flowDiff(
+      'group',
+      `group remaining + refunded: the ledger has ${show(ledgerUnclaimed, 'shares')}, the clients' notified minus received is ${show(groupUnclaimed, 'shares')}`,
+    );
+  }
+
+  // ---- item by item
+  const shakeDupes: string[] = [];
+  const clientHits = new Map<string, number>();
+  for (const t of tallies) {
+    for (const [packetId, user, cents] of t.shake.packets) {
+      const key = `${packetId} won by user ${user}`;
+      if (clientHits.has(key)) shakeDupes.push(`shake packet ${key}: received twice by the clients`);
+      clientHits.set(key, cents);
+    }
+  }
+  const ledgerHits = new Map(items.hits.map(([id, winner, cents]) => [`${id} won by user ${winner}`, cents]));
+  const before = differences.length;
+  compareItems('shake packet', ledgerHits, clientHits, shakeDupes, diff);
+  if (differences.length > before) flowsOk.shake = false;
+
+  const shareDupes: string[] = [];
+  const clientShares = new Map<string, number>();
+  for (const t of tallies) {
+    for (const [packetId, user, cents] of t.group.shares) {
+      const key = `${packetId} share of user ${user}`;
+      if (clientShares.has(key)) shareDupes.push(`group packet ${key}: received twice by the clients`);
+      clientShares.set(key, cents);
+    }
+  }
+  const ledgerShares = new Map(items.shares.map(([id, user, cents]) => [`${id} share of user ${user}`, cents]));
+  const beforeGroup = differences.length;
+  compareItems('group packet', ledgerShares, clientShares, shareDupes, diff);
+  if (differences.length > beforeGroup) flowsOk.group = false;
+
+  return {
+    ok: differences.length === 0,
+    differences,
+    shake: {
+      ledger: shakeLedger,
+      server: shakeServer,
+      clients: { issued: null, received: shakeReceived, unclaimed: null },
+      ok: flowsOk.shake,
+    },
+    group: {
+      ledger: groupLedger,
+      server: groupServer,
+      clients: { issued: groupIssued, received: groupReceived, unclaimed: groupUnclaimed },
+      ok: flowsOk.group,
+      packets: { ledger: items.packets.length, notified: notified.size },
+    },
+    ledgerCheck: { ok: check.ok, differences: check.differences },
+  };
+}

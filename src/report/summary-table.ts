@@ -1,0 +1,68 @@
+// The rehearsal's closing tables (for stderr): phases, then money by source, then the verdict.
+// Returns a string so it can be tested.
+import type { CountCents } from '../engine/types.ts';
+import type { RehearsalReport } from './report-json.ts';
+
+export function table(rows: string[][], rightAligned: (i: number) => boolean = (i) => i > 0): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (rightAligned(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+const int = (v: number) => Math.round(v).toLocaleString('en-US');
+const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+export const countCents = (x: CountCents | null | undefined) => (x ? `${int(x.count)} / ${int(x.cents)}` : '-');
+
+export function phaseTable(report: RehearsalReport): string {
+  const rows = [['phase', 'seconds', 'target QPS', 'client QPS', 'server QPS', 'p50 ms', 'p99 ms', 'hits/s', 'creates/s', 'opens/s', 'errors', 'overloaded', 'dropped']];
+  for (const p of report.phases) {
+    rows.push([
+      p.name,
+      String(p.seconds),
+      int(p.targetQps),
+      int(p.clientQps),
+      int(p.serverQps),
+      p.latency.count ? ms(p.latency.p50Ms) : '-',
+      p.latency.count ? ms(p.latency.p99Ms) : '-',
+      String(p.hitsPerSecond),
+      String(p.createsPerSecond),
+      String(p.opensPerSecond),
+      int(p.errors.client + p.errors.server),
+      int(p.errors.overloaded),
+      int(p.errors.dropped),
+    ]);
+  }
+  return table(rows);
+}
+
+export function moneyTable(report: RehearsalReport): string {
+  const r = report.reconciliation;
+  const rows = [['flow (count / cents)', 'source', 'issued', 'received', 'remaining', 'refunded']];
+  for (const flow of ['shake', 'group'] as const) {
+    const f = r[flow];
+    const label = flow === 'shake' ? 'shake (packets)' : 'group (shares)';
+    rows.push([label, 'ledger', countCents(f.ledger.issued), countCents(f.ledger.received), countCents(f.ledger.remaining), countCents(f.ledger.refunded)]);
+    if (f.server) rows.push(['', 'server', countCents(f.server.issued), countCents(f.server.received), countCents(f.server.remaining), countCents(f.server.refunded)]);
+    const unclaimed = f.clients.unclaimed ? `${countCents(f.clients.unclaimed)} (both)` : '-';
+    rows.push(['', 'clients', countCents(f.clients.issued), countCents(f.clients.received), flow === 'group' ? unclaimed : '-', '-']);
+  }
+  return table(rows, (i) => i > 1);
+}
+
+export function summaryTable(report: RehearsalReport): string {
+  const verdict = report.ok
+    ? `RECONCILED: ledger, server and ${report.clientProcesses} client process(es) agree to the cent`
+    : `FAILED:\n${[...report.reconciliation.differences, ...report.problems].map((d) => `  - ${d}`).join('\n')}`;
+  const lat = report.latency;
+  return [
+    `rehearsal: ${int(report.users)} users, ${report.clientProcesses} client process(es), ${report.engine} engine, ${report.threads} server thread(s), ${report.durationSeconds} s`,
+    '',
+    phaseTable(report),
+    '',
+    moneyTable(report),
+    '',
+    `shake latency over the run (from the intended send time): p50 ${ms(lat.p50Ms)} ms, p90 ${ms(lat.p90Ms)} ms, p99 ${ms(lat.p99Ms)} ms, p99.9 ${ms(lat.p999Ms)} ms, max ${ms(lat.maxMs)} ms (${int(lat.count)} shakes)`,
+    verdict,
+    '',
+  ].join('\n');
+}
