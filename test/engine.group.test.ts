@@ -350,9 +350,14 @@ test.serial('an inconsistent snapshot throws EngineInputError and changes nothin
     ['opened shares above the total', { ...base, groups: [{ ...group, opened: [{ user: 1, cents: 91 }] }] }],
     ['a refund before expiry', { ...base, groups: [{ ...group, refundedCents: 5 }] }],
     ['a refund that is not the remainder', { ...base, groups: [{ ...group, expired: true, refundedCents: 49 }] }],
+    ['opened shares leaving less than a cent per unopened share', { ...base, groups: [{ ...group, opened: [{ user: 1, cents: 90 }] }] }],
+    ['an expired packet with less than a cent per unopened share', { ...base, groups: [{ ...group, opened: [{ user: 1, cents: 90 }], expired: true, refundedCents: 0 }] }],
+    ['all shares opened with cents left', { ...base, groups: [{ ...group, opened: [{ user: 1, cents: 40 }, { user: 2, cents: 40 }] }] }],
+    ['an expired packet with all shares opened and cents left', { ...base, groups: [{ ...group, opened: [{ user: 1, cents: 40 }, { user: 2, cents: 40 }], expired: true, refundedCents: 10 }] }],
+    ['nextGroupId above 2^32 - 1', { ...base, nextGroupId: 2 ** 32 }],
   ];
   for (const [label, snapshot] of cases) {
-    await t.throwsAsync(async () => engine.snapshotRestore(snapshot as never), { instanceOf: EngineInputError }, `${label} is refused`);
+    await t.throwsAsync(async () => engine.snapshotRestore(snapshot as never), { instanceOf: EngineInputError }, `${label} is refused (docs/engine.md, "Restore")`);
   }
   t.deepEqual(await observable(engine), before, 'totals and supply unchanged by refused restores');
   t.deepEqual(await engine.details(1), details, 'the existing packet is untouched');

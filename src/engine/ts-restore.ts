@@ -17,16 +17,11 @@ function checkPositive(name: string, x: unknown, max: number): number {
   return v;
 }
 
-/** A next id: 1 ..= 2^32 (2^32 once every 32-bit id is used). */
-function checkNextId(name: string, x: unknown): number {
-  if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > 2 ** 32) fail(`${name} must be in [1, 2^32], got ${String(x)}`);
-  return x;
-}
-
 export function restoreInto(st: EngineState, snap: EngineSnapshot): void {
   if (snap == null || typeof snap !== 'object') fail('snapshot must be an object');
-  st.nextShakeId = checkNextId('nextShakeId', snap.nextShakeId);
-  st.nextGroupId = checkNextId('nextGroupId', snap.nextGroupId);
+  // Next ids are in 1 ..= 2^32 - 1 (docs/engine.md, "Restore").
+  st.nextShakeId = checkPositive('nextShakeId', snap.nextShakeId, 0xffff_ffff);
+  st.nextGroupId = checkPositive('nextGroupId', snap.nextGroupId, 0xffff_ffff);
 
   if (snap.supply != null) {
     const s = snap.supply;
