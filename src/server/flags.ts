@@ -68,6 +68,9 @@ const SPECS: FlagSpec[] = [
   { name: 'help', kind: 'bool', value: '', help: 'show this help' },
 ];
 
+/** Every flag name, without the dashes. */
+export const FLAG_NAMES: readonly string[] = SPECS.map((s) => s.name);
+
 export function helpText(): string {
   const rows = SPECS.map((s) => `  --${s.name}${s.value ? ` ${s.value}` : ''}`);
   const width = Math.max(...rows.map((r) => r.length)) + 2;

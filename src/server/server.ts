@@ -75,8 +75,9 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     throw new StartupError((err as Error).message);
   }
   let threads = flags.threads;
+  const notices: string[] = []; // said once started, so a start-up error stays a single line
   if (kind === 'ts' && threads !== 1) {
-    log(`HONGBAO_ENGINE=ts: running ONE thread instead of ${threads} (the TS engine lives in one JavaScript heap; threads cannot share it)`);
+    notices.push(`HONGBAO_ENGINE=ts: running ONE thread instead of ${threads} (the TS engine lives in one JavaScript heap; threads cannot share it)`);
     threads = 1;
   }
 
@@ -86,7 +87,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     if (!flags.allowUwsFallback) {
       throw new StartupError(`uWebSockets.js native binary not in use (${loaded.reason}); refusing to run on the slow fallback (--allow-uws-fallback to start anyway)`);
     }
-    log(`WARNING: uWebSockets.js runs its JavaScript fallback (${loaded.reason}): numbers from this server are not benchmarks`);
+    notices.push(`WARNING: uWebSockets.js runs its JavaScript fallback (${loaded.reason}): numbers from this server are not benchmarks`);
   }
   const uws = loaded.uws;
 
@@ -115,7 +116,8 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
   try {
     ledger = await openLedger(flags.dbFile);
   } catch (err) {
-    throw new StartupError(`cannot open the ledger ${flags.dbFile}: ${(err as Error).message}`);
+    const why = (err as Error).message;
+    throw new StartupError(why.includes(flags.dbFile) ? why : `cannot open the ledger ${flags.dbFile}: ${why}`);
   }
   const splitMode = splitModeOf(flags.splitMode);
   const engineOptions: EngineOptions = { shards: flags.shards, splitMode, ...(flags.seed !== undefined ? { seed: flags.seed } : {}) };
@@ -131,7 +133,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     covers = [...snapshot.covers.entries()];
     const t = await engine.totals();
     if (t.shake.created.count > 0 || t.groupPackets > 0) {
-      log(`engine rebuilt from the ledger: ${t.shake.created.count} shake packets (${t.shake.paid.count} won), ${t.groupPackets} group packets`);
+      notices.push(`engine rebuilt from the ledger: ${t.shake.created.count} shake packets (${t.shake.paid.count} won), ${t.groupPackets} group packets`);
     }
   } catch (err) {
     await ledger.close();
@@ -318,6 +320,8 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     secretFile: secret.file,
     adminTokenFile: adminToken.file,
   };
+
+  for (const n of notices) log(n);
 
   let closing: Promise<void> | null = null;
   const shutdown = () =>
