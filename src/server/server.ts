@@ -43,6 +43,8 @@ export interface ReadyInfo {
 
 export interface RunningServer {
   ready: ReadyInfo;
+  /** The ledger (tools and tests, e.g. a disk that fills up: `setMaxPageCount`). */
+  ledger: SqliteLedger;
   /** Stop accepting, finish pending batches, close the ledger. Idempotent. */
   shutdown(): Promise<void>;
 }
@@ -341,5 +343,5 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       log('ledger closed; bye');
     })());
 
-  return { ready, shutdown };
+  return { ready, ledger, shutdown };
 }
