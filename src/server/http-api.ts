@@ -104,7 +104,10 @@ export function mountHttpApi(app: TemplatedApp, deps: HttpApiDeps): void {
     if (user === null) return;
     ex.readBody(MAX_BODY, (body) => {
       const obj = parseJsonObject(ex, body);
-      if (obj === null) return;
+      if (obj === null) {
+        counters[C.errors]++;
+        return;
+      }
       const packetId = parsePacketId(obj.packetId);
       if (packetId === null) {
         counters[C.errors]++;
