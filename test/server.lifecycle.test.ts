@@ -1,6 +1,6 @@
 // The server's life: --help, start-up errors, graceful shutdown on SIGTERM, and a restart on the
 // same database that finds everything where it was and pays nothing twice.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import test from 'ava';
@@ -47,7 +47,9 @@ test('start-up errors are one clear line and a non-zero exit', async (t) => {
 });
 
 test('SIGTERM: requests in hand are answered, connections close with 1001, exit 0', async (t) => {
-  const server = await startServer({ args: ['--shards', '1'] });
+  const readyFile = path.join(tempDir(), 'ready.json');
+  const server = await startServer({ args: ['--shards', '1', '--ready-file', readyFile] });
+  t.like(JSON.parse(readFileSync(readyFile, 'utf8')), { event: 'ready', port: server.ready.port, adminPort: server.ready.adminPort }, '--ready-file holds the ready line');
   await server.adminFetch('POST', '/admin/supply', { total: 1000, ratePerSecond: 1000, rule: { kind: 'range', min: 1, max: 9 } });
   for (let i = 0; i < 30 && (await server.adminFetch('GET', '/stats')).body.supply.released === 0; i++) await sleep(100);
   const c = await TestClient.login(server, 1);

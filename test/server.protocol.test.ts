@@ -1,5 +1,6 @@
 // The server's protocol round trips over real sockets: WebSocket frames and the HTTP API, against a
 // real server process (the engine HONGBAO_ENGINE picks, a SQLite ledger in a temp dir).
+import { createServer, type Server } from 'node:http';
 import test from 'ava';
 import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
 import { encodeCreate, encodeDetails, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
@@ -7,6 +8,8 @@ import { CreateExtraStatus, DetailsStatus, ServerType } from '../src/protocol/co
 import { startServer, TestClient, type TestServer } from './helpers/server.ts';
 
 let server: TestServer;
+let monitor: Server;
+const pushes: Array<{ source: string; second: number; counters: Record<string, unknown> }> = [];
 const clients: TestClient[] = [];
 let nextUser = 100;
 
@@ -37,13 +40,24 @@ function http(path: string, userId: number | null, init: RequestInit = {}): Prom
 }
 
 test.before(async () => {
-  server = await startServer({ args: ['--seed', '7', '--shards', '4'] });
+  monitor = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      if (req.url === '/push') pushes.push(JSON.parse(body));
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((r) => monitor.listen(0, '127.0.0.1', () => r()));
+  const monitorUrl = `http://127.0.0.1:${(monitor.address() as { port: number }).port}`;
+  server = await startServer({ args: ['--seed', '7', '--shards', '4', '--monitor', monitorUrl] });
 });
 
 test.after.always(async () => {
   for (const c of clients) c.close();
   const exit = await server?.stop();
   if (exit && exit.code !== 0) console.error(server.stderr());
+  monitor?.close();
 });
 
 test.serial('a shake with no supply running misses', async (t) => {
@@ -219,4 +233,29 @@ test.serial('stats and metrics count what happened', async (t) => {
   t.is(s.totals.shake.paid.cents, s.cumulative.hitCents, 'every shake cent the engine paid was told to a user');
   const metrics = await server.adminFetch('GET', '/metrics');
   t.regex(String(metrics.body), /hongbao_shakes_total \d+/, 'Prometheus text has the shake counter');
+});
+
+test.serial('a packet past its expiry is refunded by the sweep and can no longer be opened', async (t) => {
+  const r = await user();
+  const made = await server.adminFetch('POST', '/admin/packets', { sender: 1, totalCents: 300, shareCount: 2, recipients: [r.id, 2], expiresInMs: 200 });
+  const packetId = made.body.packetId;
+  let d: ServerFrame | null = null;
+  for (let i = 0; i < 30; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    d = await ask(r.c, (id) => encodeDetails(id, packetId));
+    if (d.type === ServerType.DetailsResult && d.details?.expired) break;
+  }
+  t.like(d, { type: ServerType.DetailsResult, details: { expired: true, refundedCents: 300, remainingCents: 0 } }, 'the sweep expired it and refunded everything');
+  t.like(await ask(r.c, (id) => encodeOpen(id, packetId)), { status: OpenStatus.Expired }, 'an open after expiry is Expired');
+});
+
+test.serial('the server pushes its counters to the monitor once a second', async (t) => {
+  for (let i = 0; i < 30 && pushes.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  t.true(pushes.length >= 2, `pushes arrive (${pushes.length})`);
+  const last = pushes.at(-1)!;
+  t.is(last.source, 'server', 'the source is the server');
+  t.true(Number.isInteger(last.second), 'each push names its second');
+  t.true('shakes' in last.counters && 'connections' in last.counters && 'totals' in last.counters, 'with the second block, connections and totals');
+  const seconds = pushes.map((p) => p.second);
+  t.deepEqual(seconds, [...new Set(seconds)].sort((a, b) => a - b), 'one push per second, in order');
 });

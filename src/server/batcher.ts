@@ -501,7 +501,8 @@ export class Batcher {
     // Issued after the commit above: resolves once it, and everything before it, is durable.
     this.track(ledger.barrier()).then(
       () => {
-        const ok = this.deps.gate.epoch === epoch && this.deps.gate.state !== 'closing';
+        // Not if a commit failed meanwhile, nor before the engine was rebuilt (it may hold undone moves).
+        const ok = this.deps.gate.epoch === epoch && this.deps.gate.canMove();
         if (repeats) this.answerRepeats(p!, ok);
         for (const d of details) this.answerDetails(d.target, d.requestId, d.packetId, ok);
       },
