@@ -51,11 +51,15 @@ test('reconciliation: balanced, in flight, and red on any other gap', (t) => {
   const base = toDashboardPoint(1, [server(1, { hits: 3, opens: 2, totals: totals() })], { totals: null, received: null });
   t.is(reconcile({ ...base, totals: null }).state, 'waiting', 'nothing to check before the first totals');
   t.is(reconcile(base).state, 'ok', 'server books balance and no client tallies');
+  // Three seconds earlier the server had paid 7 shake packets (700 cents) and 4 shares.
+  const earlier = { ...base, totals: totals(cc(7, 700), cc(4, 400)) };
   const withClients = (shake: [number, number], group: [number, number]) =>
-    reconcile({ ...base, clientReceived: { shake: cc(...shake), group: cc(...group) } });
+    reconcile({ ...base, clientReceived: { shake: cc(...shake), group: cc(...group) } }, earlier);
   t.is(withClients([10, 1000], [4, 400]).state, 'ok', 'clients agree to the cent');
-  t.is(withClients([8, 800], [4, 400]).state, 'in-flight', 'two hits behind, three paid this second: on the wire');
-  t.is(withClients([6, 600], [4, 400]).state, 'off', 'four behind with three paid this second: red');
+  t.is(withClients([8, 800], [4, 400]).state, 'in-flight', 'behind now, but past what was paid three seconds ago: on the wire');
+  t.is(withClients([7, 700], [4, 400]).state, 'in-flight', 'exactly caught up with three seconds ago');
+  t.is(withClients([6, 600], [4, 400]).state, 'off', 'behind what the server had paid three seconds ago: red');
+  t.is(reconcile({ ...base, clientReceived: { shake: cc(0, 0), group: cc(0, 0) } }, null).state, 'in-flight', 'no history yet: behind is on the wire');
   t.is(withClients([10, 1001], [4, 400]).state, 'off', 'one cent more at the clients than the server paid: red');
   t.is(withClients([10, 999], [4, 400]).state, 'off', 'same count, one cent short: red');
   const broken = totals();

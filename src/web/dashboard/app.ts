@@ -2,7 +2,7 @@
 // `series`, then follows `events` (server-sent events, one DashboardPoint a second). Charts are
 // uPlot, bundled in at build time; nothing is fetched from the internet.
 import uPlot from 'uplot';
-import { reconcile, type DashboardPoint, type FlowCheck } from './point.ts';
+import { IN_FLIGHT_SECONDS, reconcile, type DashboardPoint, type FlowCheck } from './point.ts';
 import type { CountCents } from '../../engine/types.ts';
 
 const $ = (id: string) => document.getElementById(id)!;
@@ -160,8 +160,14 @@ function reconRow(f: FlowCheck): HTMLTableRowElement {
   return tr;
 }
 
+/** The latest point at or before `second`, or null when the history does not reach back that far. */
+function earlierThan(second: number): DashboardPoint | null {
+  for (let i = points.length - 1; i >= 0; i--) if (points[i].second <= second) return points[i];
+  return null;
+}
+
 function reconciliation(p: DashboardPoint): void {
-  const r = reconcile(p);
+  const r = reconcile(p, earlierThan(p.second - IN_FLIGHT_SECONDS));
   const box = $('recon');
   box.dataset.state = r.state;
   $('recon-rows').replaceChildren(...r.flows.map(reconRow));

@@ -204,26 +204,32 @@ export interface Reconciliation {
 const sub = (a: CountCents, b: CountCents): CountCents => ({ count: a.count - b.count, cents: a.cents - b.cents });
 const isZero = (a: CountCents) => a.count === 0 && a.cents === 0;
 
+/** Answers may spend this long on the wire (and in the per-second alignment) before a client counts them. */
+export const IN_FLIGHT_SECONDS = 3;
+
 /**
  * The running reconciliation. Any gap in the server's books is `off` (red) at once. Between clients
- * and server, a client tally above what the server paid is `off`; a server figure ahead of the
- * clients by no more than was paid in the latest second is `in-flight` (answers crossing the second
- * boundary); a larger gap is `off`. When the load stops, every gap must settle to 0.
+ * and server the clients' tally is bracketed: it can never exceed what the server has paid, and it
+ * must have caught up with what the server had paid `IN_FLIGHT_SECONDS` earlier (`earlier`, the
+ * point of that second or before). Inside the bracket the gap is `in-flight` (amber): answers
+ * crossing second boundaries. Outside it, red. When the load stops every gap must settle to 0.
  */
-export function reconcile(point: DashboardPoint): Reconciliation {
+export function reconcile(point: DashboardPoint, earlier: DashboardPoint | null = null): Reconciliation {
   const t = point.totals;
   if (!t) return { state: 'waiting', flows: [] };
-  const paidThisSecond = { shake: point.hits, group: point.groupOpened };
   const flows: FlowCheck[] = (['shake', 'group'] as const).map((name) => {
     const f = t[name];
     const booksGap = sub(sub(sub(f.created, f.paid), f.remaining), f.refunded);
     const clientReceived = point.clientReceived ? point.clientReceived[name] : null;
     const clientGap = clientReceived ? sub(f.paid, clientReceived) : null;
+    const floor = earlier?.totals ? earlier.totals[name].paid : { count: 0, cents: 0 };
     let state: CheckState = 'ok';
     if (!isZero(booksGap)) state = 'off';
-    else if (clientGap && !isZero(clientGap)) {
-      const behind = clientGap.count > 0 && clientGap.cents > 0 && clientGap.count <= paidThisSecond[name];
-      state = behind ? 'in-flight' : 'off';
+    else if (clientReceived && clientGap && !isZero(clientGap)) {
+      // Answers on the wire are whole packets of at least one cent each: a gap in cents alone is a lost cent.
+      const notAhead = clientGap.count > 0 && clientGap.cents >= clientGap.count;
+      const caughtUp = clientReceived.count >= floor.count && clientReceived.cents >= floor.cents;
+      state = notAhead && caughtUp ? 'in-flight' : 'off';
     }
     return {
       name,
