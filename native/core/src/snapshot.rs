@@ -233,6 +233,19 @@ fn validate_group(g: &GroupSnapshot) -> Result<NewPacket> {
         .checked_sub(opened_cents)
         .ok_or_else(|| group_error(g, "opened shares exceed the total"))?;
     let unopened = u64::from(g.share_count) - g.opened.len() as u64;
+    // Expired or not, the opened shares must have been a possible split: at least a cent left for
+    // each unopened share, and nothing left once every share is opened.
+    let consistent = if unopened == 0 {
+        left == 0
+    } else {
+        left >= unopened
+    };
+    if !consistent {
+        return Err(group_error(
+            g,
+            "remaining cents cannot pay the remaining shares",
+        ));
+    }
     if g.expired {
         if u64::from(g.refunded_cents) != left {
             return Err(group_error(
@@ -240,21 +253,8 @@ fn validate_group(g: &GroupSnapshot) -> Result<NewPacket> {
                 "refundedCents is not the unopened remainder",
             ));
         }
-    } else {
-        if g.refunded_cents != 0 {
-            return Err(group_error(g, "refundedCents must be 0 before expiry"));
-        }
-        let consistent = if unopened == 0 {
-            left == 0
-        } else {
-            left >= unopened
-        };
-        if !consistent {
-            return Err(group_error(
-                g,
-                "remaining cents cannot pay the remaining shares",
-            ));
-        }
+    } else if g.refunded_cents != 0 {
+        return Err(group_error(g, "refundedCents must be 0 before expiry"));
     }
     Ok(new)
 }

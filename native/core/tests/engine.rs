@@ -620,6 +620,49 @@ fn inconsistent_snapshot_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn impossible_splits_are_refused_expired_or_not() {
+    let e = engine(2, SplitMode::DoubleMean);
+    create(&e, &[(1, 90, 2, vec![1, 2], 1e15)]);
+    open(&e, &[(1, 1)], 0.0);
+    let good = snapshot_of(&e, (vec![], vec![]), 1);
+    let before = e.totals();
+    let with = |opened: &[(u32, u32)], expired: bool, refunded_cents: u32| {
+        let mut s = good.clone();
+        let g = &mut s.groups[0];
+        g.opened = opened
+            .iter()
+            .map(|&(user, cents)| Share { user, cents })
+            .collect();
+        g.expired = expired;
+        g.refunded_cents = refunded_cents;
+        s
+    };
+    for (label, snapshot) in [
+        (
+            "less than a cent per unopened share",
+            with(&[(1, 90)], false, 0),
+        ),
+        (
+            "expired, less than a cent per unopened share",
+            with(&[(1, 90)], true, 0),
+        ),
+        (
+            "all shares opened with cents left",
+            with(&[(1, 40), (2, 40)], false, 0),
+        ),
+        (
+            "expired, all shares opened with cents left",
+            with(&[(1, 40), (2, 40)], true, 10),
+        ),
+    ] {
+        assert!(e.restore(&snapshot).is_err(), "{label} is refused");
+    }
+    assert_eq!(e.totals(), before);
+    e.restore(&with(&[(1, 40)], true, 50))
+        .expect("an expired packet with its remainder refunded");
+}
+
+#[test]
 fn threads_never_pay_a_shake_packet_twice() {
     let e = Arc::new(engine(8, SplitMode::DoubleMean));
     start(&e, 20_000, AmountRule::Range { min: 1, max: 100 });
