@@ -36,7 +36,7 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 }
 
-export async function main(argv: string[]): Promise<number> {
+async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -67,8 +67,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const port = Number(values.port);
   const lagMs = Number(values['lag-ms']);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${values.port}`);
-  if (!Number.isInteger(lagMs) || lagMs < 0) throw new Error(`--lag-ms must be a non-negative integer`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${values.port}`);
+  if (!Number.isInteger(lagMs) || lagMs < 0) throw new UsageError(`--lag-ms must be a non-negative integer`);
   const outDir = path.resolve(values.out ?? `monitor-${timestamp()}`);
   mkdirSync(outDir, { recursive: true });
 
@@ -103,4 +103,19 @@ export async function main(argv: string[]): Promise<number> {
   server.close();
   server.closeAllConnections();
   return code;
+}
+
+class UsageError extends Error {}
+
+/** Flag mistakes exit 2 with the reason; everything else propagates (exit 1). */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await run(argv);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`hongbao monitor: ${(err as Error).message} (hongbao monitor --help)\n`);
+      return 2;
+    }
+    throw err;
+  }
 }

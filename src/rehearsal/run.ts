@@ -144,7 +144,7 @@ export class Rehearsal {
           });
         }
         at += p.seconds;
-        await this.sleepUntil(at * 1000 - 700);
+        await this.sleepUntil(at * 1000 - 1500);
       }
 
       // ---- drain
@@ -250,15 +250,20 @@ export class Rehearsal {
     return Promise.all(this.clientUrls.map((u) => httpJson<ClientStats>(`${u}/stats`, { timeoutMs: 5000 })));
   }
 
-  /** Tell every client process the new rate from second `wanted`, or (if that is too close or
-   *  past) from a second far enough ahead for all of them; returns that second. */
+  /** Tell every client process the new rate from second `wanted`, or from a later second when that
+   *  is too close for one of them (a busy process may already be in it): the answer with the latest
+   *  second wins and is sent to all again, so that every process switches in the same second. */
   private async switchLoad(qps: number, wanted: number): Promise<number> {
-    const earliest = nowSecond() + (Date.now() % 1000 < 500 ? 1 : 2);
-    const at = Math.max(wanted, earliest);
-    const answers = await Promise.all(this.clientUrls.map((u) => httpJson<{ pending: { at: number } | null }>(`${u}/qps?qps=${qps}&at=${at}`)));
-    answers.forEach((a, i) => {
-      if (a.pending?.at !== at) this.problems.push(`client process ${i + 1} took the rate ${qps} from second ${a.pending?.at}, not ${at}`);
-    });
+    let at = Math.max(wanted, nowSecond() + (Date.now() % 1000 < 400 ? 1 : 2));
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const answers = await Promise.all(
+        this.clientUrls.map((u) => httpJson<{ pending: { at: number } | null }>(`${u}/qps?qps=${qps}&at=${at}`)),
+      );
+      const latest = Math.max(...answers.map((a) => a.pending?.at ?? Number.MAX_SAFE_INTEGER));
+      if (latest === at) return at;
+      at = Math.max(latest, nowSecond() + 1);
+    }
+    this.problems.push(`the client processes did not agree on a second to switch to ${qps} shakes per second`);
     return at;
   }
 

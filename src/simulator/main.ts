@@ -38,17 +38,17 @@ flags:
 
 export function parseRange(text: string): { from: number; to: number } {
   const m = /^(\d+)-(\d+)$/.exec(text.trim());
-  if (!m) throw new Error(`--users must look like FROM-TO, got "${text}"`);
+  if (!m) throw new UsageError(`--users must look like FROM-TO, got "${text}"`);
   const from = Number(m[1]);
   const to = Number(m[2]);
-  if (from < 1 || to < from) throw new Error(`--users ${text}: need 1 <= FROM <= TO`);
+  if (from < 1 || to < from) throw new UsageError(`--users ${text}: need 1 <= FROM <= TO`);
   return { from, to };
 }
 
 function intFlag(name: string, value: string | undefined, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got "${value}"`);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${value}"`);
   return n;
 }
 
@@ -62,7 +62,7 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host.startsWith('127.') || host === '[::1]' || host === '::1';
 }
 
-export async function main(argv: string[]): Promise<number> {
+async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -95,7 +95,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { from, to } = parseRange(values.users);
   const total = intFlag('total', values.total, to, 1);
-  if (to > total || total > MAX_TOTAL_USERS) throw new Error(`--users ${from}-${to} must lie inside 1..--total (${total} <= ${MAX_TOTAL_USERS})`);
+  if (to > total || total > MAX_TOTAL_USERS) throw new UsageError(`--users ${from}-${to} must lie inside 1..--total (${total} <= ${MAX_TOTAL_USERS})`);
   if (to - from + 1 > 19_500) process.stderr.write(`hongbao clients: warning: ${to - from + 1} connections in one process is above the ~19,900 open-file limit here\n`);
   const server = new URL(values.server!);
   const target = {
@@ -167,4 +167,19 @@ export async function main(argv: string[]): Promise<number> {
   control.closeAllConnections();
   pusher?.close();
   return code;
+}
+
+class UsageError extends Error {}
+
+/** Flag mistakes exit 2 with the reason; everything else propagates (exit 1). */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await run(argv);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`hongbao clients: ${(err as Error).message} (hongbao clients --help)\n`);
+      return 2;
+    }
+    throw err;
+  }
 }
