@@ -117,3 +117,36 @@ test.serial('a login frame after an unknown type still works (errors do not pois
   t.like(await c.reply(2), { type: ServerType.LoginOk }, 'then a normal login');
   c.close();
 });
+
+test.serial('random frames neither crash the server nor break the money identities', async (t) => {
+  let seed = 12345;
+  const rand = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  for (let conn = 0; conn < 40; conn++) {
+    const c = await TestClient.login(server, nextUser++);
+    for (let i = 0; i < 50; i++) {
+      const length = rand(4) === 0 ? rand(6) : 6 + rand(40);
+      const bytes = new Uint8Array(length);
+      for (let j = 0; j < length; j++) bytes[j] = rand(256);
+      if (length > 1 && rand(4) !== 0) bytes[0] = 1; // mostly the right version, to reach the decoders
+      if (length > 1 && rand(2) === 0) bytes[1] = 1 + rand(5); // and a real message type
+      c.send(bytes);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+    c.close();
+  }
+  const health = await fetch(`${server.http}/health`);
+  t.is(health.status, 200, 'the server is healthy after 2000 random frames');
+  const c = await TestClient.login(server, nextUser++);
+  c.send(encodeOpen(77, 4242424));
+  t.like(await c.reply(77), { type: ServerType.OpenResult }, 'and answers a fresh connection');
+  c.close();
+  const stats = (await server.adminFetch('GET', '/stats')).body;
+  for (const flow of ['shake', 'group'] as const) {
+    const f = stats.totals[flow];
+    t.is(f.created.cents, f.paid.cents + f.remaining.cents + f.refunded.cents, `${flow}: created = paid + remaining + refunded`);
+    t.is(f.created.count, f.paid.count + f.remaining.count + f.refunded.count, `${flow}: in count too`);
+  }
+});
