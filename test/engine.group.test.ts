@@ -332,6 +332,34 @@ test.serial('bad open and expire arguments throw EngineInputError and move nothi
   t.is((await engine.details(ids[0]))?.expired, false, 'the packet did not expire through a refused sweep');
 });
 
+test.serial('a plain array or another typed array where a typed array is due throws EngineInputError in both engines', async (t) => {
+  const { ids } = await create(engine, [{ total: 100, shares: 2, recipients: [1, 2], expiresAt: 1_000 }]);
+  const before = await observable(engine);
+  const good = batchOf([{ total: 10, shares: 1, recipients: [1] }]);
+  const createOut = { status: new Uint8Array(1), packetIds: new Uint32Array(1) };
+  const openOut = { status: new Uint8Array(1), cents: new Uint32Array(1) };
+  const refundOut = { packetIds: new Uint32Array(4), senders: new Uint32Array(4), cents: new Uint32Array(4), shares: new Uint32Array(4) };
+  const shakeOut = { status: new Uint8Array(1), packetIds: new Uint32Array(1), cents: new Uint32Array(1) };
+  // Every value is valid: only the kind of array is wrong.
+  const cases: Array<[string, () => unknown]> = [
+    ['plain array of users (shake)', () => engine.shake([1] as never, shakeOut)],
+    ['Int32Array of users (shake)', () => engine.shake(Int32Array.of(1) as never, shakeOut)],
+    ['plain array of users (open)', () => engine.open([1] as never, Uint32Array.of(ids[0]), 0, openOut)],
+    ['plain array of packet ids (open)', () => engine.open(Uint32Array.of(1), [ids[0]] as never, 0, openOut)],
+    ['plain array of senders', () => engine.createGroup({ ...good, senders: [1] as never }, createOut)],
+    ['plain array of recipients', () => engine.createGroup({ ...good, recipients: [1] as never }, createOut)],
+    ['plain array of expiry times', () => engine.createGroup({ ...good, expiresAt: [NEVER] as never }, createOut)],
+    ['Float64Array of share counts', () => engine.createGroup({ ...good, shareCounts: Float64Array.of(1) as never }, createOut)],
+    ['plain array of forced ids', () => engine.expire(0, refundOut, [ids[0]] as never)],
+    ['plain array as an output', () => engine.open(Uint32Array.of(1), Uint32Array.of(ids[0]), 0, { ...openOut, cents: [0] as never })],
+  ];
+  for (const [label, call] of cases) {
+    await t.throwsAsync(async () => call(), { instanceOf: EngineInputError }, `${label} is refused`);
+  }
+  t.deepEqual(await observable(engine), before, 'nothing moved');
+  t.deepEqual((await create(engine, [{ total: 5, shares: 1, recipients: [1] }])).ids, [2], 'no id was consumed');
+});
+
 test.serial('an inconsistent snapshot throws EngineInputError and changes nothing', async (t) => {
   await create(engine, [{ total: 100, shares: 2, recipients: [1, 2] }]);
   await open(engine, [[1, 1]]);

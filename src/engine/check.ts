@@ -1,5 +1,6 @@
 // Argument checks for the TypeScript engine: every check throws EngineInputError, and every batch is
 // checked whole before any state changes (docs/engine.md, "Errors").
+import { types } from 'node:util';
 import { EngineInputError, MAX_PACKET_CENTS, SplitMode } from './types.ts';
 import type { AmountRule, EngineOptions } from './types.ts';
 
@@ -32,29 +33,39 @@ export function checkTime(name: string, x: unknown): number {
   return x;
 }
 
-/** A Uint32Array passes as is; any other array-like must hold only uint32 values. */
-export function checkU32Array(name: string, a: unknown): ArrayLike<number> {
-  if (a instanceof Uint32Array) return a;
-  if (a == null || typeof a !== 'object' || typeof (a as ArrayLike<number>).length !== 'number') {
-    fail(`${name} must be a Uint32Array`);
-  }
-  const arr = a as ArrayLike<number>;
-  for (let i = 0; i < arr.length; i++) {
-    if (!isU32(arr[i])) fail(`${name}[${i}] must be an integer in [0, 2^32), got ${String(arr[i])}`);
-  }
-  return arr;
+type TypedArrayKind = Uint8ArrayConstructor | Uint32ArrayConstructor | Float64ArrayConstructor;
+
+/** Typed arrays of another realm (a vm context) fail `instanceof` but are still accepted, as the
+ *  native addon accepts them: it looks at the array's element type only. */
+const OTHER_REALM = new Map<TypedArrayKind, (a: unknown) => boolean>([
+  [Uint8Array, types.isUint8Array],
+  [Uint32Array, types.isUint32Array],
+  [Float64Array, types.isFloat64Array],
+]);
+
+function isTyped(a: unknown, kind: TypedArrayKind): boolean {
+  return a instanceof kind || (OTHER_REALM.get(kind) as (a: unknown) => boolean)(a);
+}
+
+/** An input batch column: a Uint32Array, as the native addon requires (a plain array or another
+ *  typed array is refused by both engines alike). Every uint32 value is valid. */
+export function checkU32Array(name: string, a: unknown): Uint32Array {
+  if (!isTyped(a, Uint32Array)) fail(`${name} must be a Uint32Array`);
+  return a as Uint32Array;
+}
+
+/** An input column of times: a Float64Array (its values are checked by the caller). */
+export function checkF64Array(name: string, a: unknown): Float64Array {
+  if (!isTyped(a, Float64Array)) fail(`${name} must be a Float64Array`);
+  return a as Float64Array;
 }
 
 /** An output array: a typed array of the right kind with at least `min` items. */
-export function checkOut<T extends ArrayBufferView & { length: number }>(
-  name: string,
-  a: unknown,
-  kind: abstract new (...args: never[]) => T,
-  min: number,
-): T {
-  if (!(a instanceof kind)) fail(`${name} must be a ${kind.name}`);
-  if (a.length < min) fail(`${name} has ${a.length} items, needs at least ${min}`);
-  return a;
+export function checkOut<K extends TypedArrayKind>(name: string, a: unknown, kind: K, min: number): InstanceType<K> {
+  if (!isTyped(a, kind)) fail(`${name} must be a ${kind.name}`);
+  const out = a as InstanceType<K>;
+  if (out.length < min) fail(`${name} has ${out.length} items, needs at least ${min}`);
+  return out;
 }
 
 export function checkLength(name: string, a: ArrayLike<unknown>, n: number): void {

@@ -3,6 +3,7 @@
 // Every method answers synchronously; each batch is checked whole before any state changes.
 import { getRandomValues } from 'node:crypto';
 import {
+  checkF64Array,
   checkFinite,
   checkTime,
   checkLength,
@@ -136,8 +137,7 @@ export class TsEngine implements Engine {
     const offsets = checkU32Array('recipientOffsets', batch.recipientOffsets);
     checkLength('recipientOffsets', offsets, n + 1);
     const recipients = checkU32Array('recipients', batch.recipients);
-    const expiresAt = batch.expiresAt;
-    if (expiresAt == null || typeof expiresAt.length !== 'number') fail('expiresAt must be a Float64Array');
+    const expiresAt = checkF64Array('expiresAt', batch.expiresAt);
     checkLength('expiresAt', expiresAt, n);
     for (let i = 0; i < n; i++) {
       checkFinite(`expiresAt[${i}]`, expiresAt[i]);
@@ -231,7 +231,7 @@ export class TsEngine implements Engine {
     if (outSenders.length !== cap || outCents.length !== cap || outShares.length !== cap) {
       fail('out.packetIds, out.senders, out.cents and out.shares must have the same length');
     }
-    const forced = force === undefined ? null : checkU32Array('force', force);
+    const forced = force == null ? null : checkU32Array('force', force); // null: none, as in the addon
 
     const st = this.state;
     const due: number[] = [];
