@@ -30,7 +30,7 @@ const specs: ChartSpec[] = [
     el: 'chart-qps',
     series: [
       { label: 'clients sent/s', colour: BLUE, value: (p) => (p.clients ? p.clientSent : null) },
-      { label: 'server answered/s', colour: ORANGE, dash: [6, 3], value: (p) => (p.servers ? p.serverAnswered : null) },
+      { label: 'server answered/s', colour: ORANGE, dash: [6, 3], value: (p) => (p.servers ? p.shakes : null) },
     ],
   },
   {
@@ -120,7 +120,8 @@ const cc = (v: CountCents | null) => (v ? `${int.format(v.count)} · ${money(v.c
 function tiles(p: DashboardPoint): void {
   const set = (id: string, text: string) => ($(id).textContent = text);
   set('tile-client-qps', p.clients ? int.format(p.clientSent) : '–');
-  set('tile-server-qps', p.servers ? int.format(p.serverAnswered) : '–');
+  set('tile-server-qps', p.servers ? int.format(p.shakes) : '–');
+  set('tile-server-all', p.servers ? `all requests: ${int.format(p.serverAnswered)}` : '');
   set('tile-hits', p.servers ? int.format(p.hits) : '–');
   set('tile-released', p.servers ? int.format(p.released) : '–');
   set('tile-created', p.servers ? int.format(p.groupCreated) : '–');

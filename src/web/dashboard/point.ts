@@ -17,9 +17,9 @@ export interface DashboardPoint {
   /** Processes that reported for this second. */
   servers: number;
   clients: number;
-  /** Requests sent by the clients during the second (sum over client processes). */
+  /** Shakes sent by the clients during the second (sum over client processes). */
   clientSent: number;
-  /** Requests the server answered: shakes + opens + repeats + refused opens + creates. */
+  /** Every request the server answered: shakes + opens + repeats + refused opens + creates. */
   serverAnswered: number;
   shakes: number;
   hits: number;
