@@ -149,9 +149,10 @@ test('uWebSockets.js: static files and the feed mount on a uWS app', async (t) =
   app.get('/*', (res, req) => {
     if (!serveStaticUws(files, res, req.getMethod(), req.getUrl())) res.writeStatus('404 Not Found').end();
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    app.listen('127.0.0.1', 0, (s) => (s ? resolve(uws.us_socket_local_port(s)) : reject(new Error('listen failed')))),
+  const listenSocket = await new Promise<import('@trufflesuite/uws-js-unofficial').us_listen_socket>((resolve, reject) =>
+    app.listen('127.0.0.1', 0, (s) => (s ? resolve(s) : reject(new Error('listen failed')))),
   );
+  const port = uws.us_socket_local_port(listenSocket);
   const base = `http://127.0.0.1:${port}`;
   try {
     const page = await fetch(`${base}/`);
@@ -172,7 +173,7 @@ test('uWebSockets.js: static files and the feed mount on a uWS app', async (t) =
     await reader.cancel();
   } finally {
     feed.close();
-    app.close();
+    uws.us_listen_socket_close(listenSocket);
   }
 });
 

@@ -75,7 +75,7 @@ test.serial('sign in and shake until a hit while a supply runs', async (t) => {
   const text = await page.locator('#result').innerText();
   const won = /You won (¥\d+\.\d\d)!/.exec(text);
   t.truthy(won, `the amount is shown: ${text}`);
-  t.is(await page.locator('#won').innerText(), won?.[1], 'the tally shows the hit');
+  t.is(await page.locator('#won').innerText(), won?.[1] ?? 'no amount', 'the tally shows the hit');
   t.is(await page.evaluate(() => document.documentElement.scrollWidth), PHONE.width, 'nothing wider than 360 px');
   await screenshot(page, 'shake-phone-hit', false);
   await server.adminFetch('DELETE', '/admin/supply');
@@ -119,14 +119,14 @@ test.serial('a group packet arrives live, opens, and shows its cover, every shar
   const details = (reply.type === ServerType.DetailsResult ? reply.details : null) as DetailsBody;
   t.truthy(details, 'details from the server');
   const mine = details.opened.find((s) => s.user === 201);
-  t.is(Number(got![1]) * 100 + Number(got![2]), mine?.cents, 'the page shows the share the server recorded');
+  t.is(Number(got![1]) * 100 + Number(got![2]), mine?.cents ?? -1, 'the page shows the share the server recorded');
   const rows = await page.locator('#shares tr').allInnerTexts();
   t.is(rows.length, 2, 'both opened shares are listed');
   details.opened.forEach((s, i) => {
     t.regex(rows[i], new RegExp(`^${i + 1}\\s+${s.user}\\b[^]*¥${Math.floor(s.cents / 100)}\\.${String(s.cents % 100).padStart(2, '0')}$`), `share ${i + 1}`);
   });
   const best = rows.findIndex((r) => r.includes('Best luck'));
-  t.is(details.opened[best]?.user, details.bestLuck, "best luck is marked on the server's best-luck user");
+  t.is<number | null, number | null>(details.opened[best]?.user ?? null, details.bestLuck, "best luck is marked on the server's best-luck user");
   t.regex(await page.locator('#details-summary').innerText(), /¥10\.00 in 3 shares: 2 opened · ¥\d+\.\d\d left in 1 share\./, 'summary');
   await screenshot(page, 'shake-phone-details', false);
   await page.getByRole('button', { name: 'Close' }).click();
