@@ -36,7 +36,7 @@ test('a short rehearsal runs every phase and reconciles ledger, server and clien
   );
   for (const p of report.phases.filter((p) => p.targetQps > 0)) {
     t.is(p.clientQps, p.targetQps, `${p.name}: the clients sent exactly the target (median per second)`);
-    t.true(Math.abs(p.serverQps - p.targetQps) <= p.targetQps * 0.05, `${p.name}: the server handled about the target (${p.serverQps})`);
+    t.true(Math.abs(p.serverQps - p.targetQps) <= p.targetQps * 0.1, `${p.name}: the server handled about the target (${p.serverQps})`);
     t.true(p.latency.count > 0 && p.latency.p99Ms > 0, `${p.name}: latency measured`);
   }
   t.true(report.shake.issued.count > 0 && report.shake.received.count > 0, 'shake packets were released and won');

@@ -28,8 +28,10 @@ flags:
   --out FILE              write the final tally here instead of stdout
   --duration S            stop by itself after S seconds (default 0: run until stopped)
   --connect-concurrency N handshakes in flight at once (default 256)
-  --users-per-address N   spread connections over 127.1.x.y source addresses, N users each;
-                            "auto" (default): 20000 when --total > 20000 and the server is on loopback, else off
+  --users-per-address N   spread connections over 127.1.x.y source addresses, N users each (0: off);
+                            "auto" (default): 4000 when the server is on loopback, else off. Fewer
+                            sockets per source address keep the kernel's port search in connect()
+                            cheap (19,000 users connect in ~5 s instead of ~14 s here)
   --token-ttl S           lifetime of minted tokens in seconds (default 86400)
   --timeout-ms N          handshake + login deadline per connection (default 15000)
   --quiet                 no progress lines on stderr
@@ -106,7 +108,7 @@ async function run(argv: string[]): Promise<number> {
   };
   const perAddressFlag = values['users-per-address']!;
   const usersPerSourceAddress =
-    perAddressFlag === 'auto' ? (total > 20_000 && isLoopback(server.hostname) ? 20_000 : 0) : intFlag('users-per-address', perAddressFlag, 0);
+    perAddressFlag === 'auto' ? (isLoopback(server.hostname) ? 4000 : 0) : intFlag('users-per-address', perAddressFlag, 0);
   const id = values.id ?? `clients-${from}-${to}`;
   const quiet = values.quiet;
   const log = (line: string) => process.stderr.write(`[${id}] ${line}\n`);
