@@ -13,6 +13,7 @@ import { Connection, FRAME_MASK, type ConnectionEvents, type Target } from './co
 import { fillSecond, scheduleBuffer, type ScheduleOut } from './schedule.ts';
 import { recordMicros } from './histogram.ts';
 import { Tally, type FinalTally } from './tally.ts';
+import { InFlight, Kind } from './in-flight.ts';
 import type { ClientSecondCounters } from '../monitor/push.ts';
 import type { QpsState } from './control.ts';
 
@@ -33,11 +34,6 @@ export interface SimulatorOptions {
 }
 
 const LATE_LIMIT_MS = 2000;
-const RING_BITS = 20;
-const RING_MASK = (1 << RING_BITS) - 1;
-const KIND_NONE = 0;
-const KIND_SHAKE = 1;
-const KIND_OPEN = 2;
 const SHAKE_FRAME = 12; // 2 header + 4 mask + 6 payload
 const OPEN_FRAME = 16; // 2 header + 4 mask + 10 payload
 const RETRY_OPEN_MS = 500;
@@ -57,19 +53,10 @@ export class Simulator implements ConnectionEvents {
   readonly tally = new Tally();
   readonly conns: Connection[] = [];
   connected = 0;
-  inFlight = 0;
   private readonly opts: SimulatorOptions;
   private stopping = false;
-  // outstanding requests, indexed by request id & RING_MASK
-  private readonly ringKind = new Uint8Array(RING_MASK + 1);
-  private readonly ringId = new Uint32Array(RING_MASK + 1);
-  private readonly ringAt = new Float64Array(RING_MASK + 1);
-  private readonly ringSlot = new Uint32Array(RING_MASK + 1);
-  private readonly ringGen = new Uint16Array(RING_MASK + 1);
-  /** per connection: bumped on every close, so answers lost with a connection are written off once */
-  private readonly connGen: Uint16Array;
-  private readonly connInFlight: Uint32Array;
-  private nextRequestId = 1;
+  private readonly inFlight: InFlight;
+  private readonly onLost = () => void this.tally.counters.lost++;
   // target rate
   private qpsNow: number;
   private pending: { qps: number; at: number } | null = null;
@@ -95,8 +82,7 @@ export class Simulator implements ConnectionEvents {
     const count = opts.to - opts.from + 1;
     this.connecting = new Uint8Array(count);
     this.attempts = new Uint16Array(count);
-    this.connGen = new Uint16Array(count);
-    this.connInFlight = new Uint32Array(count);
+    this.inFlight = new InFlight(count);
     for (let slot = 0; slot < count; slot++) this.conns.push(new Connection(slot, opts.from + slot, this));
     // a masked shake frame is these 8 bytes followed by the masked request id
     const m = FRAME_MASK;
@@ -180,48 +166,12 @@ export class Simulator implements ConnectionEvents {
     this.sendTimer = setTimeout(this.pumpSend, Math.max(1, Math.ceil(wakeAt - nowMs())));
   };
 
-  private takeRequestId(kind: number, slot: number, intendedAt: number): number {
-    const id = this.nextRequestId;
-    this.nextRequestId = id >= 0xffffffff ? 1 : id + 1;
-    const idx = id & RING_MASK;
-    if (this.ringKind[idx] !== KIND_NONE && this.ringGen[idx] === this.connGen[this.ringSlot[idx]]) {
-      // still unanswered a million requests later, on a live connection: lost
-      this.inFlight--;
-      this.connInFlight[this.ringSlot[idx]]--;
-      this.tally.counters.lost++;
-    }
-    this.ringKind[idx] = kind;
-    this.ringId[idx] = id;
-    this.ringAt[idx] = intendedAt;
-    this.ringSlot[idx] = slot;
-    this.ringGen[idx] = this.connGen[slot];
-    this.inFlight++;
-    this.connInFlight[slot]++;
-    return id;
-  }
-
-  private forget(id: number): void {
-    const idx = id & RING_MASK;
-    this.ringKind[idx] = KIND_NONE;
-    this.inFlight--;
-    this.connInFlight[this.ringSlot[idx]]--;
-  }
-
-  /** A connection closed: its outstanding requests will never be answered. */
-  private writeOff(slot: number): void {
-    const lost = this.connInFlight[slot];
-    this.inFlight -= lost;
-    this.tally.counters.lost += lost;
-    this.connInFlight[slot] = 0;
-    this.connGen[slot]++;
-  }
-
   private sendShake(conn: Connection, intendedAt: number, slab: Buffer, at: number): boolean {
     if (conn.state !== 'ready') {
       this.tally.counters.dropped++;
       return false;
     }
-    const id = this.takeRequestId(KIND_SHAKE, conn.slot, intendedAt);
+    const id = this.inFlight.take(Kind.Shake, conn.slot, intendedAt, this.onLost);
     const m = FRAME_MASK;
     slab.set(this.shakePrefix, at);
     slab[at + 8] = (id & 0xff) ^ m[2];
@@ -229,7 +179,7 @@ export class Simulator implements ConnectionEvents {
     slab[at + 10] = ((id >>> 16) & 0xff) ^ m[0];
     slab[at + 11] = (id >>> 24) ^ m[1];
     if (!conn.send(slab.subarray(at, at + SHAKE_FRAME))) {
-      this.forget(id);
+      this.inFlight.drop(id);
       this.tally.counters.dropped++;
       return false;
     }
@@ -239,7 +189,7 @@ export class Simulator implements ConnectionEvents {
 
   private sendOpen(conn: Connection, packetId: number): void {
     if (conn.state !== 'ready') return; // re-sent after the reconnect
-    const id = this.takeRequestId(KIND_OPEN, conn.slot, nowMs());
+    const id = this.inFlight.take(Kind.Open, conn.slot, nowMs(), this.onLost);
     const payload = Buffer.allocUnsafe(10);
     payload[0] = PROTOCOL_VERSION;
     payload[1] = ClientType.Open;
@@ -252,7 +202,7 @@ export class Simulator implements ConnectionEvents {
     for (let k = 0; k < 10; k++) frame[6 + k] = payload[k] ^ FRAME_MASK[k & 3];
     if (conn.send(frame)) this.tally.counters.opensSent++;
     else {
-      this.forget(id);
+      this.inFlight.drop(id);
       setTimeout(() => this.retryOpen(conn, packetId), RETRY_OPEN_MS);
     }
   }
@@ -305,7 +255,7 @@ export class Simulator implements ConnectionEvents {
   }
 
   closed(conn: Connection, code: number, reason: string, wasReady: boolean): void {
-    this.writeOff(conn.slot);
+    this.tally.counters.lost += this.inFlight.writeOff(conn.slot);
     if (wasReady) {
       this.connected--;
       if (!this.stopping) this.tally.counters.disconnects++;
@@ -331,17 +281,13 @@ export class Simulator implements ConnectionEvents {
   // ---- answers -------------------------------------------------------------------------------
 
   private match(requestId: number, kind: number): number {
-    const idx = requestId & RING_MASK;
-    if (this.ringKind[idx] !== kind || this.ringId[idx] !== requestId || this.ringGen[idx] !== this.connGen[this.ringSlot[idx]]) {
-      this.tally.counters.unmatched++;
-      return -1;
-    }
-    this.forget(requestId);
-    return this.ringAt[idx];
+    const intended = this.inFlight.settle(requestId, kind);
+    if (intended < 0) this.tally.counters.unmatched++;
+    return intended;
   }
 
   shakeResult(conn: Connection, requestId: number, status: number, packetId: number, cents: number): void {
-    const intended = this.match(requestId, KIND_SHAKE);
+    const intended = this.match(requestId, Kind.Shake);
     if (intended >= 0) this.tally.shakeLatency((nowMs() - intended) * 1000);
     const c = this.tally.counters;
     if (status === ShakeResultStatus.Miss) c.misses++;
@@ -361,7 +307,7 @@ export class Simulator implements ConnectionEvents {
   }
 
   openResult(conn: Connection, requestId: number, status: number, packetId: number, cents: number): void {
-    const intended = this.match(requestId, KIND_OPEN);
+    const intended = this.match(requestId, Kind.Open);
     if (intended >= 0) recordMicros(this.tally.openLatency, (nowMs() - intended) * 1000);
     const c = this.tally.counters;
     if (status === CommonStatus.Overloaded || status === CommonStatus.Unavailable) {
@@ -384,10 +330,7 @@ export class Simulator implements ConnectionEvents {
   }
 
   serverError(_conn: Connection, requestId: number): void {
-    const idx = requestId & RING_MASK;
-    if (this.ringKind[idx] !== KIND_NONE && this.ringId[idx] === requestId && this.ringGen[idx] === this.connGen[this.ringSlot[idx]]) {
-      this.forget(requestId);
-    }
+    this.inFlight.drop(requestId);
     this.tally.counters.errors++;
   }
 
@@ -399,7 +342,7 @@ export class Simulator implements ConnectionEvents {
       users: { from: this.opts.from, to: this.opts.to, total: this.opts.total },
       connected: this.connected,
       qps: this.qps(),
-      inFlight: this.inFlight,
+      inFlight: this.inFlight.count,
       pendingOpens: this.pendingOpens.size,
       counters: this.tally.counters,
     };
@@ -411,7 +354,7 @@ export class Simulator implements ConnectionEvents {
       this.stopping = true;
       if (this.sendTimer) clearTimeout(this.sendTimer);
       const deadline = Date.now() + drainMs;
-      while ((this.inFlight > 0 || this.pendingOpens.size > 0) && Date.now() < deadline) await sleep(20);
+      while ((this.inFlight.count > 0 || this.pendingOpens.size > 0) && Date.now() < deadline) await sleep(20);
       this.rollSecond(this.sec);
       for (const conn of this.conns) conn.close(1000);
       const closeDeadline = Date.now() + 3000;
