@@ -18,7 +18,12 @@ export interface LedgerOptions {
 }
 
 type Pending = { resolve: (value: Reply & { t: 'ok' }) => void; reject: (err: Error) => void };
-type Outgoing = { t: 'batch'; batch: LedgerBatch } | { t: 'barrier' } | { t: 'snapshot' } | { t: 'maxPageCount'; pages: number };
+type Outgoing =
+  | { t: 'batch'; batch: LedgerBatch }
+  | { t: 'barrier' }
+  | { t: 'snapshot' }
+  | { t: 'maxPageCount'; pages: number }
+  | { t: 'queryOnly'; on: boolean };
 
 function toError(e: WireError): Error {
   return e.name === 'LedgerDivergenceError' ? new LedgerDivergenceError(e.message) : new LedgerUnavailableError(e.message);
@@ -131,6 +136,12 @@ export class SqliteLedger extends PortLedger {
   /** Changes PRAGMA max_page_count in the writer (tests: a disk that fills up, then frees space). */
   async setMaxPageCount(pages: number): Promise<void> {
     await this.request({ t: 'maxPageCount', pages });
+  }
+
+  /** Turns PRAGMA query_only on or off in the writer: every write then fails with SQLITE_READONLY, as on a
+   *  read-only disk (tests: Linux refuses to remount a filesystem read-only under open writers). */
+  async setReadOnly(on: boolean): Promise<void> {
+    await this.request({ t: 'queryOnly', on });
   }
 
   /** Commits everything submitted (from any thread), closes the database and stops the writer. */

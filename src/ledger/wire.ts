@@ -13,6 +13,7 @@ export type Request =
 export type Control =
   | { t: 'port'; port: MessagePort }
   | { t: 'maxPageCount'; id: number; pages: number }
+  | { t: 'queryOnly'; id: number; on: boolean }
   | { t: 'close' };
 
 export interface WireError {

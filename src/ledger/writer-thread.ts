@@ -3,6 +3,8 @@
 // (the owner's and one per client thread). Group commit: everything that arrived while the last
 // transaction was being written is applied in ONE transaction, in arrival order, each batch under
 // its own savepoint; one COMMIT (one fsync) then settles all of them.
+import { accessSync, constants } from 'node:fs';
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
@@ -99,6 +101,16 @@ class Writer {
         if (!owner) return;
         try {
           this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(m.pages))}`);
+          this.reply(port, { t: 'ok', id: m.id });
+        } catch (err) {
+          this.reply(port, { t: 'err', id: m.id, error: { name: 'LedgerUnavailableError', message: describe(err) } });
+        }
+        this.send();
+        return;
+      case 'queryOnly':
+        if (!owner) return;
+        try {
+          this.db.pragma(`query_only = ${m.on ? 'ON' : 'OFF'}`);
           this.reply(port, { t: 'ok', id: m.id });
         } catch (err) {
           this.reply(port, { t: 'err', id: m.id, error: { name: 'LedgerUnavailableError', message: describe(err) } });
@@ -288,13 +300,26 @@ class Writer {
   }
 }
 
+/** SQLite's "unable to open database file" does not say why: a read-only disk, missing rights, ... */
+function whyNotWritable(path: string): string {
+  try {
+    accessSync(dirname(path), constants.W_OK);
+    return '';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') return ` (${dirname(path)} is on a read-only filesystem)`;
+    if (code === 'EACCES' || code === 'EPERM') return ` (no write permission on ${dirname(path)})`;
+    return code ? ` (${dirname(path)}: ${code})` : '';
+  }
+}
+
 function start(data: WriterData): void {
   let db: Database.Database;
   try {
     db = openDatabase(data.path, { busyTimeoutMs: data.busyTimeoutMs });
     if (data.maxPageCount !== null) db.pragma(`max_page_count = ${Math.max(1, Math.floor(data.maxPageCount))}`);
   } catch (err) {
-    data.port.postMessage({ t: 'failed', message: describe(err) });
+    data.port.postMessage({ t: 'failed', message: `${describe(err)}${whyNotWritable(data.path)}` });
     data.port.close();
     return;
   }
