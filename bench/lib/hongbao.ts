@@ -1,0 +1,70 @@
+// A real `hongbao server` for a bench: fresh data directory (on disk, under bench-out/), free
+// ports, the engine and threads asked for, its pushes to the bench's collector.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { CLI, getJson, spawnReady, type Child } from './procs.ts';
+
+export interface Hongbao {
+  child: Child;
+  pid: number;
+  engine: string;
+  threads: number;
+  wsUrl: string;
+  httpUrl: string;
+  adminUrl: string;
+  adminToken: string;
+  secretFile: string;
+  secret: string;
+  dataDir: string;
+}
+
+export interface HongbaoOptions {
+  engine: 'native' | 'ts';
+  threads?: number;
+  args?: string[];
+  nodeArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  wrap?: string[];
+  monitorUrl?: string;
+  outDir: string;
+  label: string;
+}
+
+export async function startHongbao(o: HongbaoOptions): Promise<Hongbao> {
+  const dataDir = mkdtempSync(path.join(o.outDir, `data-${o.label}-`));
+  const args = ['server', '--port', '0', '--admin-port', '0', '--data', dataDir];
+  if (o.threads) args.push('--threads', String(o.threads));
+  if (o.monitorUrl) args.push('--monitor', o.monitorUrl);
+  args.push(...(o.args ?? []));
+  const child = await spawnReady(`server-${o.label}`, CLI, args, {
+    nodeArgs: o.nodeArgs,
+    env: { HONGBAO_ENGINE: o.engine, ...o.env },
+    wrap: o.wrap,
+    logFile: path.join(o.outDir, `${o.label}-server.log`),
+    readyTimeoutMs: 120_000,
+  });
+  const r = child.ready;
+  const adminToken = readFileSync(r.adminTokenFile, 'utf8').trim();
+  return {
+    child,
+    pid: Number(r.pid),
+    engine: r.engine,
+    threads: r.threads,
+    wsUrl: `ws://127.0.0.1:${r.port}/ws`,
+    httpUrl: `http://127.0.0.1:${r.port}`,
+    adminUrl: `http://127.0.0.1:${r.adminPort}`,
+    adminToken,
+    secretFile: r.secretFile,
+    secret: readFileSync(r.secretFile, 'utf8').trim(),
+    dataDir,
+  };
+}
+
+export function admin<T = any>(h: Hongbao, method: string, route: string, body?: unknown): Promise<T> {
+  return getJson<T>(`${h.adminUrl}${route}`, { method, body, token: h.adminToken });
+}
+
+/** A supply of `ratePerSecond` packets a second, enough for `seconds` seconds. */
+export function startSupply(h: Hongbao, ratePerSecond: number, seconds: number): Promise<unknown> {
+  return admin(h, 'POST', '/admin/supply', { total: ratePerSecond * seconds, ratePerSecond, rule: { kind: 'range', min: 1, max: 500 } });
+}

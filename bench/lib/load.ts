@@ -1,0 +1,155 @@
+// The WebSocket load of the benches: the project's own generator (`hongbao clients`, open loop,
+// coordinated over K processes) against a target, connected once, then one or more QPS steps,
+// each a warm-up and a measured window of full seconds. Per-second numbers come from the pushes
+// of the clients (and of the server, when it is a hongbao server) to a Collector; CPU from /proc.
+import path from 'node:path';
+import { summarize } from '../../src/simulator/histogram.ts';
+import type { Collector } from './collector.ts';
+import { CpuMeter, load } from './machine.ts';
+import { median, round } from './report.ts';
+import { CLI, getJson, sleep, spawnReady, stop, type Child } from './procs.ts';
+
+export interface Generator {
+  clients: Child[];
+  controls: string[];
+  connected: number;
+  /** from the moment every client process was up (they start connecting then) to all logged in */
+  connectSeconds: number;
+}
+
+export interface GeneratorOptions {
+  wsUrl: string;
+  connections: number;
+  processes: number;
+  secretFile: string;
+  collector: Collector;
+  logDir: string;
+  label: string;
+  connectConcurrency?: number;
+  connectTimeoutSeconds?: number;
+}
+
+/** Starts K client processes with disjoint user ranges at qps 0 and waits until all are connected. */
+export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
+  const k = Math.max(1, o.processes);
+  const per = Math.ceil(o.connections / k);
+  const started = performance.now();
+  const clients = await Promise.all(
+    Array.from({ length: k }, (_, i) => {
+      const from = i * per + 1;
+      const to = Math.min(o.connections, (i + 1) * per);
+      return spawnReady(`clients-${i + 1}`, CLI, [
+        'clients', '--server', o.wsUrl, '--users', `${from}-${to}`, '--total', String(o.connections), '--qps', '0',
+        '--secret-file', o.secretFile, '--monitor', o.collector.url, '--id', `${o.label}-c${i + 1}`, '--quiet',
+        '--connect-concurrency', String(o.connectConcurrency ?? 256),
+      ], { logFile: path.join(o.logDir, `${o.label}-clients-${i + 1}.log`) });
+    }),
+  );
+  const controls = clients.map((c) => `http://127.0.0.1:${c.ready.controlPort}`);
+  const up = performance.now();
+  const deadline = started + (o.connectTimeoutSeconds ?? 120) * 1000;
+  let connected = 0;
+  while (performance.now() < deadline) {
+    const stats = await Promise.all(controls.map((u) => getJson(`${u}/stats`)));
+    connected = stats.reduce((s, x) => s + x.connected, 0);
+    if (connected >= o.connections) break;
+    await sleep(100);
+  }
+  return { clients, controls, connected, connectSeconds: (performance.now() - up) / 1000 };
+}
+
+/** Final tallies (POST /stop) of every client process; they exit afterwards. */
+export async function stopGenerator(g: Generator): Promise<Array<Record<string, any>>> {
+  const tallies = await Promise.all(g.controls.map((u) => getJson(`${u}/stop?drainMs=3000`, { method: 'POST', timeoutMs: 30_000 }).catch(() => null)));
+  await Promise.all(g.clients.map((c) => Promise.race([c.exited, sleep(10_000).then(() => stop(c, 'SIGKILL'))])));
+  return tallies.filter((t): t is Record<string, any> => t !== null);
+}
+
+export interface StepOptions {
+  qps: number;
+  warmupSeconds: number;
+  durationSeconds: number;
+  /** pids whose CPU is reported, by name (the target server; the clients are added) */
+  pids: Record<string, number>;
+  /** also read hits/released from the server's pushes */
+  hongbaoServer: boolean;
+  /** started when the measured window begins (a profiler), awaited after it ends */
+  during?: (seconds: number) => Promise<unknown>;
+}
+
+export interface StepResult {
+  qps: number;
+  window: { from: number; to: number };
+  load: number[];
+  /** client-side per-second sums over the window */
+  sentPerSecond: { median: number; min: number; max: number };
+  answeredPerSecond: { median: number; min: number; max: number; mean: number };
+  /** worst |sent - qps| / qps over the window's seconds */
+  sendError: number;
+  latency: { p50Ms: number; p90Ms: number; p99Ms: number; p999Ms: number; maxMs: number; count: number };
+  /** answered Overloaded / Unavailable / Error, and due shakes not sent, in the window */
+  overloaded: number;
+  unavailable: number;
+  errors: number;
+  dropped: number;
+  /** seconds in which fewer than all client processes pushed (a stalled generator) */
+  missingPushes: number;
+  hitsPerSecond: number[] | null;
+  serverHitsPerSecond: number[] | null;
+  cpu: Record<string, number>;
+  clientCores: number;
+}
+
+/** One QPS step: all processes switch in the same second, warm up, then measure full seconds. */
+export async function runStep(g: Generator, c: Collector, o: StepOptions): Promise<StepResult> {
+  const at = Math.floor(Date.now() / 1000) + 2;
+  await Promise.all(g.controls.map((u) => getJson(`${u}/qps?qps=${o.qps}&at=${at}`)));
+  const from = at + o.warmupSeconds;
+  const to = from + o.durationSeconds;
+  await sleep(from * 1000 - Date.now());
+  const meter = new CpuMeter();
+  const clientPids = Object.fromEntries(g.clients.map((ch, i) => [`client${i + 1}`, ch.pid]));
+  const names = { ...o.pids, ...clientPids };
+  meter.begin(Object.values(names));
+  const side = o.during?.(o.durationSeconds);
+  await sleep(to * 1000 - Date.now());
+  const used = meter.end();
+  await side;
+  const loadNow = load();
+  await sleep(2500); // the pushes of the window's last second
+  const cpu: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(names)) cpu[name] = round(used.get(pid) ?? NaN, 2);
+  const clientCores = round(Object.keys(clientPids).reduce((s, n) => s + (cpu[n] || 0), 0), 2);
+
+  const sent = c.clientSeries(from, to, 'sent');
+  const answered = c.clientSeries(from, to, (x) => Number(x.hits) + Number(x.misses) + Number(x.overloaded) + Number(x.unavailable ?? 0) + Number(x.errors));
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const lat = summarize(c.latency(from, to));
+  let missing = 0;
+  for (let s = from; s < to; s++) if (c.clientsIn(s) < g.clients.length) missing++;
+  return {
+    qps: o.qps,
+    window: { from, to },
+    load: loadNow,
+    sentPerSecond: { median: median(sent), min: Math.min(...sent), max: Math.max(...sent) },
+    answeredPerSecond: { median: median(answered), min: Math.min(...answered), max: Math.max(...answered), mean: round(sum(answered) / answered.length) },
+    sendError: o.qps > 0 ? round(Math.max(...sent.map((x) => Math.abs(x - o.qps) / o.qps)), 4) : 0,
+    latency: { p50Ms: lat.p50Ms, p90Ms: lat.p90Ms, p99Ms: lat.p99Ms, p999Ms: lat.p999Ms, maxMs: lat.maxMs, count: lat.count },
+    overloaded: sum(c.clientSeries(from, to, 'overloaded')),
+    unavailable: sum(c.clientSeries(from, to, 'unavailable')),
+    errors: sum(c.clientSeries(from, to, 'errors')),
+    dropped: sum(c.clientSeries(from, to, 'dropped')),
+    missingPushes: missing,
+    hitsPerSecond: o.hongbaoServer ? c.clientSeries(from, to, 'hits') : null,
+    serverHitsPerSecond: o.hongbaoServer ? c.serverSeries(from, to, 'hits') : null,
+    cpu,
+    clientCores,
+  };
+}
+
+/** Counters over a generator's whole run that must stay zero for a clean run. */
+export function runFaults(tallies: Array<Record<string, any>>): Record<string, number> {
+  const out: Record<string, number> = { errors: 0, lost: 0, disconnects: 0, connectFailures: 0, unmatched: 0, unavailable: 0 };
+  for (const t of tallies) for (const k of Object.keys(out)) out[k] += Number(t.counters?.[k] ?? 0);
+  return out;
+}
