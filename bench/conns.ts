@@ -1,0 +1,158 @@
+// Connections one server process holds here (open files are capped at 20,000 per process): the
+// real server, and a bare uWS server for comparison, each filled with as many WebSocket users as
+// its free descriptors allow, idle and then at a given QPS. Reports server RSS per connection
+// (idle and active), the generator's RSS per connection, and the time to connect them all.
+//   npm run bench:conns -- [--connections auto|N] [--client-procs 2] [--qps 20000] [--duration 15]
+//        [--threads 2] [--engine native] [--targets bare,server] [--repeats 1]
+// Table to stderr, one JSON line to stdout.
+import { readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Collector } from './lib/collector.ts';
+import { startHongbao, startSupply } from './lib/hongbao.ts';
+import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
+import { load, machineInfo, rssBytes } from './lib/machine.ts';
+import { outDir, sleep, spawnReady, stop } from './lib/procs.ts';
+import { median, note, printJson, printTable, round } from './lib/report.ts';
+
+const { values: a } = parseArgs({
+  options: {
+    connections: { type: 'string', default: 'auto' },
+    'client-procs': { type: 'string', default: '2' },
+    qps: { type: 'string', default: '20000' },
+    duration: { type: 'string', default: '15' },
+    threads: { type: 'string', default: '2' },
+    engine: { type: 'string', default: 'native' },
+    targets: { type: 'string', default: 'bare,server' },
+    repeats: { type: 'string', default: '1' },
+    'fd-limit': { type: 'string', default: '20000' },
+  },
+});
+const PROCS = Number(a['client-procs']);
+const QPS = Number(a.qps);
+const DURATION = Number(a.duration);
+const THREADS = Number(a.threads);
+const ENGINE = a.engine === 'ts' ? 'ts' : 'native';
+const TARGETS = a.targets!.split(',') as Array<'bare' | 'server'>;
+const REPEATS = Math.max(1, Number(a.repeats));
+const FD_LIMIT = Number(a['fd-limit']);
+const dir = outDir('conns');
+const machine = machineInfo();
+const collector = new Collector();
+await collector.start();
+const secretFile = path.join(dir, 'bare-secret');
+writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
+note(`bench:conns: connections ${a.connections} (open-file cap ${FD_LIMIT}), ${PROCS} client processes, then ${QPS}/s for ${DURATION} s; ${THREADS} threads, ${ENGINE} engine; load ${machine.loadAtStart.join(' ')}`);
+
+const fdsOf = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+async function steadyRss(pid: number): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    xs.push(rssBytes(pid));
+    await sleep(700);
+  }
+  return median(xs);
+}
+
+interface Result {
+  target: string;
+  repeat: number;
+  connections: number;
+  connectSeconds: number;
+  fdsBefore: number;
+  baseRss: number;
+  idleRss: number;
+  activeRss: number;
+  clientRss: number;
+  idleBytesPerConn: number;
+  activeBytesPerConn: number;
+  clientBytesPerConn: number;
+  step: StepResult;
+  faults: Record<string, number>;
+}
+const results: Result[] = [];
+
+for (let rep = 0; rep < REPEATS; rep++) {
+  for (const target of rep % 2 ? [...TARGETS].reverse() : TARGETS) {
+    const label = `${target}-r${rep + 1}`;
+    let pid: number;
+    let wsUrl: string;
+    let secret = secretFile;
+    let stopTarget: () => Promise<unknown>;
+    if (target === 'bare') {
+      const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(THREADS)], { logFile: path.join(dir, `${label}.log`) });
+      pid = child.pid;
+      wsUrl = `ws://127.0.0.1:${child.ready.port}/ws`;
+      stopTarget = () => stop(child);
+    } else {
+      const h = await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label });
+      pid = h.pid;
+      wsUrl = h.wsUrl;
+      secret = h.secretFile;
+      stopTarget = () => stop(h.child);
+      await startSupply(h, 200, DURATION + 600);
+    }
+    try {
+      await sleep(2000);
+      const fdsBefore = fdsOf(pid);
+      const n = a.connections === 'auto' ? FD_LIMIT - fdsBefore - 40 : Number(a.connections);
+      const baseRss = await steadyRss(pid);
+      const g = await startGenerator({ wsUrl, connections: n, processes: PROCS, secretFile: secret, collector, logDir: dir, label, connectTimeoutSeconds: 180 });
+      note(`  ${label}: ${g.connected} of ${n} connected in ${g.connectSeconds.toFixed(1)} s (server had ${fdsBefore} descriptors open before)`);
+      let step: StepResult;
+      let activeRss = NaN;
+      let idleRss = NaN;
+      let clientRss = NaN;
+      let tallies: Array<Record<string, any>> = [];
+      try {
+        await sleep(5000);
+        idleRss = await steadyRss(pid);
+        clientRss = g.clients.reduce((s, c) => s + rssBytes(c.pid), 0);
+        step = await runStep(g, collector, {
+          qps: QPS, warmupSeconds: 3, durationSeconds: DURATION, pids: { server: pid }, hongbaoServer: target === 'server',
+          during: async (s) => {
+            await sleep(s * 1000 - 2500);
+            activeRss = await steadyRss(pid);
+          },
+        });
+      } finally {
+        tallies = await stopGenerator(g);
+      }
+      const per = (x: number) => round((x - baseRss) / g.connected, 0);
+      const r: Result = {
+        target: target === 'bare' ? 'bare uWS' : `hongbao (${ENGINE})`, repeat: rep, connections: g.connected, connectSeconds: round(g.connectSeconds, 2), fdsBefore,
+        baseRss, idleRss, activeRss, clientRss, idleBytesPerConn: per(idleRss), activeBytesPerConn: per(activeRss), clientBytesPerConn: round(clientRss / g.connected, 0), step: step!, faults: runFaults(tallies),
+      };
+      results.push(r);
+      note(`  ${label}: idle ${r.idleBytesPerConn} B/conn, at ${QPS}/s ${r.activeBytesPerConn} B/conn (answered ${step!.answeredPerSecond.mean}/s, p99 ${step!.latency.p99Ms} ms), clients ${r.clientBytesPerConn} B/conn`);
+    } finally {
+      await stopTarget();
+    }
+  }
+}
+collector.close();
+
+const MiB = (x: number) => round(x / 2 ** 20, 1);
+const rows = [...new Set(results.map((r) => r.target))].map((t) => {
+  const rs = results.filter((r) => r.target === t);
+  const m = (f: (r: Result) => number) => median(rs.map(f));
+  return {
+    target: t,
+    connections: m((r) => r.connections),
+    'connect s': m((r) => r.connectSeconds),
+    'base MiB': MiB(m((r) => r.baseRss)),
+    'idle MiB': MiB(m((r) => r.idleRss)),
+    'idle B/conn': m((r) => r.idleBytesPerConn),
+    [`at ${QPS}/s MiB`]: MiB(m((r) => r.activeRss)),
+    'active B/conn': m((r) => r.activeBytesPerConn),
+    'answered/s': Math.round(m((r) => r.step.answeredPerSecond.mean)),
+    'p99 ms': m((r) => r.step.latency.p99Ms),
+    'client B/conn': m((r) => r.clientBytesPerConn),
+  };
+});
+printTable(`bench:conns — per connection = (RSS - RSS before any connection) / connections; medians of ${REPEATS}; load now ${load().join(' ')}`, rows);
+for (const r of results) {
+  const bad = Object.entries(r.faults).filter(([, v]) => v > 0);
+  note(`${r.target} r${r.repeat + 1}: ${bad.length ? bad.map(([k, v]) => `${k} ${v}`).join(', ') : 'no errors, losses or disconnects'}`);
+}
+printJson({ bench: 'conns', machine, loadAtEnd: load(), settings: { connections: a.connections, clientProcesses: PROCS, qps: QPS, duration: DURATION, threads: THREADS, engine: ENGINE, fdLimit: FD_LIMIT, repeats: REPEATS }, rows, results });
