@@ -1,4 +1,4 @@
-// The shake supply's clock: once a second (on the second) it releases `ratePerSecond` packets
+// The shake supply's clock: once a second (half-way through it) it releases `ratePerSecond` packets
 // (fractional rates carry over) and writes them to the ledger. The engine keeps the supply's state
 // and released count, so after a restart the clock simply resumes where the ledger left it.
 import type { Engine, ReleaseOut, SupplyOptions, SupplyState } from '../engine/types.ts';
@@ -20,7 +20,9 @@ export class SupplyClock {
   ) {}
 
   start(): void {
-    const wait = 1000 - (Date.now() % 1000);
+    // Half-way through the wall-clock second, so each release (and the hits that follow it within
+    // milliseconds) falls clearly inside one per-second stats bucket instead of straddling two.
+    const wait = (1500 - (Date.now() % 1000)) % 1000 || 1000;
     this.timer = setTimeout(() => {
       this.start();
       void this.tick();
