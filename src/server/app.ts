@@ -13,6 +13,7 @@ import type { AppConfig, FromApp, ToApp } from './link.ts';
 import { SessionRegistry } from './registry.ts';
 import type { Uws } from './uws.ts';
 import { wsBehavior } from './ws-api.ts';
+import { loadWebPage, type StaticFiles } from '../web/static.ts';
 
 const CLOSE_GRACE_MS = 1000;
 
@@ -75,7 +76,13 @@ export function runApp(deps: AppDeps): Promise<void> {
       accepting: () => accepting,
     }),
   );
-  mountHttpApi(app, { secret: config.secret, batcher, gate, ledger, counters, engineKind: engine.kind });
+  // The shake page (src/web/shake) at `/`; it speaks the same /ws protocol as every other client.
+  let web: StaticFiles | null = null;
+  loadWebPage('shake').then(
+    (files) => (web = files),
+    (err) => log(`shake page not served: ${(err as Error).message}`),
+  );
+  mountHttpApi(app, { secret: config.secret, batcher, gate, ledger, counters, engineKind: engine.kind, web: () => web });
 
   async function shutdown(): Promise<void> {
     accepting = false;

@@ -12,6 +12,7 @@ import { C } from './counters.ts';
 import type { MoveGate } from './gate.ts';
 import { bearer, HttpExchange, parseJsonObject } from './http-util.ts';
 import { EMPTY_COVER, type Replier } from './replier.ts';
+import { serveStaticUws, type StaticFiles } from '../web/static.ts';
 
 export const OPEN_STATUS_NAMES: Record<number, string> = {
   [OpenStatus.Ok]: 'ok',
@@ -64,6 +65,8 @@ export interface HttpApiDeps {
   ledger: Ledger;
   counters: Float64Array;
   engineKind: string;
+  /** The shake page's files, once loaded (null until then, or when the page is not served). */
+  web(): StaticFiles | null;
 }
 
 const MAX_BODY = 1024;
@@ -139,7 +142,9 @@ export function mountHttpApi(app: TemplatedApp, deps: HttpApiDeps): void {
     ex.json(ok ? 200 : 503, { ok, state: deps.gate.state, engine: deps.engineKind, ledger });
   });
 
-  app.any('/*', (res: HttpResponse) => {
+  app.any('/*', (res: HttpResponse, req: HttpRequest) => {
+    const web = deps.web();
+    if (web && serveStaticUws(web, res, req.getMethod(), req.getUrl())) return;
     new HttpExchange(res).json(404, { error: 'not-found', message: 'no such endpoint' });
   });
 }
