@@ -43,19 +43,24 @@ impl Rng {
     /// A range of one value returns `lo` without a draw. Otherwise draws at or above the largest
     /// multiple of the range size below 2^32 are rejected, so every value is equally likely and
     /// both engines consume exactly the same draws.
+    #[inline]
     pub fn uniform(&mut self, lo: u32, hi: u32) -> u32 {
         debug_assert!(lo <= hi);
-        let m = u64::from(hi - lo) + 1;
+        // m = hi - lo + 1 in u32; 0 stands for 2^32 (every draw accepted, value lo + x).
+        let m = (hi - lo).wrapping_add(1);
         if m == 1 {
             return lo;
         }
-        const TWO_32: u64 = 1 << 32;
-        let limit = TWO_32 - TWO_32 % m;
+        if m == 0 {
+            return lo.wrapping_add(self.next_u32());
+        }
+        // The spec's limit is 2^32 - (2^32 mod m): accept x iff x <= u32::MAX - r with
+        // r = 2^32 mod m = (2^32 - m) mod m. As r < m, a draw at or below u32::MAX - (m - 1) is
+        // accepted without computing r (one 32-bit division instead of two in the common case).
         loop {
-            let x = u64::from(self.next_u32());
-            if x < limit {
-                // x % m < m <= 2^32 and lo + (x % m) <= hi: fits in u32.
-                return lo + (x % m) as u32;
+            let x = self.next_u32();
+            if x <= u32::MAX - (m - 1) || x <= u32::MAX - m.wrapping_neg() % m {
+                return lo + x % m;
             }
         }
     }
@@ -129,6 +134,53 @@ mod tests {
         let mut a = Rng::stream(9, 0);
         let mut b = a.clone();
         assert_eq!(a.uniform(0, u32::MAX), b.next_u32());
+    }
+
+    /// docs/engine.md's `uniform`, written as literally as possible in u64.
+    fn uniform_reference(rng: &mut Rng, lo: u32, hi: u32) -> u32 {
+        let m = u64::from(hi - lo) + 1;
+        if m == 1 {
+            return lo;
+        }
+        let limit = (1u64 << 32) - (1u64 << 32) % m;
+        loop {
+            let x = u64::from(rng.next_u32());
+            if x < limit {
+                return lo + (x % m) as u32;
+            }
+        }
+    }
+
+    #[test]
+    fn uniform_matches_the_spec_literally() {
+        let mut ranges = vec![
+            (0, 1),
+            (1, 2),
+            (0, u32::MAX),
+            (0, u32::MAX - 1),
+            (1, u32::MAX),
+            (0, 1 << 31),
+            (7, (1 << 31) + 7),
+            (0, (1 << 31) - 1),
+            (0, 2_863_311_530), // m = 2^32 / 1.5: a third of the draws rejected
+        ];
+        let mut pick = Rng::stream(99, 5);
+        for _ in 0..2_000 {
+            let lo = pick.next_u32() >> (pick.next_u32() % 32);
+            let hi = lo.saturating_add(pick.next_u32() >> (pick.next_u32() % 32));
+            ranges.push((lo, hi));
+        }
+        let (mut a, mut b) = (Rng::stream(5, 1), Rng::stream(5, 1));
+        for &(lo, hi) in &ranges {
+            for _ in 0..20 {
+                assert_eq!(
+                    a.uniform(lo, hi),
+                    uniform_reference(&mut b, lo, hi),
+                    "[{lo}, {hi}]"
+                );
+                assert_eq!(a, b, "same draws consumed for [{lo}, {hi}]");
+            }
+        }
     }
 
     #[test]

@@ -9,16 +9,20 @@ use crate::rng::Rng;
 /// Requires `1 <= remaining_shares <= remaining_cents`. The last share takes the rest without a
 /// draw; otherwise the share is `uniform(1, min(floor(2B / r), B - (r - 1)))`, which leaves at
 /// least one cent for each share after it.
+#[inline]
 pub fn double_mean_share(rng: &mut Rng, remaining_cents: u32, remaining_shares: u32) -> u32 {
     debug_assert!(remaining_shares >= 1 && remaining_shares <= remaining_cents);
     if remaining_shares == 1 {
         return remaining_cents;
     }
-    let b = u64::from(remaining_cents);
-    let r = u64::from(remaining_shares);
-    let hi = (2 * b / r).min(b - (r - 1));
-    // hi <= b, which is a u32.
-    rng.uniform(1, hi as u32)
+    let (b, r) = (remaining_cents, remaining_shares);
+    // 2B fits a u32 (B <= MAX_PACKET_CENTS); u64 keeps a bad caller exact rather than wrapped.
+    let two_mean = if b <= u32::MAX / 2 {
+        2 * b / r
+    } else {
+        (2 * u64::from(b) / u64::from(r)) as u32
+    };
+    rng.uniform(1, two_mean.min(b - (r - 1)))
 }
 
 /// Line segment: `count` positive shares adding up to `total` (requires `1 <= count <= total`).
