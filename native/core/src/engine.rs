@@ -1,13 +1,16 @@
 //! The engine: shards, the supply and the group id counter, with the batch calls of
-//! docs/engine.md. Every call validates its whole batch before any state changes, and locks each
-//! shard at most once per batch.
+//! docs/engine.md. Every call validates its whole batch before any state changes. Creates, opens,
+//! releases and expiry sweeps lock each shard at most once per batch; a shake locks only the shards
+//! whose bucket has packets. No call holds two shard locks at once (a restore excepted).
+
+use std::cell::RefCell;
 
 use parking_lot::Mutex;
 
 use crate::error::{ensure_len, InputError, Result};
 use crate::packet::NewPacket;
 use crate::rng::entropy_seed;
-use crate::shard::{Shard, ShardState};
+use crate::shard::{ShardGuard, ShardState, Shards};
 use crate::snapshot::{fresh_shards, rebuild, Snapshot};
 use crate::supply::{validate_options, SupplyDesk};
 use crate::types::{
@@ -70,7 +73,7 @@ pub struct Engine {
     config: EngineConfig,
     seed: u32,
     split_mode: SplitMode,
-    shards: Box<[Shard]>,
+    shards: Shards,
     /// Lock order: `supply`, then `next_group_id`, then shards in index order.
     supply: Mutex<SupplyDesk>,
     next_group_id: Mutex<u64>,
@@ -90,10 +93,7 @@ impl Engine {
             config,
             seed,
             split_mode: config.split_mode,
-            shards: fresh_shards(seed, config.shards)
-                .into_iter()
-                .map(Shard::new)
-                .collect(),
+            shards: Shards::new(fresh_shards(seed, config.shards)),
             supply: Mutex::new(SupplyDesk::new(seed)),
             next_group_id: Mutex::new(1),
         })
@@ -120,8 +120,9 @@ impl Engine {
         self.split_mode
     }
 
+    #[inline]
     fn shard_index(&self, key: u32) -> usize {
-        (key % self.shard_count()) as usize
+        self.shards.index_of(key)
     }
 
     /// Replaces any previous supply; `released` starts at 0. Released packets stay in their buckets.
@@ -166,47 +167,61 @@ impl Engine {
             return Ok(0);
         }
         desk.draw(n, out_ids, out_cents)?;
-        let shards = self.shard_count();
-        let first = desk.cursor;
-        desk.cursor = ((u64::from(first) + u64::from(n)) % u64::from(shards)) as u32;
-        let placed = (0..n as usize).map(|i| {
-            let shard = ((u64::from(first) + i as u64) % u64::from(shards)) as usize;
-            (shard, (out_ids[i], out_cents[i]))
-        });
-        // Still under the supply lock, so concurrent releases keep every bucket in id order.
-        self.for_each_by_shard(placed.collect(), |state, (id, cents)| {
-            state.push_shake(id, cents)
-        });
-        Ok(n)
+        let shards = self.shards.len();
+        let first = desk.cursor as usize;
+        desk.cursor = ((first as u64 + u64::from(n)) % shards as u64) as u32;
+        // Packet i goes to shard (first + i) mod shards: each shard that gets any is locked once
+        // and gets every `shards`-th packet. Still under the supply lock, so concurrent releases
+        // keep every bucket in id order.
+        let n = n as usize;
+        for j in 0..n.min(shards) {
+            let mut state = self.shards.lock((first + j) % shards);
+            for i in (j..n).step_by(shards) {
+                state.push_shake(out_ids[i], out_cents[i]);
+            }
+        }
+        Ok(n as u32)
     }
 
     /// One shake per user, in order: the oldest packet of shard `user mod shards`, or a miss.
-    /// A shard whose bucket is empty is not locked.
+    /// A shard whose bucket is empty is not locked; one that has packets is locked once for a run of
+    /// shakes that land on it, and released as soon as its bucket is empty.
     pub fn shake(&self, users: &[u32], out: ShakeOut<'_>) -> Result<()> {
         let n = users.len();
         ensure_len("out.status", out.status.len(), n)?;
         ensure_len("out.packetIds", out.packet_ids.len(), n)?;
         ensure_len("out.cents", out.cents.len(), n)?;
-        let mut candidates = Vec::new();
-        for (i, &user) in users.iter().enumerate() {
-            out.status[i] = ShakeStatus::Miss as u8;
-            out.packet_ids[i] = 0;
-            out.cents[i] = 0;
+        let outputs = out.status[..n]
+            .iter_mut()
+            .zip(&mut out.packet_ids[..n])
+            .zip(&mut out.cents[..n]);
+        let mut held: Option<(usize, ShardGuard<'_>)> = None;
+        for (&user, ((status, packet_id), cents)) in users.iter().zip(outputs) {
             let shard = self.shard_index(user);
-            if self.shards[shard].may_have_packets() {
-                candidates.push((shard, i));
+            let packet = match &mut held {
+                Some((at, guard)) if *at == shard => guard.take_shake(),
+                _ if self.shards.may_have_packets(shard) => {
+                    drop(held.take()); // unlock the previous shard before locking another
+                    let mut guard = self.shards.lock(shard);
+                    let packet = guard.take_shake();
+                    held = Some((shard, guard));
+                    packet
+                }
+                _ => None,
+            };
+            if held.as_ref().is_some_and(|(_, g)| g.bucket_is_empty()) {
+                held = None; // publishes the empty bucket: later shakes here miss lock-free
+            }
+            if let Some((id, c)) = packet {
+                *status = ShakeStatus::Hit as u8;
+                *packet_id = id;
+                *cents = c;
+            } else {
+                *status = ShakeStatus::Miss as u8;
+                *packet_id = 0;
+                *cents = 0;
             }
         }
-        if candidates.is_empty() {
-            return Ok(());
-        }
-        self.for_each_by_shard(candidates, |state, i| {
-            if let Some((id, cents)) = state.take_shake() {
-                out.status[i] = ShakeStatus::Hit as u8;
-                out.packet_ids[i] = id;
-                out.cents[i] = cents;
-            }
-        });
         Ok(())
     }
 
@@ -245,7 +260,7 @@ impl Engine {
         ensure_len("out.status", out.status.len(), n)?;
         ensure_len("out.packetIds", out.packet_ids.len(), n)?;
 
-        let prepared: Vec<std::result::Result<NewPacket, CreateStatus>> = (0..n)
+        let prepared: Vec<std::result::Result<NewPacket<'_>, CreateStatus>> = (0..n)
             .map(|i| {
                 let recipients = &batch.recipients[offsets[i] as usize..offsets[i + 1] as usize];
                 NewPacket::prepare(
@@ -269,24 +284,30 @@ impl Engine {
         };
 
         let mut next_id = first_id;
-        let mut placed = Vec::with_capacity(ok_count as usize);
-        for (i, item) in prepared.into_iter().enumerate() {
+        for (i, item) in prepared.iter().enumerate() {
             match item {
-                Ok(new) => {
-                    let id = next_id as u32; // below 2^32: checked above
-                    next_id += 1;
+                Ok(_) => {
                     out.status[i] = CreateStatus::Ok as u8;
-                    out.packet_ids[i] = id;
-                    placed.push((self.shard_index(id), (id, new)));
+                    out.packet_ids[i] = next_id as u32; // below 2^32: checked above
+                    next_id += 1;
                 }
                 Err(status) => {
-                    out.status[i] = status as u8;
+                    out.status[i] = *status as u8;
                     out.packet_ids[i] = 0;
                 }
             }
         }
         let mode = self.split_mode;
-        self.for_each_by_shard(placed, |state, (id, new)| state.create_group(id, new, mode));
+        let ids = &out.packet_ids[..n];
+        self.for_each_by_shard(
+            n,
+            |i| prepared[i].is_ok().then(|| self.shard_index(ids[i])),
+            |state, i| {
+                if let Ok(new) = &prepared[i] {
+                    state.create_group(ids[i], new, mode);
+                }
+            },
+        );
         Ok(())
     }
 
@@ -310,16 +331,16 @@ impl Engine {
         }
         ensure_len("out.status", out.status.len(), n)?;
         ensure_len("out.cents", out.cents.len(), n)?;
-        let items = packet_ids
-            .iter()
-            .enumerate()
-            .map(|(i, &id)| (self.shard_index(id), i))
-            .collect();
-        self.for_each_by_shard(items, |state, i| {
-            let (status, cents) = state.open(users[i], packet_ids[i], now_ms);
-            out.status[i] = status as u8;
-            out.cents[i] = cents;
-        });
+        let (status, cents) = (&mut out.status[..n], &mut out.cents[..n]);
+        self.for_each_by_shard(
+            n,
+            |i| Some(self.shard_index(packet_ids[i])),
+            |state, i| {
+                let (s, c) = state.open(users[i], packet_ids[i], now_ms);
+                status[i] = s as u8;
+                cents[i] = c;
+            },
+        );
         Ok(())
     }
 
@@ -353,15 +374,22 @@ impl Engine {
         // Pass 1 reads what is due shard by shard; pass 2 expires the `cap` smallest ids,
         // re-checking each under its lock in case another thread expired it in between.
         let mut due = Vec::new();
-        for (s, shard) in self.shards.iter().enumerate() {
+        for s in 0..shard_count {
             let force_here = forced.get(s).map_or(&[][..], Vec::as_slice);
-            due.extend(shard.lock().expiry_candidates(now_ms, force_here, cap));
+            due.extend(
+                self.shards
+                    .lock(s)
+                    .expiry_candidates(now_ms, force_here, cap),
+            );
         }
         due.sort_unstable();
         due.truncate(cap);
         let mut refunds: Vec<Refund> = Vec::with_capacity(due.len());
-        let items = due.iter().map(|&id| (self.shard_index(id), id)).collect();
-        self.for_each_by_shard(items, |state, id| refunds.extend(state.expire(id)));
+        self.for_each_by_shard(
+            due.len(),
+            |k| Some(self.shard_index(due[k])),
+            |state, k| refunds.extend(state.expire(due[k])),
+        );
         refunds.sort_unstable_by_key(|r| r.packet_id);
         for (i, r) in refunds.iter().enumerate() {
             out.packet_ids[i] = r.packet_id;
@@ -374,8 +402,8 @@ impl Engine {
 
     /// Everything known about one group packet, or `None` for an unknown id.
     pub fn details(&self, packet_id: u32) -> Option<PacketDetails> {
-        self.shards[self.shard_index(packet_id)]
-            .lock()
+        self.shards
+            .lock(self.shard_index(packet_id))
             .details(packet_id)
     }
 
@@ -383,8 +411,8 @@ impl Engine {
     /// its lock, so the sum satisfies `created = paid + remaining + refunded`).
     pub fn totals(&self) -> Totals {
         let mut sum = crate::shard::ShardCounters::default();
-        for shard in self.shards.iter() {
-            let c = shard.lock().counters;
+        for s in 0..self.shards.len() {
+            let c = self.shards.lock(s).counters;
             sum.shake_created.add_all(c.shake_created);
             sum.shake_paid.add_all(c.shake_paid);
             sum.group_created.add_all(c.group_created);
@@ -409,7 +437,9 @@ impl Engine {
         let rebuilt = rebuild(snapshot, self.seed, self.shard_count())?;
         let mut desk = self.supply.lock();
         let mut next_group_id = self.next_group_id.lock();
-        let mut guards: Vec<_> = self.shards.iter().map(Shard::lock).collect();
+        let mut guards: Vec<_> = (0..self.shards.len())
+            .map(|s| self.shards.lock(s))
+            .collect();
         for (guard, state) in guards.iter_mut().zip(rebuilt.shards) {
             **guard = state;
         }
@@ -418,21 +448,116 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs `f` on every item with the item's shard locked. Each shard is locked once; items of
-    /// one shard keep their batch order (items of different shards are independent).
-    fn for_each_by_shard<T>(
+    /// Runs `f(state, i)` for every item `i < n` whose `shard_of(i)` is `Some`, with that shard
+    /// locked. Each shard is locked once; items of one shard keep their batch order (items of
+    /// different shards are independent). The grouping is a counting sort in a per-thread scratch
+    /// buffer, so a batch allocates nothing once the buffer has grown to the largest batch.
+    fn for_each_by_shard(
         &self,
-        mut items: Vec<(usize, T)>,
-        mut f: impl FnMut(&mut ShardState, T),
+        n: usize,
+        shard_of: impl Fn(usize) -> Option<usize>,
+        mut f: impl FnMut(&mut ShardState, usize),
     ) {
-        items.sort_by_key(|&(shard, _)| shard); // stable: batch order within a shard
-        let mut items = items.into_iter().peekable();
-        while let Some((shard, item)) = items.next() {
-            let mut guard = self.shards[shard].lock();
-            f(&mut guard, item);
-            while let Some((_, item)) = items.next_if(|&(s, _)| s == shard) {
-                f(&mut guard, item);
+        SCRATCH.with(|cell| {
+            // A nested call on this thread (none today) would find the buffer taken: it gets its own.
+            let mut fresh = Scratch::default();
+            let mut borrowed = cell.try_borrow_mut();
+            let scratch = match borrowed.as_deref_mut() {
+                Ok(s) => s,
+                Err(_) => &mut fresh,
+            };
+            let shards = self.shards.len();
+            if shards <= 2 * n + 64 {
+                let (order, starts) = scratch.counting_sort(n, shards, &shard_of);
+                let mut from = 0;
+                for (shard, &to) in starts.iter().enumerate() {
+                    let to = to as usize;
+                    if to > from {
+                        let mut state = self.shards.lock(shard);
+                        for &i in &order[from..to] {
+                            f(&mut state, i as usize);
+                        }
+                    }
+                    from = to;
+                }
+            } else {
+                // More shards than items: sort (shard, index) keys instead of counting per shard.
+                let keys = &mut scratch.keys;
+                keys.clear();
+                keys.extend(
+                    (0..n).filter_map(|i| shard_of(i).map(|s| (s as u64) << 32 | i as u64)),
+                );
+                keys.sort_unstable();
+                let mut k = 0;
+                while k < keys.len() {
+                    let shard = (keys[k] >> 32) as usize;
+                    let mut state = self.shards.lock(shard);
+                    while k < keys.len() && (keys[k] >> 32) as usize == shard {
+                        f(&mut state, keys[k] as u32 as usize);
+                        k += 1;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Per-thread buffers of [`Engine::for_each_by_shard`].
+#[derive(Default)]
+struct Scratch {
+    /// Shard of each item, then the item order grouped by shard.
+    items: Vec<u32>,
+    /// Per shard: first the count, then the end of its group in the order.
+    ends: Vec<u32>,
+    keys: Vec<u64>,
+}
+
+/// Marks an item without a shard.
+const NO_SHARD: u32 = u32::MAX;
+
+impl Scratch {
+    /// Groups items `0..n` by shard, keeping batch order within a shard: returns the grouped
+    /// item indices and, per shard, the end of its group.
+    fn counting_sort(
+        &mut self,
+        n: usize,
+        shards: usize,
+        shard_of: &impl Fn(usize) -> Option<usize>,
+    ) -> (&[u32], &[u32]) {
+        self.items.clear();
+        self.items.resize(2 * n, 0);
+        self.ends.clear();
+        self.ends.resize(shards, 0);
+        let (shard_of_item, order) = self.items.split_at_mut(n);
+        let ends = &mut self.ends[..];
+        for (i, slot) in shard_of_item.iter_mut().enumerate() {
+            *slot = match shard_of(i) {
+                Some(s) => {
+                    ends[s] += 1;
+                    s as u32
+                }
+                None => NO_SHARD,
+            };
+        }
+        // Counts to starts...
+        let mut sum = 0;
+        for e in ends.iter_mut() {
+            let count = *e;
+            *e = sum;
+            sum += count;
+        }
+        // ...and each start to its end while placing the items.
+        for (i, &s) in shard_of_item.iter().enumerate() {
+            if s != NO_SHARD {
+                let at = &mut ends[s as usize];
+                order[*at as usize] = i as u32;
+                *at += 1;
             }
         }
+        (&order[..sum as usize], ends)
     }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }

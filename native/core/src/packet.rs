@@ -7,59 +7,63 @@ use crate::types::{
     MAX_RECIPIENTS, MAX_SHARES,
 };
 
-/// Marks a recipient who has not opened the packet yet.
-const NOT_OPENED: u32 = u32::MAX;
+/// Up to this many recipients a user is found by a scan of the recipients; above it, by a binary
+/// search in a sorted copy.
+const SCAN_LIMIT: usize = 16;
 
-/// A group packet inside its shard.
+/// `best` before any open.
+const NO_BEST: u32 = u32::MAX;
+
+/// A group packet inside its shard: the numbers, plus everything per recipient and per share in
+/// one allocation (an open touches the packet and one array, nothing else).
 #[derive(Debug, Clone)]
 pub(crate) struct GroupPacket {
     pub id: u32,
     pub sender: u32,
     pub total_cents: u32,
     pub share_count: u32,
-    pub split_mode: SplitMode,
-    pub expires_at: f64,
-    pub expired: bool,
-    pub refunded_cents: u32,
     pub remaining_cents: u32,
     pub remaining_shares: u32,
-    recipients: Vec<u32>,
-    /// (user, index into `opened` or NOT_OPENED), sorted by user: O(log n) open lookups.
-    members: Vec<(u32, u32)>,
-    opened: Vec<Share>,
-    /// Line segment only: the unopened shares, the next one last.
-    pending: Vec<u32>,
-    /// Index into `opened` of the best luck.
-    best: Option<usize>,
+    pub refunded_cents: u32,
+    opened_count: u32,
+    recipient_count: u32,
+    /// Opening position of the best luck, or `NO_BEST`.
+    best: u32,
+    pub expires_at: f64,
+    pub split_mode: SplitMode,
+    pub expired: bool,
+    /// With `R` recipients and `S` shares:
+    /// `[0, R)` the recipients as given; `[R, 2R)` the cents opened by the recipient at each
+    /// position, 0 if none yet (a share is at least 1 cent); `[2R, 2R + S)` the openers in opening
+    /// order and `[2R + S, 2R + 2S)` their cents; line segment only, then `S` more: the share paid at
+    /// each opening position; above `SCAN_LIMIT` recipients, then the recipients sorted (`R`) and
+    /// their positions (`R`).
+    data: Box<[u32]>,
 }
 
-/// What a creation needs, already validated.
-#[derive(Debug, Clone)]
-pub(crate) struct NewPacket {
+/// What a creation needs, already validated (borrowed from the batch or the snapshot).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewPacket<'a> {
     pub sender: u32,
     pub total_cents: u32,
     pub share_count: u32,
-    pub recipients: Vec<u32>,
-    /// The recipients sorted, without duplicates.
-    pub sorted_recipients: Vec<u32>,
+    pub recipients: &'a [u32],
     pub expires_at: f64,
 }
 
-impl NewPacket {
+impl<'a> NewPacket<'a> {
     /// Applies the creation checks of docs/engine.md in order (first failure wins).
     pub fn prepare(
         sender: u32,
         total_cents: u32,
         share_count: u32,
-        recipients: &[u32],
+        recipients: &'a [u32],
         expires_at: f64,
     ) -> Result<Self, CreateStatus> {
-        if recipients.is_empty() || recipients.len() > MAX_RECIPIENTS as usize {
-            return Err(CreateStatus::BadRecipients);
-        }
-        let mut sorted = recipients.to_vec();
-        sorted.sort_unstable();
-        if sorted.windows(2).any(|w| w[0] == w[1]) {
+        if recipients.is_empty()
+            || recipients.len() > MAX_RECIPIENTS as usize
+            || has_duplicate(recipients)
+        {
             return Err(CreateStatus::BadRecipients);
         }
         if share_count == 0 || share_count > MAX_SHARES || share_count as usize > recipients.len() {
@@ -75,47 +79,67 @@ impl NewPacket {
             sender,
             total_cents,
             share_count,
-            recipients: recipients.to_vec(),
-            sorted_recipients: sorted,
+            recipients,
             expires_at,
         })
     }
+}
 
-    /// True when `user` is one of the recipients.
-    pub fn has_recipient(&self, user: u32) -> bool {
-        self.sorted_recipients.binary_search(&user).is_ok()
+fn has_duplicate(values: &[u32]) -> bool {
+    if values.len() <= SCAN_LIMIT {
+        return values
+            .iter()
+            .enumerate()
+            .any(|(i, v)| values[i + 1..].contains(v));
     }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).any(|w| w[0] == w[1])
 }
 
 impl GroupPacket {
     /// A new packet; a line-segment packet draws its whole split from `rng` now.
-    pub fn create(id: u32, new: NewPacket, split_mode: SplitMode, rng: &mut Rng) -> Self {
+    pub fn create(id: u32, new: &NewPacket<'_>, split_mode: SplitMode, rng: &mut Rng) -> Self {
         let mut packet = Self::unsplit(id, new, split_mode);
-        packet.draw_pending(rng);
+        packet.draw_plan(rng);
         packet
     }
 
-    fn unsplit(id: u32, new: NewPacket, split_mode: SplitMode) -> Self {
+    fn unsplit(id: u32, new: &NewPacket<'_>, split_mode: SplitMode) -> Self {
+        let r = new.recipients.len();
+        let s = new.share_count as usize;
+        let plan = if split_mode == SplitMode::LineSegment {
+            s
+        } else {
+            0
+        };
+        let index = if r > SCAN_LIMIT { 2 * r } else { 0 };
+        let mut data = vec![0u32; 2 * r + 2 * s + plan + index].into_boxed_slice();
+        data[..r].copy_from_slice(new.recipients);
+        if r > SCAN_LIMIT {
+            let mut pairs: Vec<(u32, u32)> = (0..r as u32).map(|i| (data[i as usize], i)).collect();
+            pairs.sort_unstable();
+            let at = 2 * r + 2 * s + plan;
+            for (k, (user, position)) in pairs.into_iter().enumerate() {
+                data[at + k] = user;
+                data[at + r + k] = position;
+            }
+        }
         Self {
             id,
             sender: new.sender,
             total_cents: new.total_cents,
             share_count: new.share_count,
-            split_mode,
-            expires_at: new.expires_at,
-            expired: false,
-            refunded_cents: 0,
             remaining_cents: new.total_cents,
             remaining_shares: new.share_count,
-            recipients: new.recipients,
-            members: new
-                .sorted_recipients
-                .into_iter()
-                .map(|u| (u, NOT_OPENED))
-                .collect(),
-            opened: Vec::new(),
-            pending: Vec::new(),
-            best: None,
+            refunded_cents: 0,
+            opened_count: 0,
+            recipient_count: r as u32,
+            best: NO_BEST,
+            expires_at: new.expires_at,
+            split_mode,
+            expired: false,
+            data,
         }
     }
 
@@ -124,7 +148,7 @@ impl GroupPacket {
     #[allow(clippy::too_many_arguments)]
     pub fn restore(
         id: u32,
-        new: NewPacket,
+        new: &NewPacket<'_>,
         split_mode: SplitMode,
         opened: &[Share],
         expired: bool,
@@ -133,7 +157,9 @@ impl GroupPacket {
     ) -> Self {
         let mut packet = Self::unsplit(id, new, split_mode);
         for share in opened {
-            packet.record_open(share.user, share.cents);
+            if let Some(position) = packet.position_of(share.user) {
+                packet.record_open(position, share.cents);
+            }
         }
         if expired {
             packet.expired = true;
@@ -141,28 +167,55 @@ impl GroupPacket {
             packet.remaining_cents = 0;
             packet.remaining_shares = 0;
         } else {
-            packet.draw_pending(rng);
+            packet.draw_plan(rng);
         }
         packet
     }
 
-    /// Draws the line-segment split of what remains (nothing for double mean).
-    fn draw_pending(&mut self, rng: &mut Rng) {
-        self.pending.clear();
+    fn r(&self) -> usize {
+        self.recipient_count as usize
+    }
+
+    fn s(&self) -> usize {
+        self.share_count as usize
+    }
+
+    /// Line segment: draws the split of what remains into the plan, from the next opening position.
+    fn draw_plan(&mut self, rng: &mut Rng) {
         if self.split_mode == SplitMode::LineSegment && self.remaining_shares > 0 {
-            self.pending = line_segment_split(rng, self.remaining_cents, self.remaining_shares);
-            self.pending.reverse();
+            let shares = line_segment_split(rng, self.remaining_cents, self.remaining_shares);
+            let at = 2 * self.r() + 2 * self.s() + self.opened_count as usize;
+            self.data[at..at + shares.len()].copy_from_slice(&shares);
         }
     }
 
-    /// Opens the packet for `user` at `now_ms` (docs/engine.md, `open`): the status and the cents.
-    pub fn open(&mut self, user: u32, now_ms: f64, rng: &mut Rng) -> (OpenStatus, u32) {
-        let slot = match self.members.binary_search_by_key(&user, |&(u, _)| u) {
-            Err(_) => return (OpenStatus::NotRecipient, 0),
-            Ok(i) => self.members[i].1,
+    /// Position of `user` among the recipients.
+    #[inline]
+    fn position_of(&self, user: u32) -> Option<usize> {
+        let r = self.r();
+        if r <= SCAN_LIMIT {
+            return self.data[..r].iter().position(|&u| u == user);
+        }
+        let plan = if self.split_mode == SplitMode::LineSegment {
+            self.s()
+        } else {
+            0
         };
-        if slot != NOT_OPENED {
-            return (OpenStatus::Repeat, self.opened[slot as usize].cents);
+        let at = 2 * r + 2 * self.s() + plan;
+        let sorted = &self.data[at..at + r];
+        let k = sorted.binary_search(&user).ok()?;
+        Some(self.data[at + r + k] as usize)
+    }
+
+    /// Opens the packet for `user` at `now_ms` (docs/engine.md, `open`): the status and the cents.
+    #[inline]
+    pub fn open(&mut self, user: u32, now_ms: f64, rng: &mut Rng) -> (OpenStatus, u32) {
+        let Some(position) = self.position_of(user) else {
+            return (OpenStatus::NotRecipient, 0);
+        };
+        let already = self.data[self.r() + position];
+        if already != 0 {
+            return (OpenStatus::Repeat, already);
         }
         if self.is_expired_at(now_ms) {
             return (OpenStatus::Expired, 0);
@@ -174,26 +227,25 @@ impl GroupPacket {
             SplitMode::DoubleMean => {
                 double_mean_share(rng, self.remaining_cents, self.remaining_shares)
             }
-            // `pending` always holds exactly `remaining_shares` shares; the fallback keeps the money
-            // exact should that ever break.
-            SplitMode::LineSegment => match self.pending.pop() {
-                Some(cents) => cents,
-                None => double_mean_share(rng, self.remaining_cents, self.remaining_shares),
-            },
+            SplitMode::LineSegment => {
+                self.data[2 * self.r() + 2 * self.s() + self.opened_count as usize]
+            }
         };
-        self.record_open(user, cents);
+        self.record_open(position, cents);
         (OpenStatus::Ok, cents)
     }
 
-    fn record_open(&mut self, user: u32, cents: u32) {
-        if let Ok(i) = self.members.binary_search_by_key(&user, |&(u, _)| u) {
-            self.members[i].1 = self.opened.len() as u32;
+    fn record_open(&mut self, position: usize, cents: u32) {
+        let (r, s) = (self.r(), self.s());
+        let order = self.opened_count as usize;
+        let d = &mut self.data;
+        d[r + position] = cents;
+        d[2 * r + order] = d[position];
+        d[2 * r + s + order] = cents;
+        if self.best == NO_BEST || cents > d[2 * r + s + self.best as usize] {
+            self.best = order as u32;
         }
-        let better = self.best.is_none_or(|b| cents > self.opened[b].cents);
-        if better {
-            self.best = Some(self.opened.len());
-        }
-        self.opened.push(Share { user, cents });
+        self.opened_count += 1;
         self.remaining_cents -= cents;
         self.remaining_shares -= 1;
     }
@@ -216,33 +268,43 @@ impl GroupPacket {
         self.refunded_cents = self.remaining_cents;
         self.remaining_cents = 0;
         self.remaining_shares = 0;
-        self.pending = Vec::new();
         refund
     }
 
+    fn opened_shares(&self) -> &[u32] {
+        let (r, s) = (self.r(), self.s());
+        &self.data[2 * r + s..2 * r + s + self.opened_count as usize]
+    }
+
     pub fn opened_cents(&self) -> u64 {
-        self.opened.iter().map(|s| u64::from(s.cents)).sum()
+        self.opened_shares().iter().map(|&c| u64::from(c)).sum()
     }
 
     pub fn opened_count(&self) -> u32 {
-        self.opened.len() as u32
+        self.opened_count
     }
 
     pub fn details(&self) -> PacketDetails {
+        let r = self.r();
+        let openers = &self.data[2 * r..2 * r + self.opened_count as usize];
         PacketDetails {
             id: self.id,
             sender: self.sender,
             total_cents: self.total_cents,
             share_count: self.share_count,
             split_mode: self.split_mode,
-            recipients: self.recipients.clone(),
+            recipients: self.data[..r].to_vec(),
             expires_at: self.expires_at,
-            opened: self.opened.clone(),
+            opened: openers
+                .iter()
+                .zip(self.opened_shares())
+                .map(|(&user, &cents)| Share { user, cents })
+                .collect(),
             remaining_cents: self.remaining_cents,
             remaining_shares: self.remaining_shares,
             refunded_cents: self.refunded_cents,
             expired: self.expired,
-            best_luck: self.best.map(|b| self.opened[b].user),
+            best_luck: (self.best != NO_BEST).then(|| openers[self.best as usize]),
         }
     }
 }
@@ -258,17 +320,8 @@ mod tests {
         mode: SplitMode,
         rng: &mut Rng,
     ) -> GroupPacket {
-        let mut sorted = recipients.to_vec();
-        sorted.sort_unstable();
-        let new = NewPacket {
-            sender: 9,
-            total_cents: total,
-            share_count: shares,
-            recipients: recipients.to_vec(),
-            sorted_recipients: sorted,
-            expires_at: 1000.0,
-        };
-        GroupPacket::create(1, new, mode, rng)
+        let new = NewPacket::prepare(9, total, shares, recipients, 1000.0).expect("valid");
+        GroupPacket::create(1, &new, mode, rng)
     }
 
     #[test]
@@ -319,5 +372,39 @@ mod tests {
             p.open(u, 0.0, &mut rng);
         }
         assert_eq!(p.details().best_luck, Some(1), "all shares are 1 cent");
+    }
+
+    #[test]
+    fn many_recipients_are_found_through_the_sorted_index() {
+        for mode in [SplitMode::DoubleMean, SplitMode::LineSegment] {
+            let mut rng = Rng::stream(3, 1);
+            let recipients: Vec<u32> = (0..100).map(|i| (i * 7919) % 1000 + 1).collect();
+            let mut p = packet(10_000, 40, &recipients, mode, &mut rng);
+            assert_eq!(p.open(0, 0.0, &mut rng).0, OpenStatus::NotRecipient);
+            assert_eq!(p.open(1001, 0.0, &mut rng).0, OpenStatus::NotRecipient);
+            let mut paid = 0;
+            for &u in recipients.iter().rev().take(40) {
+                let (status, cents) = p.open(u, 0.0, &mut rng);
+                assert_eq!(status, OpenStatus::Ok, "{mode:?}: recipient {u}");
+                assert_eq!(p.open(u, 0.0, &mut rng), (OpenStatus::Repeat, cents));
+                paid += cents;
+            }
+            assert_eq!(paid, 10_000, "{mode:?}: shares add up");
+            assert_eq!(p.open(recipients[0], 0.0, &mut rng).0, OpenStatus::Empty);
+            let d = p.details();
+            assert_eq!(d.recipients, recipients);
+            assert_eq!(d.opened.len(), 40);
+            assert_eq!(d.opened[0].user, recipients[99]);
+        }
+    }
+
+    #[test]
+    fn duplicates_are_found_in_short_and_long_lists() {
+        assert!(has_duplicate(&[1, 2, 1]));
+        assert!(!has_duplicate(&[1, 2, 3]));
+        let mut long: Vec<u32> = (0..50).collect();
+        assert!(!has_duplicate(&long));
+        long.push(17);
+        assert!(has_duplicate(&long));
     }
 }

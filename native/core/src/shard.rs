@@ -1,5 +1,6 @@
-//! One shard: a FIFO bucket of shake packets, the group packets whose id maps here, the shard's
-//! random stream and its money counters, all behind one lock.
+//! The shards: each a FIFO bucket of shake packets, the group packets whose id maps there, the
+//! shard's random stream and its money counters, all behind one lock; plus the bucket lengths,
+//! readable without any lock.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -8,35 +9,59 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 
+use crate::divisor::Divisor;
 use crate::packet::{GroupPacket, NewPacket};
 use crate::rng::Rng;
 use crate::types::{CountCents, OpenStatus, PacketDetails, Refund, Share, SplitMode};
 
-/// A shard: its state behind a lock, plus the bucket length readable without it.
-pub(crate) struct Shard {
-    /// Mirror of `state.bucket.len()`, stored under the lock when a guard drops. A shake reads it
-    /// first so that a miss (more than 99% of shakes) takes no lock.
-    bucket_len: AtomicU32,
-    state: Mutex<ShardState>,
+/// One shard's lock and state, on cache lines of its own: threads working on neighbouring shards
+/// do not invalidate each other's lines.
+#[repr(align(128))]
+struct Slot(Mutex<ShardState>);
+
+/// Every shard of an engine.
+pub(crate) struct Shards {
+    slots: Box<[Slot]>,
+    /// Bucket length of each shard, stored under the shard's lock when a guard drops, packed
+    /// together: a shake reads its shard's entry first, so that a miss (more than 99% of shakes)
+    /// takes no lock and the misses of a batch read a few cache lines.
+    bucket_lens: Box<[AtomicU32]>,
+    count: Divisor,
 }
 
-impl Shard {
-    pub fn new(state: ShardState) -> Self {
+impl Shards {
+    pub fn new(states: Vec<ShardState>) -> Self {
+        let count = Divisor::new(states.len() as u32);
         Self {
-            bucket_len: AtomicU32::new(state.bucket.len() as u32),
-            state: Mutex::new(state),
+            bucket_lens: states
+                .iter()
+                .map(|s| AtomicU32::new(s.bucket.len() as u32))
+                .collect(),
+            slots: states.into_iter().map(|s| Slot(Mutex::new(s))).collect(),
+            count,
         }
     }
 
-    /// False when the bucket was empty at the last unlock: a shake here is a miss.
-    pub fn may_have_packets(&self) -> bool {
-        self.bucket_len.load(Ordering::Acquire) > 0
+    pub fn len(&self) -> usize {
+        self.slots.len()
     }
 
-    pub fn lock(&self) -> ShardGuard<'_> {
+    /// The shard of a user (shakes) or a packet id (groups): `key mod shards`.
+    #[inline]
+    pub fn index_of(&self, key: u32) -> usize {
+        self.count.rem(key) as usize
+    }
+
+    /// False when the bucket of shard `index` was empty at its last unlock: a shake there is a miss.
+    #[inline]
+    pub fn may_have_packets(&self, index: usize) -> bool {
+        self.bucket_lens[index].load(Ordering::Acquire) > 0
+    }
+
+    pub fn lock(&self, index: usize) -> ShardGuard<'_> {
         ShardGuard {
-            state: self.state.lock(),
-            bucket_len: &self.bucket_len,
+            state: self.slots[index].0.lock(),
+            bucket_len: &self.bucket_lens[index],
         }
     }
 }
@@ -62,9 +87,12 @@ impl DerefMut for ShardGuard<'_> {
 
 impl Drop for ShardGuard<'_> {
     fn drop(&mut self) {
-        // Still under the lock here, so stores happen in lock order.
-        self.bucket_len
-            .store(self.state.bucket.len() as u32, Ordering::Release);
+        // Still under the lock here, so stores happen in lock order and the relaxed load sees the
+        // last one. An unchanged length is not stored again: readers keep their cache line.
+        let len = self.state.bucket.len() as u32;
+        if self.bucket_len.load(Ordering::Relaxed) != len {
+            self.bucket_len.store(len, Ordering::Release);
+        }
     }
 }
 
@@ -80,11 +108,82 @@ pub(crate) struct ShardCounters {
     pub group_packets: u64,
 }
 
+/// The group packets of one shard, found by id without hashing. The engine gives ids in sequence
+/// and shard `s` of `S` holds the ids `s, s + S, s + 2S...`, so `id / S` (the packet's slot) indexes
+/// a dense table that points into `packets` (kept in insertion order: a batch of consecutive ids
+/// reads consecutive memory). Ids that would make the table sparse (a restored ledger with wide
+/// gaps, or a smaller id inserted after larger ones by a concurrent batch) go to a hash map.
+struct GroupStore {
+    packets: Vec<GroupPacket>,
+    /// `table[slot - base]`: 1 + index into `packets`, or 0.
+    table: Vec<u32>,
+    base: u32,
+    far: HashMap<u32, u32, BuildHasherDefault<IdHasher>>,
+    /// Divides an id by the shard count.
+    shards: Divisor,
+}
+
+impl GroupStore {
+    fn new(shards: Divisor) -> Self {
+        Self {
+            packets: Vec::new(),
+            table: Vec::new(),
+            base: 0,
+            far: HashMap::default(),
+            shards,
+        }
+    }
+
+    #[inline]
+    fn index(&self, id: u32) -> Option<usize> {
+        let k = self.shards.div(id).wrapping_sub(self.base) as usize;
+        match self.table.get(k) {
+            Some(&i) if i != 0 => Some(i as usize - 1),
+            _ if self.far.is_empty() => None,
+            _ => self.far.get(&id).map(|&i| i as usize),
+        }
+        .filter(|&i| self.packets[i].id == id)
+    }
+
+    #[inline]
+    fn get(&self, id: u32) -> Option<&GroupPacket> {
+        self.index(id).map(|i| &self.packets[i])
+    }
+
+    #[inline]
+    fn get_mut(&mut self, id: u32) -> Option<&mut GroupPacket> {
+        self.index(id).map(|i| &mut self.packets[i])
+    }
+
+    /// Stores a packet whose id is not here yet.
+    fn insert(&mut self, packet: GroupPacket) {
+        let id = packet.id;
+        let slot = self.shards.div(id);
+        let i = self.packets.len() as u32;
+        self.packets.push(packet);
+        if self.table.is_empty() && self.far.is_empty() {
+            self.base = slot;
+        }
+        if slot >= self.base {
+            let k = (slot - self.base) as usize;
+            // The table stays within about twice the number of packets.
+            if k < self.table.len() || k < 2 * self.packets.len() + 1024 {
+                if k >= self.table.len() {
+                    self.table.resize(k + 1, 0);
+                }
+                self.table[k] = i + 1;
+                return;
+            }
+        }
+        self.far.insert(id, i);
+    }
+}
+
 /// Everything a shard owns.
 pub(crate) struct ShardState {
     /// Shake packets (id, cents), oldest first.
     bucket: VecDeque<(u32, u32)>,
-    groups: HashMap<u32, GroupPacket, BuildHasherDefault<IdHasher>>,
+    groups: GroupStore,
     /// Packets not yet expired, by (expiry key, id): an expiry sweep reads only what is due.
     expiry: BTreeSet<(u64, u32)>,
     /// Stream `1 + shard index`: the splits of this shard's group packets.
@@ -93,14 +192,19 @@ pub(crate) struct ShardState {
 }
 
 impl ShardState {
-    pub fn new(rng: Rng) -> Self {
+    /// A shard of an engine with `shards` shards, splitting with `rng`.
+    pub fn new(rng: Rng, shards: u32) -> Self {
         Self {
             bucket: VecDeque::new(),
-            groups: HashMap::default(),
+            groups: GroupStore::new(Divisor::new(shards)),
             expiry: BTreeSet::new(),
             rng,
             counters: ShardCounters::default(),
         }
+    }
+
+    pub fn bucket_is_empty(&self) -> bool {
+        self.bucket.is_empty()
     }
 
     /// Appends a released shake packet (counted as created).
@@ -117,7 +221,7 @@ impl ShardState {
     }
 
     /// Stores a new group packet (a line-segment one draws its split from this shard's stream).
-    pub fn create_group(&mut self, id: u32, new: NewPacket, split_mode: SplitMode) {
+    pub fn create_group(&mut self, id: u32, new: &NewPacket<'_>, split_mode: SplitMode) {
         let packet = GroupPacket::create(id, new, split_mode, &mut self.rng);
         self.counters.group_packets += 1;
         self.counters
@@ -131,7 +235,7 @@ impl ShardState {
     pub fn restore_group(
         &mut self,
         id: u32,
-        new: NewPacket,
+        new: &NewPacket<'_>,
         split_mode: SplitMode,
         opened: &[Share],
         expired: bool,
@@ -171,12 +275,13 @@ impl ShardState {
             self.expiry
                 .insert((expiry_key(packet.expires_at), packet.id));
         }
-        self.groups.insert(packet.id, packet);
+        self.groups.insert(packet);
     }
 
     /// One open (docs/engine.md, `open`).
+    #[inline]
     pub fn open(&mut self, user: u32, packet_id: u32, now_ms: f64) -> (OpenStatus, u32) {
-        let Some(packet) = self.groups.get_mut(&packet_id) else {
+        let Some(packet) = self.groups.get_mut(packet_id) else {
             return (OpenStatus::UnknownPacket, 0);
         };
         let (status, cents) = packet.open(user, now_ms, &mut self.rng);
@@ -198,7 +303,7 @@ impl ShardState {
             force
                 .iter()
                 .copied()
-                .filter(|id| self.groups.get(id).is_some_and(|p| !p.expired)),
+                .filter(|&id| self.groups.get(id).is_some_and(|p| !p.expired)),
         );
         ids.sort_unstable();
         ids.dedup();
@@ -208,7 +313,7 @@ impl ShardState {
 
     /// Expires one packet, if it exists and is not expired yet.
     pub fn expire(&mut self, packet_id: u32) -> Option<Refund> {
-        let packet = self.groups.get_mut(&packet_id).filter(|p| !p.expired)?;
+        let packet = self.groups.get_mut(packet_id).filter(|p| !p.expired)?;
         self.expiry
             .remove(&(expiry_key(packet.expires_at), packet_id));
         let refund = packet.expire();
@@ -219,7 +324,7 @@ impl ShardState {
     }
 
     pub fn details(&self, packet_id: u32) -> Option<PacketDetails> {
-        self.groups.get(&packet_id).map(GroupPacket::details)
+        self.groups.get(packet_id).map(GroupPacket::details)
     }
 }
 
@@ -279,11 +384,48 @@ mod tests {
 
     #[test]
     fn guard_publishes_the_bucket_length() {
-        let shard = Shard::new(ShardState::new(Rng::stream(1, 1)));
-        assert!(!shard.may_have_packets());
-        shard.lock().push_shake(1, 10);
-        assert!(shard.may_have_packets());
-        assert_eq!(shard.lock().take_shake(), Some((1, 10)));
-        assert!(!shard.may_have_packets());
+        let shards = Shards::new(vec![ShardState::new(Rng::stream(1, 1), 1)]);
+        assert!(!shards.may_have_packets(0));
+        shards.lock(0).push_shake(1, 10);
+        assert!(shards.may_have_packets(0));
+        assert_eq!(shards.lock(0).take_shake(), Some((1, 10)));
+        assert!(!shards.may_have_packets(0));
+    }
+
+    fn packet(id: u32, rng: &mut Rng) -> GroupPacket {
+        let new = NewPacket::prepare(1, 10, 1, &[7], 0.0).expect("valid");
+        GroupPacket::create(id, &new, SplitMode::DoubleMean, rng)
+    }
+
+    #[test]
+    fn group_store_finds_dense_sparse_and_out_of_order_ids() {
+        for shards in [1u32, 3, 64] {
+            let mut rng = Rng::stream(1, 1);
+            let mut store = GroupStore::new(Divisor::new(shards));
+            let shard = 1 % shards;
+            // In order, then a smaller id (a concurrent batch), then a far one (a thinned ledger).
+            let mut ids: Vec<u32> = (10..200).map(|k| k * shards + shard).collect();
+            ids.push(5 * shards + shard);
+            ids.push(4_000_000_000 / shards * shards + shard);
+            ids.push(300 * shards + shard);
+            for &id in &ids {
+                store.insert(packet(id, &mut rng));
+            }
+            for &id in &ids {
+                assert_eq!(
+                    store.get(id).map(|p| p.id),
+                    Some(id),
+                    "{shards} shards: id {id}"
+                );
+            }
+            for k in [0u32, 1, 6, 9, 200, 250, 299, 301, 10_000] {
+                let id = k * shards + shard;
+                assert!(store.get(id).is_none(), "{shards} shards: unknown id {id}");
+            }
+            assert!(
+                store.table.len() < 2 * ids.len() + 1100,
+                "the table stays dense"
+            );
+        }
     }
 }

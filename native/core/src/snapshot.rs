@@ -62,7 +62,7 @@ pub(crate) struct Rebuilt {
 /// Fresh shard states: shard `i` splits with stream `1 + i`.
 pub(crate) fn fresh_shards(seed: u32, shard_count: u32) -> Vec<ShardState> {
     (0..shard_count)
-        .map(|i| ShardState::new(Rng::stream(seed, 1 + i)))
+        .map(|i| ShardState::new(Rng::stream(seed, 1 + i), shard_count))
         .collect()
 }
 
@@ -90,15 +90,11 @@ pub(crate) fn rebuild(snapshot: &Snapshot, seed: u32, shard_count: u32) -> Resul
     // Ascending ids: the order in which live line-segment packets re-draw their splits.
     let mut order: Vec<usize> = (0..snapshot.groups.len()).collect();
     order.sort_unstable_by_key(|&i| snapshot.groups[i].id);
-    let mut prepared: Vec<Option<NewPacket>> = prepared.into_iter().map(Some).collect();
     for i in order {
         let g = &snapshot.groups[i];
-        let Some(new) = prepared[i].take() else {
-            continue;
-        };
         shards[(g.id % shard_count) as usize].restore_group(
             g.id,
-            new,
+            &prepared[i],
             g.split_mode,
             &g.opened,
             g.expired,
@@ -114,7 +110,7 @@ pub(crate) fn rebuild(snapshot: &Snapshot, seed: u32, shard_count: u32) -> Resul
 }
 
 /// Checks every identity a consistent ledger satisfies; returns the prepared packets.
-fn validate(snapshot: &Snapshot) -> Result<Vec<NewPacket>> {
+fn validate(snapshot: &Snapshot) -> Result<Vec<NewPacket<'_>>> {
     for (name, next) in [
         ("nextShakeId", snapshot.next_shake_id),
         ("nextGroupId", snapshot.next_group_id),
@@ -201,7 +197,7 @@ fn validate_shake(shake: &ShakeSnapshot, next_shake_id: u64) -> Result<()> {
     Ok(())
 }
 
-fn validate_group(g: &GroupSnapshot) -> Result<NewPacket> {
+fn validate_group(g: &GroupSnapshot) -> Result<NewPacket<'_>> {
     if !g.expires_at.is_finite() {
         return Err(group_error(g, "expiresAt must be finite"));
     }
@@ -216,9 +212,10 @@ fn validate_group(g: &GroupSnapshot) -> Result<NewPacket> {
     if g.opened.len() > g.share_count as usize {
         return Err(group_error(g, "more opened shares than shares"));
     }
+    let recipients: HashSet<u32> = g.recipients.iter().copied().collect();
     let mut openers = HashSet::with_capacity(g.opened.len());
     for share in &g.opened {
-        if !new.has_recipient(share.user) || !openers.insert(share.user) {
+        if !recipients.contains(&share.user) || !openers.insert(share.user) {
             return Err(group_error(
                 g,
                 &format!("user {} opened it twice or is no recipient", share.user),

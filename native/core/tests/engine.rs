@@ -705,3 +705,49 @@ fn threads_never_pay_a_shake_packet_twice() {
     assert_eq!(t.shake.paid.count, n as u64);
     assert_identity(&t);
 }
+
+#[test]
+fn threads_creating_and_opening_find_every_packet_and_pay_each_share_once() {
+    let e = Arc::new(engine(3, SplitMode::DoubleMean));
+    let workers: Vec<_> = (0..3u32)
+        .map(|t| {
+            let e = Arc::clone(&e);
+            std::thread::spawn(move || {
+                let mut paid = 0u64;
+                for round in 0..50u32 {
+                    let users = [t * 1000 + round, t * 1000 + round + 500];
+                    let items: Vec<_> =
+                        (0..20).map(|_| (t, 100, 2, users.to_vec(), 1e15)).collect();
+                    let ids: Vec<u32> = create(&e, &items).into_iter().map(|c| c.1).collect();
+                    let pairs: Vec<(u32, u32)> = ids
+                        .iter()
+                        .flat_map(|&id| [(users[0], id), (users[1], id), (users[0], id)])
+                        .collect();
+                    for (k, (status, cents)) in open(&e, &pairs, 0.0).into_iter().enumerate() {
+                        let expected = if k % 3 == 2 {
+                            OpenStatus::Repeat as u8
+                        } else {
+                            OK
+                        };
+                        assert_eq!(status, expected, "thread {t}, round {round}, open {k}");
+                        if status == OK {
+                            paid += u64::from(cents);
+                        }
+                    }
+                }
+                paid
+            })
+        })
+        .collect();
+    let paid: u64 = workers.into_iter().map(|w| w.join().expect("worker")).sum();
+    let t = e.totals();
+    assert_eq!(t.group_packets, 3 * 50 * 20);
+    assert_eq!(t.group.paid.cents, paid);
+    assert_eq!(paid, 3 * 50 * 20 * 100, "every packet fully opened");
+    for id in 1..=3000 {
+        let d = e.details(id).expect("every id is found");
+        assert_eq!(d.opened.len(), 2, "packet {id}");
+    }
+    assert!(e.details(3001).is_none());
+    assert_identity(&t);
+}
