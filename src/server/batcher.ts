@@ -208,81 +208,94 @@ export class Batcher {
     this.current = this.spare;
     this.spare = q;
     this.flushing = true;
-    const done = () => {
-      q.clear();
-      this.flushing = false;
-      if (!this.current.empty) this.schedule();
-      this.settle();
-    };
     let result: void | Promise<void>;
     try {
       result = this.run(q);
     } catch (err) {
-      this.deps.log(`batch failed: ${(err as Error).message}`);
-      done();
+      this.batchFailed(err);
       return;
     }
-    if (isThenable(result)) {
-      result.then(done, (err: unknown) => {
-        this.deps.log(`batch failed: ${(err as Error).message}`);
-        done();
-      });
-    } else {
-      done();
-    }
+    if (isThenable(result)) result.then(this.flushDoneBound, this.batchFailedBound);
+    else this.flushDone();
   }
 
-  /** Synchronous when the engine answers synchronously (both engines do): misses leave in this turn. */
+  // The flush's continuations are bound once: under tsx (esbuild keepNames) every named closure
+  // created on the hot path costs an Object.defineProperty call.
+  private readonly flushDoneBound = () => this.flushDone();
+  private readonly batchFailedBound = (err: unknown) => this.batchFailed(err);
+
+  private batchFailed(err: unknown): void {
+    this.deps.log(`batch failed: ${(err as Error).message}`);
+    this.flushDone();
+  }
+
+  /** The queue being flushed (this.spare) is done: clear it and let waiters and the next turn in. */
+  private flushDone(): void {
+    this.spare.clear();
+    this.flushing = false;
+    if (!this.current.empty) this.schedule();
+    this.settle();
+  }
+
+  // State of the run in progress (runs never overlap: `flushing`).
+  private runEpoch = 0;
+  private runNow = 0;
+  /** What the run must tell after its commit, made on the first money move (a batch of misses allocates nothing). */
+  private runPending: Pending | null = null;
+
+  private pendingForRun(): Pending {
+    return (this.runPending ??= new Pending());
+  }
+
+  /** Synchronous when the engine answers synchronously (both engines do): misses leave in this turn.
+   *  Continuations are closures only on the asynchronous path. */
   private run(q: Queue): void | Promise<void> {
     const { gate, counters } = this.deps;
     const moving = gate.canMove();
-    const epoch = gate.epoch;
-    const now = Date.now();
-    const pending = new PendingLazy();
-    let waits: Promise<void> | null = null;
-
+    this.runEpoch = gate.epoch;
+    this.runNow = Date.now();
+    this.runPending = null;
     if (q.nShake > 0) {
       counters[C.shakes] += q.nShake;
       if (!moving) this.refuseShakes(q, 0, q.nShake, CommonStatus.Unavailable);
       else {
-        const allowed = this.deps.ceiling.take(q.nShake, now);
+        const allowed = this.deps.ceiling.take(q.nShake, this.runNow);
         if (allowed < q.nShake) this.refuseShakes(q, allowed, q.nShake, CommonStatus.Overloaded);
         if (allowed > 0) {
-          const r = this.shakeEngine(q, allowed, pending);
-          if (r) waits = r;
+          const r = this.shakeEngine(q, allowed);
+          if (r) return r.then(() => this.afterShakes(q));
         }
       }
     }
-    const afterShakes = () => {
-      if (q.nOpen > 0) {
-        if (!gate.canMove()) this.refuseOpens(q);
-        else {
-          const r = this.openEngine(q, now, pending);
-          if (r) return r;
-        }
-      }
-    };
-    const afterOpens = () => {
-      if (q.creates.length > 0) {
-        if (!gate.canMove()) this.refuseCreates(q.creates);
-        else {
-          const r = this.createEngine(q.creates, now, pending);
-          if (r) return r;
-        }
-      }
-    };
-    const finish = () => this.commit(pending.value, q.details, epoch);
+    return this.afterShakes(q);
+  }
 
-    if (waits === null) {
-      const r1 = afterShakes();
-      if (!r1) {
-        const r2 = afterOpens();
-        if (!r2) return finish();
-        return r2.then(finish);
+  private afterShakes(q: Queue): void | Promise<void> {
+    if (q.nOpen > 0) {
+      if (!this.deps.gate.canMove()) this.refuseOpens(q);
+      else {
+        const r = this.openEngine(q, this.runNow);
+        if (r) return r.then(() => this.afterOpens(q));
       }
-      return r1.then(afterOpens).then(finish);
     }
-    return waits.then(afterShakes).then(afterOpens).then(finish);
+    return this.afterOpens(q);
+  }
+
+  private afterOpens(q: Queue): void | Promise<void> {
+    if (q.creates.length > 0) {
+      if (!this.deps.gate.canMove()) this.refuseCreates(q.creates);
+      else {
+        const r = this.createEngine(q.creates, this.runNow);
+        if (r) return r.then(() => this.finishRun(q));
+      }
+    }
+    this.finishRun(q);
+  }
+
+  private finishRun(q: Queue): void {
+    const p = this.runPending;
+    this.runPending = null;
+    this.commit(p, q.details, this.runEpoch);
   }
 
   private refuseShakes(q: Queue, from: number, to: number, status: number): void {
@@ -313,92 +326,104 @@ export class Batcher {
     }
   }
 
-  private shakeEngine(q: Queue, n: number, pending: PendingLazy): Promise<void> | null {
+  private shakeEngine(q: Queue, n: number): Promise<void> | null {
     this.ensureOut(n);
-    const out = this.shakeOut;
     let r: unknown;
     try {
-      r = this.deps.engine.shake(q.shakeUsers.subarray(0, n), out);
+      r = this.deps.engine.shake(q.shakeUsers.subarray(0, n), this.shakeOut);
     } catch (err) {
       this.engineFailed('shake', err);
       this.refuseShakes(q, 0, n, CommonStatus.Unavailable);
       return null;
     }
-    const answer = () => {
-      const { counters } = this.deps;
-      let misses = 0;
-      for (let i = 0; i < n; i++) {
-        if (out.status[i] === ShakeStatus.Hit) {
-          const p = pending.get();
-          p.hitTargets.push(q.shakeTargets[i]);
-          p.hitReqs.push(q.shakeReqs[i]);
-          p.hitUsers.push(q.shakeUsers[i]);
-          p.hitIds.push(out.packetIds[i]);
-          p.hitCents.push(out.cents[i]);
-        } else {
-          misses++;
-          q.shakeTargets[i].shakeResult(q.shakeReqs[i], ShakeStatus.Miss, 0, 0);
-        }
-      }
-      counters[C.misses] += misses;
-    };
     if (isThenable(r)) {
-      return Promise.resolve(r).then(answer, (err) => {
-        this.engineFailed('shake', err);
-        this.refuseShakes(q, 0, n, CommonStatus.Unavailable);
-      });
+      return Promise.resolve(r).then(
+        () => this.answerShakes(q, n),
+        (err) => {
+          this.engineFailed('shake', err);
+          this.refuseShakes(q, 0, n, CommonStatus.Unavailable);
+        },
+      );
     }
-    answer();
+    this.answerShakes(q, n);
     return null;
   }
 
-  private openEngine(q: Queue, now: number, pending: PendingLazy): Promise<void> | null {
+  /** Misses are answered now; hits wait for the commit. */
+  private answerShakes(q: Queue, n: number): void {
+    const out = this.shakeOut;
+    const status = out.status;
+    const targets = q.shakeTargets;
+    const reqs = q.shakeReqs;
+    let misses = 0;
+    for (let i = 0; i < n; i++) {
+      if (status[i] === ShakeStatus.Hit) {
+        const p = this.pendingForRun();
+        p.hitTargets.push(targets[i]);
+        p.hitReqs.push(reqs[i]);
+        p.hitUsers.push(q.shakeUsers[i]);
+        p.hitIds.push(out.packetIds[i]);
+        p.hitCents.push(out.cents[i]);
+      } else {
+        misses++;
+        targets[i].shakeResult(reqs[i], ShakeStatus.Miss, 0, 0);
+      }
+    }
+    this.deps.counters[C.misses] += misses;
+  }
+
+  private openEngine(q: Queue, now: number): Promise<void> | null {
     const n = q.nOpen;
     this.ensureOut(n);
-    const out = this.openOut;
     let r: unknown;
     try {
-      r = this.deps.engine.open(q.openUsers.subarray(0, n), q.openIds.subarray(0, n), now, out);
+      r = this.deps.engine.open(q.openUsers.subarray(0, n), q.openIds.subarray(0, n), now, this.openOut);
     } catch (err) {
       this.engineFailed('open', err);
       this.refuseOpens(q);
       return null;
     }
-    const answer = () => {
-      let refused = 0;
-      for (let i = 0; i < n; i++) {
-        const status = out.status[i];
-        if (status === OpenStatus.Ok) {
-          const p = pending.get();
-          p.openTargets.push(q.openTargets[i]);
-          p.openReqs.push(q.openReqs[i]);
-          p.openUsers.push(q.openUsers[i]);
-          p.openIds.push(q.openIds[i]);
-          p.openCents.push(out.cents[i]);
-        } else if (status === OpenStatus.Repeat) {
-          const p = pending.get();
-          p.repeatTargets.push(q.openTargets[i]);
-          p.repeatReqs.push(q.openReqs[i]);
-          p.repeatIds.push(q.openIds[i]);
-          p.repeatCents.push(out.cents[i]);
-        } else {
-          refused++;
-          q.openTargets[i].openResult(q.openReqs[i], status, q.openIds[i], 0);
-        }
-      }
-      this.deps.counters[C.openRefused] += refused;
-    };
     if (isThenable(r)) {
-      return Promise.resolve(r).then(answer, (err) => {
-        this.engineFailed('open', err);
-        this.refuseOpens(q);
-      });
+      return Promise.resolve(r).then(
+        () => this.answerOpens(q, n),
+        (err) => {
+          this.engineFailed('open', err);
+          this.refuseOpens(q);
+        },
+      );
     }
-    answer();
+    this.answerOpens(q, n);
     return null;
   }
 
-  private createEngine(creates: CreateRequest[], now: number, pending: PendingLazy): Promise<void> | null {
+  /** Refusals are answered now; new shares wait for the commit, repeats for a barrier behind it. */
+  private answerOpens(q: Queue, n: number): void {
+    const out = this.openOut;
+    let refused = 0;
+    for (let i = 0; i < n; i++) {
+      const status = out.status[i];
+      if (status === OpenStatus.Ok) {
+        const p = this.pendingForRun();
+        p.openTargets.push(q.openTargets[i]);
+        p.openReqs.push(q.openReqs[i]);
+        p.openUsers.push(q.openUsers[i]);
+        p.openIds.push(q.openIds[i]);
+        p.openCents.push(out.cents[i]);
+      } else if (status === OpenStatus.Repeat) {
+        const p = this.pendingForRun();
+        p.repeatTargets.push(q.openTargets[i]);
+        p.repeatReqs.push(q.openReqs[i]);
+        p.repeatIds.push(q.openIds[i]);
+        p.repeatCents.push(out.cents[i]);
+      } else {
+        refused++;
+        q.openTargets[i].openResult(q.openReqs[i], status, q.openIds[i], 0);
+      }
+    }
+    this.deps.counters[C.openRefused] += refused;
+  }
+
+  private createEngine(creates: CreateRequest[], now: number): Promise<void> | null {
     const n = creates.length;
     let recipientCount = 0;
     for (const c of creates) recipientCount += c.recipients.length;
@@ -435,7 +460,7 @@ export class Batcher {
           c.target.createResult(c.requestId, out.status[i], 0);
           return;
         }
-        const p = pending.get();
+        const p = this.pendingForRun();
         p.createTargets.push(c.target);
         p.createReqs.push(c.requestId);
         p.creates.push({
@@ -600,13 +625,5 @@ export class Batcher {
     } catch (err) {
       fail(err);
     }
-  }
-}
-
-/** A Pending made on first use, so a batch of misses allocates nothing. */
-class PendingLazy {
-  value: Pending | null = null;
-  get(): Pending {
-    return (this.value ??= new Pending());
   }
 }

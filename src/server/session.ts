@@ -27,14 +27,9 @@ export interface SessionLimits {
 const resultFrame = new Uint8Array(FrameSize.ShakeResult);
 const resultView = new DataView(resultFrame.buffer);
 
-// ws.cork takes a callback; these module-level slots let one function serve every send
-// without a closure per message.
-let corkWs: WebSocket<UserData> | null = null;
-let corkFrame: Uint8Array = resultFrame;
-let corkSent = 0;
-function corkedSend(): void {
-  corkSent = corkWs!.send(corkFrame, true);
-}
+/** uWS send(): 1 written, 0 written with backpressure building up, 2 dropped at uWS's own limit. */
+const SENT = 1;
+const DROPPED = 2;
 
 const ERROR_WINDOW_MS = 60_000;
 
@@ -82,15 +77,17 @@ export class Session implements Replier {
     if (++this.errCount > this.limits.maxErrors && !this.closed) this.end(CloseCode.TooManyErrors, 'too many errors');
   }
 
-  /** Send one frame corked and cut a slow reader off at the backpressure limit. */
+  /**
+   * Send one frame and cut a slow reader off at the backpressure limit. No ws.cork(callback): a
+   * send outside a uWS callback corks and flushes its own socket (one write, as cork would), and
+   * each frame of a batch goes to a different socket anyway, so the cork only added a native call
+   * and a call back into JS per frame. The buffered amount is read only when send reports
+   * backpressure (1 means nothing is left buffered).
+   */
   send(frame: Uint8Array): void {
     if (this.closed || this.ws === null) return;
-    corkWs = this.ws;
-    corkFrame = frame;
-    this.ws.cork(corkedSend);
-    corkWs = null;
-    // send() answers 2 when uWS dropped the frame at its own (higher) limit.
-    if (corkSent === 2 || this.ws.getBufferedAmount() > this.limits.backpressureLimit) {
+    const sent = this.ws.send(frame, true);
+    if (sent !== SENT && (sent === DROPPED || this.ws.getBufferedAmount() > this.limits.backpressureLimit)) {
       this.end(CloseCode.Backpressure, 'slow reader');
     }
   }
