@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { fuzzHttp, type HttpFuzzResult } from './fuzz-http.ts';
 import { fuzzWebSocket, type WsFuzzResult } from './fuzz-ws.ts';
-import { Prober, type ProberResult } from './prober.ts';
+import { ProberProcess, type ProberResult } from './prober.ts';
 import { RssSampler } from './rss.ts';
 import { ServerProc } from './server-proc.ts';
 import { checkTold, Told, type ToldReport } from './told.ts';
@@ -69,8 +69,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
       told.packet(r.body.packetId, 1000 + i, 3);
       packetIds.push(r.body.packetId);
     }
-    const good = new Prober({ url: server.ws, secret: env.HONGBAO_SECRET, users: goodUsers, packetOf, intervalMs: 20, told });
-    await good.start();
+    const good = await ProberProcess.start({ url: server.ws, secret: env.HONGBAO_SECRET, users: goodUsers, packetOf, intervalMs: 20 });
     const rss = new RssSampler(server.pid).start();
     await new Promise((r) => setTimeout(r, 500));
     const before = rss.sample() ?? 0;
@@ -90,7 +89,10 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
         seed: o.seed,
         told,
         deadlineMs: o.deadlineMs,
-        onProgress: (n) => o.log(`${n} frames, RSS ${(rss.sample() ?? 0).toFixed(1)} MiB, good users p99 ${good.summary().p99Ms} ms`),
+        onProgress: (n) => {
+          const mb = (rss.sample() ?? 0).toFixed(1);
+          void good.summary().then((l) => o.log(`${n} frames, RSS ${mb} MiB, good users p99 ${l.p99Ms} ms`));
+        },
       }),
       fuzzHttp({
         host: '127.0.0.1',
@@ -107,7 +109,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
         deadlineMs: o.deadlineMs,
       }),
     ]);
-    const goodResult = await good.stop();
+    const goodResult = await good.stop(told);
     const rssStats = rss.stop();
     const serverAlive = server.alive;
     let healthAfter = 0;
