@@ -17,6 +17,13 @@ if (engines.includes('native')) {
   }
 }
 
+console.error('# building the web pages (npm run build:web)');
+if (spawnSync('npm', ['run', '--silent', 'build:web'], { stdio: 'inherit' }).status !== 0) {
+  console.error('# web build failed');
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
 function runAva(engine) {
   return new Promise((resolve) => {
     const counts = { passed: 0, failed: 0, skipped: 0 };
