@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs src/cli.ts under tsx. Worker threads inherit execArgv, so they load TypeScript too.
+// Runs src/cli.ts under tsx. (Worker threads do not pick tsx up from execArgv on Node 20: the
+// server and the ledger start theirs through tsx's API, see src/server/apps.ts.)
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
