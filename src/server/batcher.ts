@@ -529,7 +529,7 @@ export class Batcher {
         // Not if a commit failed meanwhile, nor before the engine was rebuilt (it may hold undone moves).
         const ok = this.deps.gate.epoch === epoch && this.deps.gate.canMove();
         if (repeats) this.answerRepeats(p!, ok);
-        for (const d of details) this.answerDetails(d.target, d.requestId, d.packetId, ok);
+        this.answerDetails(details, ok);
       },
       () => {
         if (repeats) this.answerRepeats(p!, false);
@@ -605,25 +605,40 @@ export class Batcher {
     }
   }
 
-  private answerDetails(target: Replier, requestId: number, packetId: number, ok: boolean): void {
-    if (!ok) {
-      target.detailsResult(requestId, CommonStatus.Unavailable, null, null);
-      return;
-    }
-    const reply = (d: PacketDetails | null) => {
-      if (d === null) target.detailsResult(requestId, DetailsStatus.UnknownPacket, null, null);
-      else target.detailsResult(requestId, DetailsStatus.Found, d, this.deps.covers.get(packetId) ?? null);
-    };
-    const fail = (err: unknown) => {
-      this.engineFailed('details', err);
-      target.detailsResult(requestId, CommonStatus.Unavailable, null, null);
-    };
-    try {
-      const r = this.deps.engine.details(packetId);
-      if (isThenable(r)) Promise.resolve(r).then(reply, fail);
+  /** One engine lookup per packet per batch: a popular packet asked for by many costs one call (and,
+   *  in Session, one encoding), not one per request. A 1000-share packet's details are ~8 KB to build. */
+  private answerDetails(details: Queue['details'], ok: boolean): void {
+    const found = new Map<number, PacketDetails | null | PromiseLike<PacketDetails | null> | EngineFailure>();
+    for (const { target, requestId, packetId } of details) {
+      if (!ok) {
+        target.detailsResult(requestId, CommonStatus.Unavailable, null, null);
+        continue;
+      }
+      let r = found.get(packetId);
+      if (r === undefined) {
+        try {
+          r = this.deps.engine.details(packetId);
+        } catch (err) {
+          r = new EngineFailure(err);
+        }
+        found.set(packetId, r);
+      }
+      const reply = (d: PacketDetails | null) => {
+        if (d === null) target.detailsResult(requestId, DetailsStatus.UnknownPacket, null, null);
+        else target.detailsResult(requestId, DetailsStatus.Found, d, this.deps.covers.get(packetId) ?? null);
+      };
+      const fail = (err: unknown) => {
+        this.engineFailed('details', err);
+        target.detailsResult(requestId, CommonStatus.Unavailable, null, null);
+      };
+      if (r instanceof EngineFailure) fail(r.cause);
+      else if (isThenable(r)) Promise.resolve(r).then(reply, fail);
       else reply(r);
-    } catch (err) {
-      fail(err);
     }
   }
+}
+
+/** engine.details threw for a packet: every request for it in the batch is answered Unavailable. */
+class EngineFailure {
+  constructor(readonly cause: unknown) {}
 }

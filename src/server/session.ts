@@ -33,6 +33,9 @@ const DROPPED = 2;
 
 const ERROR_WINDOW_MS = 60_000;
 
+/** Encoded details frames by the details object they were made from (see detailsResult). */
+const encodedDetails = new WeakMap<PacketDetails, { cover: Cover | null; status: number; frame: Uint8Array }>();
+
 export class Session implements Replier {
   ws: WebSocket<UserData> | null = null;
   userId = NO_USER;
@@ -117,8 +120,20 @@ export class Session implements Replier {
 
   detailsResult(requestId: number, status: number, d: PacketDetails | null, cover: Cover | null): void {
     if (this.closed) return;
-    const body = d === null ? null : { ...d, cover: cover ?? EMPTY_COVER };
-    this.send(encodeDetailsResult(requestId, status, body));
+    if (d === null) {
+      this.send(encodeDetailsResult(requestId, status, null));
+      return;
+    }
+    // The batcher hands every request for a packet in a batch the same details object: encode it once,
+    // then only the request id changes (uWS copies what it sends).
+    let e = encodedDetails.get(d);
+    if (e === undefined || e.cover !== cover || e.status !== status) {
+      e = { cover, status, frame: encodeDetailsResult(requestId, status, { ...d, cover: cover ?? EMPTY_COVER }) };
+      encodedDetails.set(d, e);
+    } else {
+      new DataView(e.frame.buffer, e.frame.byteOffset, e.frame.byteLength).setUint32(2, requestId >>> 0, true);
+    }
+    this.send(e.frame);
   }
 
   notYetLoggedIn(requestId: number, type: number): void {
