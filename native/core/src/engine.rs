@@ -302,9 +302,11 @@ impl Engine {
         self.for_each_by_shard(
             n,
             |i| prepared[i].is_ok().then(|| self.shard_index(ids[i])),
-            |state, i| {
-                if let Ok(new) = &prepared[i] {
-                    state.create_group(ids[i], new, mode);
+            |state, run| {
+                for &i in run {
+                    if let Ok(new) = &prepared[i as usize] {
+                        state.create_group(ids[i as usize], new, mode);
+                    }
                 }
             },
         );
@@ -335,10 +337,20 @@ impl Engine {
         self.for_each_by_shard(
             n,
             |i| Some(self.shard_index(packet_ids[i])),
-            |state, i| {
-                let (s, c) = state.open(users[i], packet_ids[i], now_ms);
-                status[i] = s as u8;
-                cents[i] = c;
+            |state, run| {
+                for &i in run.iter().take(PREFETCH_AHEAD) {
+                    state.prefetch_group(packet_ids[i as usize]);
+                }
+                for (k, &i) in run.iter().enumerate() {
+                    // The packets of the next opens are likely out of cache: ask for them early.
+                    if let Some(&ahead) = run.get(k + PREFETCH_AHEAD) {
+                        state.prefetch_group(packet_ids[ahead as usize]);
+                    }
+                    let i = i as usize;
+                    let (s, c) = state.open(users[i], packet_ids[i], now_ms);
+                    status[i] = s as u8;
+                    cents[i] = c;
+                }
             },
         );
         Ok(())
@@ -388,7 +400,7 @@ impl Engine {
         self.for_each_by_shard(
             due.len(),
             |k| Some(self.shard_index(due[k])),
-            |state, k| refunds.extend(state.expire(due[k])),
+            |state, run| refunds.extend(run.iter().filter_map(|&k| state.expire(due[k as usize]))),
         );
         refunds.sort_unstable_by_key(|r| r.packet_id);
         for (i, r) in refunds.iter().enumerate() {
@@ -448,15 +460,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs `f(state, i)` for every item `i < n` whose `shard_of(i)` is `Some`, with that shard
-    /// locked. Each shard is locked once; items of one shard keep their batch order (items of
-    /// different shards are independent). The grouping is a counting sort in a per-thread scratch
+    /// Runs `f(state, items)` for the items `i < n` whose `shard_of(i)` is `Some`, one run of item
+    /// indices per shard, with that shard locked. Each shard is locked once; items of one shard keep
+    /// their batch order (items of different shards are independent). The grouping is a counting sort in a per-thread scratch
     /// buffer, so a batch allocates nothing once the buffer has grown to the largest batch.
     fn for_each_by_shard(
         &self,
         n: usize,
         shard_of: impl Fn(usize) -> Option<usize>,
-        mut f: impl FnMut(&mut ShardState, usize),
+        mut f: impl FnMut(&mut ShardState, &[u32]),
     ) {
         SCRATCH.with(|cell| {
             // A nested call on this thread (none today) would find the buffer taken: it gets its own.
@@ -474,9 +486,7 @@ impl Engine {
                     let to = to as usize;
                     if to > from {
                         let mut state = self.shards.lock(shard);
-                        for &i in &order[from..to] {
-                            f(&mut state, i as usize);
-                        }
+                        f(&mut state, &order[from..to]);
                     }
                     from = to;
                 }
@@ -488,14 +498,16 @@ impl Engine {
                     (0..n).filter_map(|i| shard_of(i).map(|s| (s as u64) << 32 | i as u64)),
                 );
                 keys.sort_unstable();
+                let order = &mut scratch.items;
+                order.clear();
+                order.extend(keys.iter().map(|&key| key as u32));
                 let mut k = 0;
                 while k < keys.len() {
                     let shard = (keys[k] >> 32) as usize;
+                    let end = k + keys[k..].partition_point(|&key| (key >> 32) as usize == shard);
                     let mut state = self.shards.lock(shard);
-                    while k < keys.len() && (keys[k] >> 32) as usize == shard {
-                        f(&mut state, keys[k] as u32 as usize);
-                        k += 1;
-                    }
+                    f(&mut state, &order[k..end]);
+                    k = end;
                 }
             }
         });
@@ -511,6 +523,9 @@ struct Scratch {
     ends: Vec<u32>,
     keys: Vec<u64>,
 }
+
+/// How many opens ahead the packet of an open is prefetched.
+const PREFETCH_AHEAD: usize = 4;
 
 /// Marks an item without a shard.
 const NO_SHARD: u32 = u32::MAX;

@@ -207,6 +207,20 @@ impl GroupPacket {
         Some(self.data[at + r + k] as usize)
     }
 
+    /// Prefetches the packet's numbers and its per-recipient array (a hint, no effect on results).
+    #[inline]
+    pub fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            // SAFETY: SSE is part of x86_64; a prefetch never faults, whatever the address.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>((self as *const Self).cast());
+                _mm_prefetch::<_MM_HINT_T0>(self.data.as_ptr().cast());
+            }
+        }
+    }
+
     /// Opens the packet for `user` at `now_ms` (docs/engine.md, `open`): the status and the cents.
     #[inline]
     pub fn open(&mut self, user: u32, now_ms: f64, rng: &mut Rng) -> (OpenStatus, u32) {

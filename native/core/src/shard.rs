@@ -278,6 +278,14 @@ impl ShardState {
         self.groups.insert(packet);
     }
 
+    /// Asks the CPU to bring in the packet `packet_id` (and what an open reads of it), if known.
+    #[inline]
+    pub fn prefetch_group(&self, packet_id: u32) {
+        if let Some(packet) = self.groups.get(packet_id) {
+            packet.prefetch();
+        }
+    }
+
     /// One open (docs/engine.md, `open`).
     #[inline]
     pub fn open(&mut self, user: u32, packet_id: u32, now_ms: f64) -> (OpenStatus, u32) {

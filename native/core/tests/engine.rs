@@ -317,38 +317,46 @@ fn open_outcomes_and_shares_add_up() {
 
 #[test]
 fn batch_equals_items_one_by_one() {
-    let a = engine(4, SplitMode::DoubleMean);
-    let b = engine(4, SplitMode::DoubleMean);
-    for e in [&a, &b] {
-        start(e, 20, AmountRule::Range { min: 1, max: 50 });
-        release(e, 20);
-        create(
-            e,
-            &[
-                (1, 500, 4, vec![1, 2, 3, 5, 6], 1e15),
-                (1, 300, 2, vec![1, 5], 1e15),
-            ],
-        );
-    }
-    let users: Vec<u32> = vec![0, 4, 1, 8, 0, 5, 12, 2, 3, 16, 20, 24, 7];
-    let batched = shake(&a, &users);
-    let single: Vec<_> = users.iter().flat_map(|&u| shake(&b, &[u])).collect();
-    assert_eq!(batched, single);
+    // 4 and 3 shards group a batch by counting; 1000 (more than the items) by sorting keys.
+    for shards in [4, 3, 1000] {
+        let a = engine(shards, SplitMode::DoubleMean);
+        let b = engine(shards, SplitMode::DoubleMean);
+        for e in [&a, &b] {
+            start(e, 20, AmountRule::Range { min: 1, max: 50 });
+            release(e, 20);
+            create(
+                e,
+                &[
+                    (1, 500, 4, vec![1, 2, 3, 5, 6], 1e15),
+                    (1, 300, 2, vec![1, 5], 1e15),
+                    (1, 90, 3, vec![1, 2, 3], 1e15),
+                ],
+            );
+        }
+        let users: Vec<u32> = vec![0, 4, 1, 8, 0, 5, 12, 2, 3, 16, 20, 24, 7, 1001, 1];
+        let batched = shake(&a, &users);
+        let single: Vec<_> = users.iter().flat_map(|&u| shake(&b, &[u])).collect();
+        assert_eq!(batched, single, "{shards} shards");
 
-    let pairs = [
-        (1, 1),
-        (5, 2),
-        (2, 1),
-        (1, 2),
-        (5, 1),
-        (1, 1),
-        (3, 1),
-        (6, 1),
-        (7, 2),
-    ];
-    let batched = open(&a, &pairs, 0.0);
-    let single: Vec<_> = pairs.iter().flat_map(|&p| open(&b, &[p], 0.0)).collect();
-    assert_eq!(batched, single);
+        let pairs = [
+            (1, 1),
+            (5, 2),
+            (2, 3),
+            (2, 1),
+            (1, 2),
+            (5, 1),
+            (1, 3),
+            (1, 1),
+            (3, 1),
+            (6, 1),
+            (7, 2),
+            (3, 3),
+            (2, 9),
+        ];
+        let batched = open(&a, &pairs, 0.0);
+        let single: Vec<_> = pairs.iter().flat_map(|&p| open(&b, &[p], 0.0)).collect();
+        assert_eq!(batched, single, "{shards} shards");
+    }
 }
 
 #[test]
