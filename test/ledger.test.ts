@@ -159,6 +159,20 @@ test('a hit on a packet that is never released is refused after the wait', async
   t.is(ledger.health().divergences, 1, 'health counts it');
 });
 
+test('a hit waiting for a release the full disk refused is refused as Unavailable, not counted as a divergence', async (t) => {
+  const ledger = await openLedger(tempDb(t), { dependencyWaitMs: 100 });
+  t.teardown(() => ledger.close());
+  await ledger.commit(supplyStart(1000));
+  await ledger.setMaxPageCount(1);
+  const ids = Array.from({ length: 800 }, (_, i) => i + 1);
+  await t.throwsAsync(ledger.commit(release(ids, ids.map(() => 10))), { instanceOf: LedgerUnavailableError }, 'the release does not fit');
+  // Another thread's engine had already paid one of those packets: its hit arrives after the failure.
+  const err = await t.throwsAsync(ledger.commit(hits([[5, 7, 10]])), { instanceOf: LedgerUnavailableError }, 'the hit is refused as Unavailable');
+  t.regex(err?.message ?? '', /shake packet 7 won by user 5 was never released.*after a failed commit/, 'saying why');
+  t.is(ledger.health().divergences, 0, 'no divergence is counted: engine and ledger did not disagree, the disk failed');
+  await ledger.setMaxPageCount(1_000_000);
+});
+
 test('barrier resolves after every batch submitted before it is committed', async (t) => {
   const ledger = await openLedger(tempDb(t));
   t.teardown(() => ledger.close());

@@ -61,6 +61,8 @@ class Writer {
   private scheduled = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** When a transaction last failed for the database's sake (Date.now()), -Infinity if never. */
+  private lastFailureMs = -Infinity;
 
   constructor(
     private readonly db: Database.Database,
@@ -207,6 +209,7 @@ class Writer {
       const cause = describe(err);
       this.health.healthy = false;
       this.health.lastError = cause;
+      this.lastFailureMs = Date.now();
       const error: WireError = { name: 'LedgerUnavailableError', message: `ledger commit failed: ${cause}` };
       for (const b of [...done, ...todo]) this.fail(b, error);
       return;
@@ -223,6 +226,10 @@ class Writer {
     for (const b of todo) {
       if (this.closed) {
         this.fail(b, { name: 'LedgerUnavailableError', message: `ledger closed while the batch waited: ${b.reason}` });
+      } else if (now >= b.deadline && this.lastFailureMs >= b.deadline - 2 * this.data.dependencyWaitMs) {
+        // What it waits for was most likely in a batch the database refused (a release that could not be
+        // written, then hits of its packets from other threads): the disk's fault, not a divergence.
+        this.fail(b, { name: 'LedgerUnavailableError', message: `ledger cannot commit: ${b.reason}, after a failed commit (${this.health.lastError ?? 'since recovered'})` });
       } else if (now >= b.deadline) {
         this.health.divergences++;
         this.fail(b, { name: 'LedgerDivergenceError', message: `ledger refused the batch: ${b.reason} (waited ${this.data.dependencyWaitMs} ms)` });
