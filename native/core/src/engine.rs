@@ -195,12 +195,13 @@ impl Engine {
             .iter_mut()
             .zip(&mut out.packet_ids[..n])
             .zip(&mut out.cents[..n]);
+        let probe = self.shards.probe();
         let mut held: Option<(usize, ShardGuard<'_>)> = None;
         for (&user, ((status, packet_id), cents)) in users.iter().zip(outputs) {
-            let shard = self.shard_index(user);
+            let shard = probe.index_of(user);
             let packet = match &mut held {
                 Some((at, guard)) if *at == shard => guard.take_shake(),
-                _ if self.shards.may_have_packets(shard) => {
+                _ if probe.may_have_packets(shard) => {
                     drop(held.take()); // unlock the previous shard before locking another
                     let mut guard = self.shards.lock(shard);
                     let packet = guard.take_shake();

@@ -52,10 +52,13 @@ impl Shards {
         self.count.rem(key) as usize
     }
 
-    /// False when the bucket of shard `index` was empty at its last unlock: a shake there is a miss.
+    /// What the miss path of a shake reads, copied out so that a loop keeps it in registers.
     #[inline]
-    pub fn may_have_packets(&self, index: usize) -> bool {
-        self.bucket_lens[index].load(Ordering::Acquire) > 0
+    pub fn probe(&self) -> Probe<'_> {
+        Probe {
+            bucket_lens: &self.bucket_lens,
+            count: self.count,
+        }
     }
 
     pub fn lock(&self, index: usize) -> ShardGuard<'_> {
@@ -63,6 +66,30 @@ impl Shards {
             state: self.slots[index].0.lock(),
             bucket_len: &self.bucket_lens[index],
         }
+    }
+}
+
+/// The shard of a key and whether its bucket may have packets, without touching any lock.
+#[derive(Clone, Copy)]
+pub(crate) struct Probe<'a> {
+    bucket_lens: &'a [AtomicU32],
+    count: Divisor,
+}
+
+impl Probe<'_> {
+    /// As [`Shards::index_of`].
+    #[inline]
+    pub fn index_of(self, key: u32) -> usize {
+        self.count.rem(key) as usize
+    }
+
+    /// False when the bucket of shard `index` was empty at its last unlock: a shake there is a
+    /// miss. A relaxed load is enough: a shake that sees packets takes
+    /// the lock (which orders everything), and one that sees none misses, as it would have a
+    /// moment earlier.
+    #[inline]
+    pub fn may_have_packets(self, index: usize) -> bool {
+        self.bucket_lens[index].load(Ordering::Relaxed) > 0
     }
 }
 
@@ -393,11 +420,11 @@ mod tests {
     #[test]
     fn guard_publishes_the_bucket_length() {
         let shards = Shards::new(vec![ShardState::new(Rng::stream(1, 1), 1)]);
-        assert!(!shards.may_have_packets(0));
+        assert!(!shards.probe().may_have_packets(0));
         shards.lock(0).push_shake(1, 10);
-        assert!(shards.may_have_packets(0));
+        assert!(shards.probe().may_have_packets(0));
         assert_eq!(shards.lock(0).take_shake(), Some((1, 10)));
-        assert!(!shards.may_have_packets(0));
+        assert!(!shards.probe().may_have_packets(0));
     }
 
     fn packet(id: u32, rng: &mut Rng) -> GroupPacket {
