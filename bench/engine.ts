@@ -1,7 +1,7 @@
 // Engine micro-benchmark: native vs TypeScript side by side in one run.
 //   npm run bench:engine -- [--repeats 5] [--scale 1]
 // Workloads: shakes with a supply that lets ~1% hit (the rest miss), and opens of 3-share group
-// packets, each at batch sizes 1, 64 and 1024. Each (workload, batch) is measured `repeats` times
+// packets, each at batch sizes 1, 64 and 1024; and the fixed cost of a call (an empty shake batch). Each (workload, batch) is measured `repeats` times
 // (each measurement at least 0.25 s x scale of timed work), alternating the engines so machine
 // noise hits both alike; medians are reported.
 // Table to stderr, one JSON line to stdout. Exits non-zero if the native engine is not built.
@@ -42,9 +42,11 @@ async function loadNative(): Promise<Engine> {
   }
 }
 
-/** Awaits only a real thenable, so a synchronous engine pays no microtask per call. */
-async function settle(r: unknown): Promise<void> {
-  if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') await r;
+/** The result if it is a thenable, else undefined. Call sites write `const p = pending(...); if (p) await p;`
+ *  so that a synchronous engine pays no microtask per call (an `async` helper would always return a
+ *  promise, and awaiting it costs a microtask turn, ~0.1 us, on every call). */
+function pending(r: unknown): PromiseLike<unknown> | undefined {
+  return r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function' ? (r as PromiseLike<unknown>) : undefined;
 }
 
 /** Splits `data` into views of `batch` items, built before any timing. */
@@ -122,9 +124,11 @@ async function shakeRun(engine: Engine, batches: Uint32Array[]): Promise<Measure
       if (credit >= 1) {
         const n = Math.floor(credit);
         credit -= n;
-        await settle(engine.releaseSupply(n, releaseOut));
+        const released = pending(engine.releaseSupply(n, releaseOut));
+        if (released) await released;
       }
-      await settle(engine.shake(users, shakeOut));
+      const p = pending(engine.shake(users, shakeOut));
+      if (p) await p;
     }
     ops += SHAKES;
     seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -140,16 +144,40 @@ async function openRun(engine: Engine, users: Uint32Array[], ids: Uint32Array[])
   let paid = 0;
   while (seconds < MIN_SECONDS) {
     await engine.reset(OPTIONS);
-    for (const b of createBatches) await settle(engine.createGroup(b, createOut));
+    for (const b of createBatches) await engine.createGroup(b, createOut); // not timed
     collect();
     const start = process.hrtime.bigint();
-    for (let i = 0; i < users.length; i++) await settle(engine.open(users[i], ids[i], 0, openOut));
+    for (let i = 0; i < users.length; i++) {
+      const p = pending(engine.open(users[i], ids[i], 0, openOut));
+      if (p) await p;
+    }
     seconds += Number(process.hrtime.bigint() - start) / 1e9;
     ops += OPENS;
     paid += (await engine.totals()).group.paid.count;
   }
   if (paid !== ops) throw new Error(`${engine.kind}: expected ${ops} paid opens, got ${paid}`);
   return { opsPerSec: ops / seconds, hitRate: paid / ops };
+}
+
+/** Nanoseconds per call of an empty shake batch: the fixed cost of a call (argument checks, and for
+ *  the native engine the N-API crossing), with no item to process. */
+const EMPTY_CALLS = 200_000;
+async function emptyCallNs(engine: Engine): Promise<number> {
+  const none = new Uint32Array(0);
+  const out = { status: new Uint8Array(0), packetIds: new Uint32Array(0), cents: new Uint32Array(0) };
+  let calls = 0;
+  let seconds = 0;
+  collect();
+  const start = process.hrtime.bigint();
+  while (seconds < MIN_SECONDS) {
+    for (let i = 0; i < EMPTY_CALLS; i++) {
+      const p = pending(engine.shake(none, out));
+      if (p) await p;
+    }
+    calls += EMPTY_CALLS;
+    seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  }
+  return (seconds * 1e9) / calls;
 }
 
 const median = (xs: number[]): number => {
@@ -192,10 +220,19 @@ async function main(): Promise<void> {
       results.push({ workload, batch, ts: { median: ts, runs: runs.ts }, native: { median: native, runs: runs.native }, ratio: native / ts });
     }
   }
+  const empty: Record<Kind, number[]> = { ts: [], native: [] };
+  for (let r = 0; r <= REPEATS; r++) {
+    for (const kind of (r % 2 ? ['native', 'ts'] : ['ts', 'native']) as Kind[]) {
+      const ns = await emptyCallNs(engines[kind]);
+      if (r > 0) empty[kind].push(ns); // round 0 warms up
+    }
+  }
+  const calls = { ts: median(empty.ts), native: median(empty.native) };
   const table = new Console({ stdout: process.stderr, stderr: process.stderr });
   table.error(`engine bench: ${SHARDS} shards, ${REPEATS} repeats (medians), each run >= ${MIN_SECONDS} s timed; shakes at ~${HIT_RATE * 100}% hits (releases included), opens of fresh 3-share packets`);
   table.table(rows);
-  process.stdout.write(`${JSON.stringify({ bench: 'engine', node: process.version, shards: SHARDS, repeats: REPEATS, results })}\n`);
+  table.error(`fixed cost of a call (empty shake batch, median): ts ${calls.ts.toFixed(0)} ns, native ${calls.native.toFixed(0)} ns`);
+  process.stdout.write(`${JSON.stringify({ bench: 'engine', node: process.version, shards: SHARDS, repeats: REPEATS, results, emptyCallNs: { ts: { median: calls.ts, runs: empty.ts }, native: { median: calls.native, runs: empty.native } } })}\n`);
 }
 
 await main();
