@@ -4,6 +4,7 @@
 // settings, in one run. Against the real server a supply pays out 200 packets a second.
 //   npm run bench:ceiling -- [--qps 60000[,100000]] [--connections 19000] [--client-procs 2]
 //        [--threads 2] [--engine native|ts] [--warmup 5] [--duration 20] [--repeats 3]
+//        [--compare-root DIR]   (also the server of another checkout, e.g. before a change: an A/B in the same run)
 // Table to stderr, one JSON line to stdout. Medians over repeats; the order of the two servers
 // alternates between repeats so machine noise hits both alike.
 import { writeFileSync } from 'node:fs';
@@ -27,6 +28,7 @@ const { values: a } = parseArgs({
     duration: { type: 'string', default: '20' },
     repeats: { type: 'string', default: '3' },
     'supply-rate': { type: 'string', default: '200' },
+    'compare-root': { type: 'string' },
   },
 });
 const QPS = a.qps!.split(',').map(Number);
@@ -39,7 +41,9 @@ const DURATION = Number(a.duration);
 const REPEATS = Math.max(1, Number(a.repeats));
 const SUPPLY = Number(a['supply-rate']);
 
-type Kind = 'bare' | 'server';
+type Kind = 'bare' | 'server' | 'compare';
+const COMPARE = a['compare-root'];
+const KINDS: Kind[] = COMPARE ? ['bare', 'server', 'compare'] : ['bare', 'server'];
 const dir = outDir('ceiling');
 const machine = machineInfo();
 const collector = new Collector();
@@ -74,7 +78,7 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
     wsUrl = `ws://127.0.0.1:${child.ready.port}/ws`;
     stopTarget = () => stop(child);
   } else {
-    const h = await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label });
+    const h = await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label, root: kind === 'compare' ? COMPARE : undefined });
     pid = h.pid;
     wsUrl = h.wsUrl;
     secret = h.secretFile;
@@ -88,7 +92,7 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
     let tallies: Array<Record<string, any>> = [];
     try {
       for (const qps of QPS) {
-        const s = await runStep(g, collector, { qps, warmupSeconds: WARMUP, durationSeconds: DURATION, pids: { server: pid }, hongbaoServer: kind === 'server' });
+        const s = await runStep(g, collector, { qps, warmupSeconds: WARMUP, durationSeconds: DURATION, pids: { server: pid }, hongbaoServer: kind !== 'bare' });
         note(`  ${label} @ ${qps}/s: answered ${s.answeredPerSecond.mean}/s (min ${s.answeredPerSecond.min}), p50 ${s.latency.p50Ms} ms, p99 ${s.latency.p99Ms} ms, server ${s.cpu.server} cores, clients ${s.clientCores} cores, load ${s.load.join(' ')}`);
         steps.push(s);
       }
@@ -102,7 +106,7 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
 }
 
 for (let r = 0; r < REPEATS; r++) {
-  const order: Kind[] = r % 2 ? ['server', 'bare'] : ['bare', 'server'];
+  const order: Kind[] = r % 2 ? [...KINDS].reverse() : KINDS;
   for (const kind of order) rounds.push(await runOne(kind, r));
 }
 collector.close();
@@ -114,16 +118,19 @@ for (const [i, qps] of QPS.entries()) {
   const med = (kind: Kind, f: (s: StepResult) => number) => median(of(kind).map(f));
   const bare = med('bare', (s) => s.answeredPerSecond.mean);
   const server = med('server', (s) => s.answeredPerSecond.mean);
-  const ratios = rounds
-    .filter((x) => x.kind === 'server')
-    .map((x) => x.steps[i].answeredPerSecond.mean / (rounds.find((y) => y.kind === 'bare' && y.repeat === x.repeat)?.steps[i].answeredPerSecond.mean ?? NaN));
+  const ratioOf = (kind: Kind) =>
+    rounds
+      .filter((x) => x.kind === kind)
+      .map((x) => x.steps[i].answeredPerSecond.mean / (rounds.find((y) => y.kind === 'bare' && y.repeat === x.repeat)?.steps[i].answeredPerSecond.mean ?? NaN));
+  const ratios = ratioOf('server');
   const serverSteps = of('server');
   const hits = serverSteps.flatMap((s) => s.serverHitsPerSecond ?? []);
   const cpuPerK = (kind: Kind) => med(kind, (s) => ((s.cpu.server * 1000) / s.answeredPerSecond.mean) * 1000);
-  for (const kind of ['bare', 'server'] as Kind[]) {
+  const names: Record<Kind, string> = { bare: 'bare uWS', server: `hongbao (${ENGINE})`, compare: `hongbao (${ENGINE}) from ${COMPARE}` };
+  for (const kind of KINDS) {
     rows.push({
       qps,
-      target: kind === 'bare' ? 'bare uWS' : `hongbao (${ENGINE})`,
+      target: names[kind],
       'answered/s': Math.round(med(kind, (s) => s.answeredPerSecond.mean)),
       'min/s': Math.round(med(kind, (s) => s.answeredPerSecond.min)),
       'p50 ms': med(kind, (s) => s.latency.p50Ms),
@@ -132,7 +139,7 @@ for (const [i, qps] of QPS.entries()) {
       'ms CPU/1k': round(cpuPerK(kind), 1),
       'client cores': round(med(kind, (s) => s.clientCores), 2),
       'send err %': round(med(kind, (s) => s.sendError * 100), 2),
-      'ratio': kind === 'server' ? round(median(ratios), 3) : '',
+      'ratio': kind === 'bare' ? '' : round(median(ratioOf(kind)), 3),
     });
   }
   summary.push({
@@ -141,6 +148,7 @@ for (const [i, qps] of QPS.entries()) {
     server: { answeredPerSecond: server, p50Ms: med('server', (s) => s.latency.p50Ms), p99Ms: med('server', (s) => s.latency.p99Ms), serverCores: med('server', (s) => s.cpu.server), clientCores: med('server', (s) => s.clientCores), msCpuPer1000: cpuPerK('server') },
     ratio: median(ratios),
     ratios,
+    ...(COMPARE ? { compare: { root: COMPARE, answeredPerSecond: med('compare', (s) => s.answeredPerSecond.mean), p50Ms: med('compare', (s) => s.latency.p50Ms), p99Ms: med('compare', (s) => s.latency.p99Ms), serverCores: med('compare', (s) => s.cpu.server), msCpuPer1000: cpuPerK('compare'), ratio: median(ratioOf('compare')) } } : {}),
     supply: { ratePerSecond: SUPPLY, minHitsPerSecond: Math.min(...hits), maxHitsPerSecond: Math.max(...hits), secondsOutside: hits.filter((h) => h < SUPPLY * 0.98 || h > SUPPLY * 1.02).length, seconds: hits.length },
     worstSendError: Math.max(...[...of('bare'), ...serverSteps].map((s) => s.sendError)),
   });

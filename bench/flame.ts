@@ -4,8 +4,9 @@
 // folded stacks go to bench-out/flame/ (not committed). For each engine two steps at the same QPS:
 // one measured without the profiler (throughput, CPU per 1,000 shakes), one profiled (shares).
 //   npm run bench:flame -- [--qps 30000] [--connections 19000] [--client-procs 2]
-//        [--configs native,native:1,ts] [--warmup 5] [--duration 15] [--repeats 1] [--frequency 499]
-// A config is ENGINE[:THREADS]; ts always runs one thread. Table to stderr, one JSON line to stdout.
+//        [--configs native,native:1,ts,bare] [--warmup 5] [--duration 15] [--repeats 1] [--frequency 499]
+// A config is ENGINE[:THREADS] (ts always runs one thread) or bare[:THREADS], the bare uWS server of
+// bench:ceiling under the same load, to see what the real server adds. Table to stderr, one JSON line to stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import { fold, foldedLines, latestWinsPerfMap, parsePerfScript, renderSvg, share
 import { startHongbao, startSupply } from './lib/hongbao.ts';
 import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
 import { load, machineInfo } from './lib/machine.ts';
-import { outDir, ROOT, stop } from './lib/procs.ts';
+import { outDir, ROOT, spawnReady, stop, type Child } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 
 const { values: a } = parseArgs({
@@ -23,7 +24,7 @@ const { values: a } = parseArgs({
     qps: { type: 'string', default: '30000' },
     connections: { type: 'string', default: '19000' },
     'client-procs': { type: 'string', default: '2' },
-    configs: { type: 'string', default: 'native,native:1,ts' },
+    configs: { type: 'string', default: 'native,native:1,ts,bare' },
     warmup: { type: 'string', default: '5' },
     duration: { type: 'string', default: '15' },
     repeats: { type: 'string', default: '1' },
@@ -39,7 +40,8 @@ const REPEATS = Math.max(1, Number(a.repeats));
 const FREQ = Number(a.frequency);
 const CONFIGS = a.configs!.split(',').map((c) => {
   const [engine, threads] = c.split(':');
-  return { name: c, engine: (engine === 'ts' ? 'ts' : 'native') as 'ts' | 'native', threads: engine === 'ts' ? 1 : Number(threads ?? 2) };
+  const kind = (engine === 'ts' ? 'ts' : engine === 'bare' ? 'bare' : 'native') as 'ts' | 'native' | 'bare';
+  return { name: c, engine: kind, threads: kind === 'ts' ? 1 : Number(threads ?? 2) };
 });
 const dir = outDir('flame');
 const machine = machineInfo();
@@ -64,8 +66,8 @@ const addon = CONFIGS.some((c) => c.engine === 'native') ? debugAddon() : '';
 
 note(`bench:flame: ${QPS}/s over ${CONNECTIONS} connections (${PROCS} client processes), configs ${CONFIGS.map((c) => c.name).join(', ')}, ${WARMUP} s warm-up + ${DURATION} s per step, perf at ${FREQ} Hz; load ${machine.loadAtStart.join(' ')}`);
 
-const engineFrame = (engine: 'ts' | 'native') => (f: Frame) =>
-  engine === 'native' ? f.dso.includes('hongbao-release-with-debug') || f.dso.includes('hongbao.linux') : f.sym.includes('/src/engine/');
+const engineFrame = (engine: 'ts' | 'native' | 'bare') => (f: Frame) =>
+  engine === 'native' ? f.dso.includes('hongbao-release-with-debug') || f.dso.includes('hongbao.linux') : engine === 'ts' && f.sym.includes('/src/engine/');
 
 function run(cmd: string, args: string[]): Promise<number> {
   return new Promise((resolve) => spawn(cmd, args, { stdio: ['ignore', 'ignore', 'ignore'] }).on('exit', (code) => resolve(code ?? 1)));
@@ -83,6 +85,8 @@ interface Result {
   faults: Record<string, number>;
 }
 const results: Result[] = [];
+const bareSecret = path.join(dir, 'bare-secret');
+writeFileSync(bareSecret, 'bare-server-ignores-tokens\n', { mode: 0o600 });
 const collector = new Collector();
 await collector.start();
 
@@ -90,17 +94,25 @@ for (let rep = 0; rep < REPEATS; rep++) {
   const configs = rep % 2 ? [...CONFIGS].reverse() : CONFIGS;
   for (const cfg of configs) {
     const label = `${cfg.name.replace(':', '-')}-r${rep + 1}`;
-    const h = await startHongbao({
-      engine: cfg.engine,
-      threads: cfg.threads,
-      monitorUrl: collector.url,
-      outDir: dir,
-      label,
-      nodeArgs: ['--perf-basic-prof', '--interpreted-frames-native-stack'],
-      env: cfg.engine === 'native' ? { NAPI_RS_NATIVE_LIBRARY_PATH: addon } : {},
-    });
+    const perfArgs = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
+    let h: { pid: number; wsUrl: string; secretFile: string; child: Child };
+    if (cfg.engine === 'bare') {
+      const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(cfg.threads)], { nodeArgs: perfArgs, logFile: path.join(dir, `${label}.log`) });
+      h = { pid: child.pid, wsUrl: `ws://127.0.0.1:${child.ready.port}/ws`, secretFile: bareSecret, child };
+    } else {
+      const hb = await startHongbao({
+        engine: cfg.engine,
+        threads: cfg.threads,
+        monitorUrl: collector.url,
+        outDir: dir,
+        label,
+        nodeArgs: perfArgs,
+        env: cfg.engine === 'native' ? { NAPI_RS_NATIVE_LIBRARY_PATH: addon } : {},
+      });
+      await startSupply(hb, 200, 2 * (WARMUP + DURATION) + 120);
+      h = hb;
+    }
     try {
-      await startSupply(h, 200, 2 * (WARMUP + DURATION) + 120);
       const g = await startGenerator({ wsUrl: h.wsUrl, connections: CONNECTIONS, processes: PROCS, secretFile: h.secretFile, collector, logDir: dir, label });
       note(`  ${label}: ${g.connected} connected in ${g.connectSeconds.toFixed(1)} s`);
       let measured: StepResult;
@@ -108,10 +120,10 @@ for (let rep = 0; rep < REPEATS; rep++) {
       const perfData = path.join(dir, `${label}.perf.data`);
       let tallies: Array<Record<string, any>> = [];
       try {
-        measured = await runStep(g, collector, { qps: QPS, warmupSeconds: WARMUP, durationSeconds: DURATION, pids: { server: h.pid }, hongbaoServer: true });
+        measured = await runStep(g, collector, { qps: QPS, warmupSeconds: WARMUP, durationSeconds: DURATION, pids: { server: h.pid }, hongbaoServer: cfg.engine !== 'bare' });
         note(`  ${label} measured: ${measured.answeredPerSecond.mean}/s, p99 ${measured.latency.p99Ms} ms, server ${measured.cpu.server} cores`);
         profiled = await runStep(g, collector, {
-          qps: QPS, warmupSeconds: 1, durationSeconds: DURATION, pids: { server: h.pid }, hongbaoServer: true,
+          qps: QPS, warmupSeconds: 1, durationSeconds: DURATION, pids: { server: h.pid }, hongbaoServer: cfg.engine !== 'bare',
           during: (s) => run('perf', ['record', '-e', 'cpu-clock', '-F', String(FREQ), '-g', '-p', String(h.pid), '-o', perfData, '--', 'sleep', String(s)]),
         });
       } finally {
@@ -127,7 +139,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       rmSync(mapFile, { force: true });
       rmSync(perfData, { force: true });
       const root = fold(samples, isEngine, (s) => (s.tid === s.pid ? 'main thread' : `thread ${s.tid}`));
-      const title = `hongbao server, ${cfg.engine} engine, ${cfg.threads} thread(s), ${QPS} shakes/s offered over ${CONNECTIONS} connections; ${samples.length} samples at ${FREQ} Hz`;
+      const title = `${cfg.engine === 'bare' ? 'bare uWS server' : `hongbao server, ${cfg.engine} engine`}, ${cfg.threads} thread(s), ${QPS} shakes/s offered over ${CONNECTIONS} connections; ${samples.length} samples at ${FREQ} Hz`;
       const svg = path.join(dir, `${label}.svg`);
       writeFileSync(svg, renderSvg(root, title));
       writeFileSync(path.join(dir, `${label}.folded`), foldedLines(root).join('\n') + '\n');
@@ -144,7 +156,7 @@ const rows = CONFIGS.map((cfg) => {
   const rs = results.filter((r) => r.config === cfg.name);
   const m = (f: (r: Result) => number) => median(rs.map(f));
   return {
-    config: `${cfg.engine}, ${cfg.threads} thread(s)`,
+    config: `${cfg.engine === 'bare' ? 'bare uWS' : cfg.engine}, ${cfg.threads} thread(s)`,
     'shakes/s': Math.round(m((r) => r.measured.answeredPerSecond.mean)),
     'p99 ms': m((r) => r.measured.latency.p99Ms),
     'server cores': round(m((r) => r.measured.cpu.server), 2),

@@ -28,6 +28,8 @@ export interface HongbaoOptions {
   monitorUrl?: string;
   outDir: string;
   label: string;
+  /** run the server of another checkout (an A/B of two versions in one run) */
+  root?: string;
 }
 
 export async function startHongbao(o: HongbaoOptions): Promise<Hongbao> {
@@ -36,7 +38,8 @@ export async function startHongbao(o: HongbaoOptions): Promise<Hongbao> {
   if (o.threads) args.push('--threads', String(o.threads));
   if (o.monitorUrl) args.push('--monitor', o.monitorUrl);
   args.push(...(o.args ?? []));
-  const child = await spawnReady(`server-${o.label}`, CLI, args, {
+  const cli = o.root ? path.join(o.root, 'src/cli.ts') : CLI;
+  const child = await spawnReady(`server-${o.label}`, cli, args, {
     nodeArgs: o.nodeArgs,
     env: { HONGBAO_ENGINE: o.engine, ...o.env },
     wrap: o.wrap,
