@@ -130,6 +130,7 @@ test.serial('a full disk, then a read-only disk: nothing acknowledged that is no
     else await s.ledger.setReadOnly(false);
     t.is(await waitHealthy(), 200, 'healthy again once the disk takes writes');
     t.truthy(await shakeUntil(isHit, 2000), 'shakes hit again');
+    t.is(s.ledger.health().divergences, 0, 'no failed commit was mistaken for an engine/ledger divergence');
     for (const c of [shaker, sender, r3, r4]) c.close();
     await admin('DELETE', '/admin/supply');
   } finally {

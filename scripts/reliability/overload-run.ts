@@ -51,7 +51,7 @@ export interface OverloadResult {
   phases: Record<'baseline' | 'surge' | 'recovery', PhaseFigures>;
   /** seconds after the surge until the per-second p99 is back within max(2 x baseline, baseline + 10 ms) and stays there */
   recoveredAfterSeconds: number | null;
-  probes: { health: Probe; stats: Probe; surgeHealth: Probe; surgeStats: Probe };
+  probes: { health: Probe; stats: Probe; surgeHealth: Probe; surgeStats: Probe; recoveryHealth: Probe; recoveryStats: Probe };
   lost: number;
   rssMb: { before: number; peak: number; after: number };
   perSecond: Array<{ second: number; phase: string; sent: number; overloaded: number; p99Ms: number }>;
@@ -195,7 +195,14 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadResult> {
       ceiling: o.ceiling,
       phases,
       recoveredAfterSeconds,
-      probes: { health: healthAll, stats: statsAll, surgeHealth: health.summary('surge'), surgeStats: stats.summary('surge') },
+      probes: {
+        health: healthAll,
+        stats: statsAll,
+        surgeHealth: health.summary('surge'),
+        surgeStats: stats.summary('surge'),
+        recoveryHealth: health.summary('recovery'),
+        recoveryStats: stats.summary('recovery'),
+      },
       lost: tally.counters.lost,
       rssMb: { before: rssStats.first, peak: rssStats.peak, after: rssStats.last },
       perSecond,
