@@ -1,5 +1,6 @@
-// A short real rehearsal: monitor, server (the engine HONGBAO_ENGINE selects), one client process,
-// a few hundred users, three seconds a phase; it must reconcile exactly and write every report file.
+// A short real rehearsal: monitor, server (the engine HONGBAO_ENGINE selects), two client processes
+// with disjoint id ranges, a few hundred users, three seconds a phase; together the processes must
+// send exactly the target rate, and the run must reconcile exactly and write every report file.
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,7 +13,7 @@ test('a short rehearsal runs every phase and reconciles ledger, server and clien
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const args = [
     '--import', 'tsx', 'src/cli.ts', 'rehearsal',
-    '--users', '300', '--qps1', '300', '--qps2', '600', '--phase-seconds', '3',
+    '--users', '300', '--users-per-process', '150', '--qps1', '300', '--qps2', '600', '--phase-seconds', '3',
     '--supply-rate', '20', '--group-rate', '10', '--recipients', '3', '--out', out,
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -29,13 +30,14 @@ test('a short rehearsal runs every phase and reconciles ledger, server and clien
   t.is(report.engine, process.env.HONGBAO_ENGINE ?? 'native', 'the server ran the engine the suite selected');
   t.true(report.reconciliation.ok, `reconciled: ${report.reconciliation.differences.join('; ')}`);
   t.deepEqual(report.problems, [], 'no process problems');
+  t.is(report.clientProcesses, 2, 'two client processes');
   t.deepEqual(
     report.phases.map((p) => p.name),
     ['connect', 'step-1', 'supply', 'group', 'step-2', 'drain'],
     'every phase of the reference experiment',
   );
   for (const p of report.phases.filter((p) => p.targetQps > 0)) {
-    t.is(p.clientQps, p.targetQps, `${p.name}: the clients sent exactly the target (median per second)`);
+    t.is(p.clientQps, p.targetQps, `${p.name}: the two processes together sent exactly the target (median per second)`);
     t.true(Math.abs(p.serverQps - p.targetQps) <= p.targetQps * 0.1, `${p.name}: the server handled about the target (${p.serverQps})`);
     t.true(p.latency.count > 0 && p.latency.p99Ms > 0, `${p.name}: latency measured`);
   }
