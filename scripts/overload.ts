@@ -1,7 +1,7 @@
 // `npm run overload -- [--ceiling N] [--surge-seconds S]`: 2x the shake ceiling for a minute
 // (scripts/reliability/overload-run.ts). Progress and the summary on stderr, JSON on stdout.
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runOverload } from './reliability/overload-run.ts';
@@ -74,7 +74,7 @@ log(
     `surge ${ph.surge.offeredPerSecond}/s offered, ${ph.surge.letThroughPerSecond}/s let through, ${ph.surge.overloadedPerSecond}/s overloaded, shake p99 ${ph.surge.p99Ms.median} ms (worst second ${ph.surge.p99Ms.max} ms); ` +
     `/health p99 ${r.probes.surgeHealth.p99Ms} ms max ${r.probes.surgeHealth.maxMs} ms, /stats p99 ${r.probes.surgeStats.p99Ms} ms max ${r.probes.surgeStats.maxMs} ms during the surge; ` +
     `recovery ${ph.recovery.offeredPerSecond}/s, back to normal after ${r.recoveredAfterSeconds ?? 'never'} s (p99 ${ph.recovery.p99Ms.median} ms); ` +
-    `RSS ${r.rssMb.before} -> ${r.rssMb.peak} -> ${r.rssMb.after} MiB; lost answers ${r.lost}`,
+    `RSS ${r.rssMb.before} -> ${r.rssMb.peak} -> ${r.rssMb.after} MiB; lost answers ${r.lost}; load average ${r.loadavg[0]} -> ${r.loadavg[1]} on ${availableParallelism()} cores`,
 );
 for (const f of r.failures) log(`failure: ${f}`);
 process.stdout.write(`${JSON.stringify(r)}\n`);
