@@ -171,7 +171,8 @@ export async function main(argv: string[]): Promise<number> {
     return report.ok ? 0 : 1;
   } catch (err) {
     if (interrupted) return 130;
-    printer.note(`hongbao rehearsal: ${err instanceof Error ? err.message : String(err)}`);
+    const why = rehearsal.diagnose();
+    printer.note(`hongbao rehearsal: ${err instanceof Error ? err.message : String(err)}${why ? `\n${why}` : ''}`);
     return 1;
   } finally {
     process.off('SIGINT', onSignal);

@@ -32,12 +32,13 @@ export function tail(file: string, lines = 15): string {
 export function startChild(
   name: string,
   args: string[],
-  opts: { env: NodeJS.ProcessEnv; logFile: string; readyTimeoutMs: number },
+  opts: { env: NodeJS.ProcessEnv; logFile: string; readyTimeoutMs: number; onSpawn?: (proc: ChildProcess) => void },
 ): Promise<Child> {
   const proc = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     env: opts.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  opts.onSpawn?.(proc);
   const log = createWriteStream(opts.logFile);
   proc.stderr!.pipe(log);
   const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));

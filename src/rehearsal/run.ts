@@ -1,6 +1,7 @@
 // One rehearsal end to end: monitor, server, client processes, the phases, the drain, the ledger read
 // after the server exited, the reconciliation and the report files.
 import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -39,6 +40,8 @@ interface ServerStats {
 
 export class Rehearsal {
   private readonly children: Child[] = [];
+  /** every process started, ready or not, so that none outlives the rehearsal */
+  private readonly spawned: ChildProcess[] = [];
   private readonly problems: string[] = [];
   private aborted = false;
   private phase = 'start';
@@ -58,10 +61,18 @@ export class Rehearsal {
     private readonly printer: ProgressPrinter,
   ) {}
 
+  /** Why a failed run failed, as far as the children tell: who exited, with what, their last log lines. */
+  diagnose(): string {
+    return this.children
+      .filter((c) => c.proc.exitCode !== null && c.proc.exitCode !== 0)
+      .map((c) => `${c.name} exited with ${c.proc.exitCode}; ${c.logFile}:\n${tail(c.logFile)}`)
+      .join('\n');
+  }
+
   /** Ctrl-C: stop every child now. */
   abort(): void {
     this.aborted = true;
-    for (const c of this.children) c.proc.kill('SIGKILL');
+    for (const p of this.spawned) p.kill('SIGKILL');
   }
 
   async run(): Promise<RehearsalReport> {
@@ -72,7 +83,7 @@ export class Rehearsal {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'hongbao-rehearsal-data-'));
     const env = { ...process.env, HONGBAO_SECRET: randomBytes(32).toString('base64url'), HONGBAO_ADMIN_TOKEN: this.adminToken };
     const start = (name: string, args: string[], readyTimeoutMs = 60_000) =>
-      startChild(name, args, { env, logFile: path.join(logs, `${name}.log`), readyTimeoutMs }).then((c) => {
+      startChild(name, args, { env, logFile: path.join(logs, `${name}.log`), readyTimeoutMs, onSpawn: (p) => this.spawned.push(p) }).then((c) => {
         this.children.push(c);
         return c;
       });
@@ -235,7 +246,7 @@ export class Rehearsal {
       return report;
     } finally {
       this.stopProgress();
-      for (const c of this.children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+      for (const p of this.spawned) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
     }
   }
