@@ -30,6 +30,10 @@ interface Waiter {
   kind: 'barrier' | 'snapshot';
 }
 
+/** A batch still missing its dependency when its wait ends is blamed on the disk, not called a divergence,
+ *  if a transaction failed this long before the batch arrived (or while it waited). */
+const FAILURE_WINDOW_MS = 10_000;
+
 function describe(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
@@ -226,7 +230,7 @@ class Writer {
     for (const b of todo) {
       if (this.closed) {
         this.fail(b, { name: 'LedgerUnavailableError', message: `ledger closed while the batch waited: ${b.reason}` });
-      } else if (now >= b.deadline && this.lastFailureMs >= b.deadline - 2 * this.data.dependencyWaitMs) {
+      } else if (now >= b.deadline && this.lastFailureMs >= b.deadline - this.data.dependencyWaitMs - FAILURE_WINDOW_MS) {
         // What it waits for was most likely in a batch the database refused (a release that could not be
         // written, then hits of its packets from other threads): the disk's fault, not a divergence.
         this.fail(b, { name: 'LedgerUnavailableError', message: `ledger cannot commit: ${b.reason}, after a failed commit (${this.health.lastError ?? 'since recovered'})` });
