@@ -18,7 +18,7 @@ function hist(values: number[]): string {
   return encodeHistogram(h);
 }
 
-test('pushes from several processes arriving out of order are aligned by second and summed', (t) => {
+test('pushes from several processes arriving out of order, or late, are aligned by second and summed', (t) => {
   const c = new Collector(1000);
   t.true(c.add({ source: 'client', id: 'b', second: S + 1, counters: { sent: 7, hits: 1, hitCents: 50, targetQps: 20, connected: 5 } }), 'b@S+1');
   t.true(c.add({ source: 'client', id: 'a', second: S, counters: { sent: 10, hits: 0, hitCents: 0, targetQps: 20, connected: 5 } }), 'a@S');
@@ -38,8 +38,13 @@ test('pushes from several processes arriving out of order are aligned by second 
   t.is(rows[0].server.shakes, 19, 'server counters');
   t.deepEqual(rows[0].serverTotals, { shake: 1 }, 'server totals kept whole, not summed');
   t.is(rows[1].server.processes, 0, 'a second without a server push shows 0 server processes');
-  t.false(c.add({ source: 'client', id: 'b', second: S, counters: { sent: 1 } }), 'a push for an emitted second is refused');
+  t.true(c.add({ source: 'client', id: 'c', second: S, counters: { sent: 1, connected: 1, targetQps: 20 } }), 'a late push is kept');
   t.is(c.late, 1, 'and counted as late');
+  const revised = c.revisions();
+  t.deepEqual(revised.map((r) => r.second), [S], 'its second is recomputed');
+  t.is(revised[0].client.sent, 20, 'with the late process added to the sum');
+  t.is(revised[0].client.processes, 3, 'three client processes now');
+  t.deepEqual(c.revisions(), [], 'each revision is handed out once');
   t.false(c.add({ source: 'nobody', id: 'x', second: S + 9, counters: {} }), 'malformed push refused');
 
   const rest = c.takeUpTo();
@@ -100,13 +105,17 @@ test('a monitor process aligns live pushes, writes JSONL and CSV, and renders th
       { source: 'server', id: 'server', second, counters: { shakes: 200, hits: 1, released: 2, connections: 6 } },
     ]);
   }
-  const finished = (await post('/finish', {})) as { rows: number; plots: Array<{ svg: string; png: string | null }> };
+  await new Promise((r) => setTimeout(r, 500)); // the first second is written by now
+  await post('/push', { source: 'client', id: 'late', second: first, counters: { sent: 5, targetQps: 200, connected: 1 } });
+  const finished = (await post('/finish', {})) as { rows: number; late: number; plots: Array<{ svg: string; png: string | null }> };
+  t.is(finished.late, 1, 'one late push');
   const rows = readFileSync(path.join(out, 'series.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   const mine = rows.filter((r) => r.second >= first && r.second < first + 3);
   t.is(mine.length, 3, 'one row per pushed second');
   for (const r of mine) {
-    t.is(r.client.sent, 200, `second ${r.second}: clients summed to 200`);
-    t.is(r.client.processes, 2, 'both client processes in the row');
+    const late = r.second === first ? 5 : 0;
+    t.is(r.client.sent, 200 + late, `second ${r.second}: clients summed to ${200 + late} (late push included)`);
+    t.is(r.client.processes, late ? 3 : 2, 'every client process in the row');
     t.is(r.server.shakes, 200, 'server aligned with the clients');
     t.true(Math.abs(r.client.p99Ms - 4) < 0.01, `merged p99 is 4 ms (got ${r.client.p99Ms})`);
   }

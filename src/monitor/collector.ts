@@ -3,9 +3,10 @@
 // Numeric counters are summed over the processes of a side (server, clients); gauges that every
 // client reports identically (targetQps) take the maximum; latency percentiles come from the merged
 // HDR histograms the clients push (exact), or, for a process that sent none, the maximum of the
-// pushed percentiles (an upper bound). A second is final `lagMs` after it ended: its row is then
-// emitted once, with zeros for a side that did not push (a gap stays visible as `processes: 0`).
-// A push for a second already emitted is counted in `late` and otherwise ignored.
+// pushed percentiles (an upper bound). A second is taken `lagMs` after it ended: its row is then
+// emitted, with zeros for a side that did not push (a gap stays visible as `processes: 0`).
+// A push for a second already emitted (a starved process pushes late) is counted in `late`, still
+// kept, and the second's row is recomputed by `revisions()`, so the final series loses nothing.
 import { encodeHistogram, mergeEncoded, summarize } from '../simulator/histogram.ts';
 import type { PushRecord } from './push.ts';
 
@@ -33,7 +34,11 @@ interface Bucket {
 }
 
 export class Collector {
+  /** seconds not emitted yet */
   private readonly buckets = new Map<number, Bucket>();
+  /** seconds emitted, kept for late pushes */
+  private readonly emitted = new Map<number, Bucket>();
+  private readonly revised = new Set<number>();
   private readonly net = new Map<number, SeriesRow['net']>();
   /** next second to emit; null until the first rows are taken (until then, any second is welcome) */
   private next: number | null = null;
@@ -43,18 +48,20 @@ export class Collector {
 
   constructor(readonly lagMs = 2500) {}
 
-  /** Accept one push; false (and counted) when malformed or too late. */
+  /** Accept one push; false (and counted) when malformed. */
   add(record: unknown): boolean {
     if (!isPush(record)) {
       this.rejected++;
       return false;
     }
-    if (this.next !== null && record.second < this.next) {
+    const late = this.next !== null && record.second < this.next;
+    const map = late ? this.emitted : this.buckets;
+    if (late) {
       this.late++;
-      return false;
+      this.revised.add(record.second);
     }
-    let bucket = this.buckets.get(record.second);
-    if (!bucket) this.buckets.set(record.second, (bucket = { client: new Map(), server: new Map() }));
+    let bucket = map.get(record.second);
+    if (!bucket) map.set(record.second, (bucket = { client: new Map(), server: new Map() }));
     bucket[record.source].set(record.id, record.counters);
     this.sources.add(`${record.source}:${record.id}`);
     return true;
@@ -62,7 +69,14 @@ export class Collector {
 
   addNet(second: number, sample: NonNullable<SeriesRow['net']>): void {
     this.net.set(second, sample);
-    this.net.delete(second - 600);
+    if (this.next !== null && second < this.next) this.revised.add(second);
+  }
+
+  /** Rows recomputed for the seconds that received late pushes since the last call, in order. */
+  revisions(): SeriesRow[] {
+    const seconds = [...this.revised].sort((a, b) => a - b);
+    this.revised.clear();
+    return seconds.map((s) => this.row(s, this.emitted.get(s)));
   }
 
   /** Rows for every second that is final at `nowMs`, in order. */
@@ -84,6 +98,7 @@ export class Collector {
       }
       const bucket = this.buckets.get(this.next);
       this.buckets.delete(this.next);
+      if (bucket) this.emitted.set(this.next, bucket);
       rows.push(this.row(this.next, bucket));
     }
     return rows;

@@ -81,6 +81,7 @@ export class Monitor {
       if (this.ticker) clearTimeout(this.ticker);
       this.net.stop();
       this.emit(this.collector.takeUpTo());
+      this.writer.revise(this.collector.revisions());
       this.writer.close();
       const phasesFile = path.join(this.opts.outDir, 'phases.json');
       writeFileSync(phasesFile, JSON.stringify(this.phases, null, 1) + '\n');

@@ -1,5 +1,6 @@
 // The time series on disk: series.jsonl (one aligned row per second, appended as each second is
-// final) and series.csv (the same rows flattened, written on close with the union of all columns).
+// taken, rewritten at the end if late pushes revised some) and series.csv (the same rows flattened,
+// written on close with the union of all columns).
 import { appendFileSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { SeriesRow } from './collector.ts';
@@ -41,6 +42,17 @@ export class SeriesWriter {
     if (rows.length === 0) return;
     this.rows.push(...rows);
     appendFileSync(this.jsonlPath, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  }
+
+  /** Replace the rows of these seconds (recomputed after late pushes) and rewrite the JSONL. */
+  revise(rows: SeriesRow[]): void {
+    if (rows.length === 0) return;
+    const bySecond = new Map(rows.map((r) => [r.second, r]));
+    for (let i = 0; i < this.rows.length; i++) {
+      const r = bySecond.get(this.rows[i].second);
+      if (r) this.rows[i] = r;
+    }
+    writeFileSync(this.jsonlPath, this.rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
   }
 
   close(): void {
