@@ -15,7 +15,7 @@ told about is in the ledger, nothing was paid twice, the supply paid at most its
 created = paid + remaining + refunded. Then the same with SIGTERM: exit 0, connections closed 1001.
 
   --kills N          SIGKILL rounds (default 20)
-  --terms N          SIGTERM rounds after them (default 5)
+  --terms N          SIGTERM rounds after them (default 20)
   --seed S           random seed for the moments and the side load (default: random, printed)
   --users N          WebSocket users of the simulator (default 300)
   --qps N            shakes per second over WebSocket (default 3000)
@@ -30,7 +30,7 @@ created = paid + remaining + refunded. Then the same with SIGTERM: exit 0, conne
 const { values } = parseArgs({
   options: {
     kills: { type: 'string', default: '20' },
-    terms: { type: 'string', default: '5' },
+    terms: { type: 'string', default: '20' },
     seed: { type: 'string' },
     users: { type: 'string', default: '300' },
     qps: { type: 'string', default: '3000' },
@@ -56,7 +56,7 @@ const int = (name: string, v: string | undefined, fallback: number) => {
   return n;
 };
 const kills = int('kills', values.kills, 20);
-const terms = int('terms', values.terms, 5);
+const terms = int('terms', values.terms, 20);
 const seed = int('seed', values.seed, randomSeed());
 const dataDir = values.data ?? mkdtempSync(path.join(tmpdir(), 'hongbao-chaos-'));
 const log = (line: string) => process.stderr.write(`chaos: ${line}\n`);
