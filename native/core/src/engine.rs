@@ -480,7 +480,9 @@ impl Engine {
                 Err(_) => &mut fresh,
             };
             let shards = self.shards.len();
-            if shards <= 2 * n + 64 {
+            // Counting costs O(shards) on top of O(n): worth it once the batch is about as large
+            // as the shard count; a small batch sorts n keys instead.
+            if shards <= 2 * n {
                 let (order, starts) = scratch.counting_sort(n, shards, &shard_of);
                 let mut from = 0;
                 for (shard, &to) in starts.iter().enumerate() {
@@ -492,7 +494,7 @@ impl Engine {
                     from = to;
                 }
             } else {
-                // More shards than items: sort (shard, index) keys instead of counting per shard.
+                // Fewer items than shards: sort (shard, index) keys instead of counting per shard.
                 let keys = &mut scratch.keys;
                 keys.clear();
                 keys.extend(
