@@ -21,6 +21,7 @@ import { zeroCounters, COUNTERS, type FinalTally } from '../simulator/tally.ts';
 import { startChild, stopChild, httpJson, tail, type Child } from './processes.ts';
 import { timedPhases, userRanges, type RehearsalConfig } from './phases.ts';
 import { ProgressPrinter } from './progress.ts';
+import type { QpsState } from '../simulator/control.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 const nowSecond = () => Math.floor(Date.now() / 1000);
@@ -268,9 +269,9 @@ export class Rehearsal {
     let at = Math.max(wanted, nowSecond() + (Date.now() % 1000 < 400 ? 1 : 2));
     for (let attempt = 0; attempt < 5; attempt++) {
       const answers = await Promise.all(
-        this.clientUrls.map((u) => httpJson<{ pending: { at: number } | null }>(`${u}/qps?qps=${qps}&at=${at}`)),
+        this.clientUrls.map((u) => httpJson<QpsState>(`${u}/qps?qps=${qps}&at=${at}`)),
       );
-      const latest = Math.max(...answers.map((a) => a.pending?.at ?? Number.MAX_SAFE_INTEGER));
+      const latest = Math.max(...answers.map((a) => a.scheduled?.at ?? Number.MAX_SAFE_INTEGER));
       if (latest === at) return at;
       at = Math.max(latest, nowSecond() + 1);
     }

@@ -1,15 +1,24 @@
 // The simulator's HTTP control port (127.0.0.1 only):
-//   GET /qps                      -> {"qps": N, "pending": {"qps": M, "at": SECOND} | null}
-//   GET /qps?qps=N[&at=SECOND]    -> change the target QPS now, or from unix second SECOND on (so that
-//                                    several processes switch in the same second and stay exact)
+//   GET /qps                      -> {"qps": N, "pending": [{"qps": M, "at": SECOND}, ...], "scheduled": null}
+//   GET /qps?qps=N[&at=SECOND]    -> change the target QPS from the next second, or from unix second
+//                                    SECOND on (so that several processes switch in the same second
+//                                    and stay exact); "scheduled" says from which second it applies
 //   GET /stats                    -> counters so far (JSON)
 //   POST /stop[?drainMs=N]        -> stop sending, wait for outstanding answers, answer the final tally, exit
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+export interface RateChange {
+  qps: number;
+  /** unix second from which it applies */
+  at: number;
+}
+
 export interface QpsState {
   qps: number;
-  pending: { qps: number; at: number } | null;
+  pending: RateChange[];
+  /** the change this call made, if any */
+  scheduled: RateChange | null;
 }
 
 export interface ControlHandlers {

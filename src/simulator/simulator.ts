@@ -15,7 +15,7 @@ import { recordMicros } from './histogram.ts';
 import { Tally, type FinalTally } from './tally.ts';
 import { InFlight, Kind } from './in-flight.ts';
 import type { ClientSecondCounters } from '../monitor/push.ts';
-import type { QpsState } from './control.ts';
+import type { QpsState, RateChange } from './control.ts';
 
 export interface SimulatorOptions {
   id: string;
@@ -59,7 +59,8 @@ export class Simulator implements ConnectionEvents {
   private readonly onLost = () => void this.tally.counters.lost++;
   // target rate
   private qpsNow: number;
-  private pending: { qps: number; at: number } | null = null;
+  /** rate changes still to come, by second */
+  private pending: RateChange[] = [];
   private readonly qpsBySecond = new Map<number, number>();
   // send loop
   private sched: ScheduleOut = scheduleBuffer(1);
@@ -98,21 +99,20 @@ export class Simulator implements ConnectionEvents {
   // ---- target rate ---------------------------------------------------------------------------
 
   qps(): QpsState {
-    return { qps: this.qpsNow, pending: this.pending };
+    return { qps: this.qpsNow, pending: [...this.pending], scheduled: null };
   }
 
-  /** From unix second `at` on, or from the next second when `at` is null or already past. */
+  /** From unix second `at` on, or from the next second when `at` is null or already begun. A change
+   *  replaces the changes planned for the same or later seconds. */
   setQps(qps: number, at: number | null): QpsState {
     const next = this.sec >= 0 ? this.sec + 1 : Math.floor(nowMs() / 1000) + 1;
-    this.pending = { qps, at: at === null ? next : Math.max(at, next) };
-    return this.qps();
+    const change = { qps, at: at === null ? next : Math.max(at, next) };
+    this.pending = this.pending.filter((c) => c.at < change.at).concat(change);
+    return { ...this.qps(), scheduled: change };
   }
 
   private qpsFor(second: number): number {
-    if (this.pending && second >= this.pending.at) {
-      this.qpsNow = this.pending.qps;
-      this.pending = null;
-    }
+    while (this.pending.length > 0 && second >= this.pending[0].at) this.qpsNow = this.pending.shift()!.qps;
     return this.stopping ? 0 : this.qpsNow;
   }
 
