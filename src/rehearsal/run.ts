@@ -135,12 +135,17 @@ export class Rehearsal {
       if (connected !== cfg.users) this.problems.push(`only ${connected} of ${cfg.users} users connected within ${cfg.connectTimeoutSeconds} s`);
       this.printer.note(`connected ${connected.toLocaleString('en-US')} users in ${connectSeconds.toFixed(1)} s over ${clients.length} client process(es)`);
 
-      // ---- timed phases, back to back: each starts in the second the previous one ends
-      let at = 0;
-      for (const p of timedPhases(cfg)) {
-        at = await this.switchLoad(p.qps, at);
-        await this.sleepUntil(at * 1000);
-        await this.markPhase(p.name, at, p.qps);
+      // ---- timed phases, back to back. The whole load plan goes to every client process before
+      // step 1 (the rate of each phase from its first second, then 0 from the drain's), so the load
+      // switches in the planned seconds however late this process gets to run.
+      const plan = timedPhases(cfg);
+      const starts = [plan.length > 0 ? await this.switchLoad(plan[0].qps, 0) : nowSecond() + 2];
+      for (const p of plan) starts.push(starts[starts.length - 1] + p.seconds);
+      const drainAt = starts[plan.length];
+      for (let i = 1; i <= plan.length; i++) await this.planLoad(i < plan.length ? plan[i].qps : 0, starts[i]);
+      for (const [i, p] of plan.entries()) {
+        await this.sleepUntil(starts[i] * 1000);
+        await this.markPhase(p.name, starts[i], p.qps);
         if (p.startSupply) {
           await this.admin('POST', '/admin/supply', { total: cfg.supplyTotal, ratePerSecond: cfg.supplyRate, rule: cfg.supplyRule });
         }
@@ -155,12 +160,9 @@ export class Rehearsal {
             expiresInMs: 86_400_000,
           });
         }
-        at += p.seconds;
-        await this.sleepUntil(at * 1000 - 1500);
       }
 
       // ---- drain
-      const drainAt = await this.switchLoad(0, at);
       await this.sleepUntil(drainAt * 1000);
       await this.markPhase('drain', drainAt, 0);
       await this.admin('DELETE', '/admin/supply');
@@ -277,6 +279,14 @@ export class Rehearsal {
     }
     this.problems.push(`the client processes did not agree on a second to switch to ${qps} shakes per second`);
     return at;
+  }
+
+  /** Plan a rate change for a second well ahead; every process must take it for that very second. */
+  private async planLoad(qps: number, at: number): Promise<void> {
+    const answers = await Promise.all(this.clientUrls.map((u) => httpJson<QpsState>(`${u}/qps?qps=${qps}&at=${at}`)));
+    answers.forEach((a, i) => {
+      if (a.scheduled?.at !== at) this.problems.push(`client process ${i + 1} planned ${qps} shakes per second from second ${a.scheduled?.at}, not ${at}`);
+    });
   }
 
   private async markPhase(name: string, second: number, targetQps: number): Promise<void> {
