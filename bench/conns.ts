@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Collector } from './lib/collector.ts';
 import { startHongbao, startSupply } from './lib/hongbao.ts';
-import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
+import { mergeGenerators, runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
 import { load, machineInfo, rssBytes } from './lib/machine.ts';
 import { outDir, sleep, spawnReady, stop } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
@@ -45,14 +45,16 @@ writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
 note(`bench:conns: connections ${a.connections} (open-file cap ${FD_LIMIT}), ${PROCS} client processes, then ${QPS}/s for ${DURATION} s; ${THREADS} threads, ${ENGINE} engine; load ${machine.loadAtStart.join(' ')}`);
 
 const fdsOf = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
-async function steadyRss(pid: number): Promise<number> {
+/** The lowest of several samples a second apart (the heap between collections inflates the others). */
+async function steadyRss(pid: number, samples = 5): Promise<number> {
   const xs: number[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < samples; i++) {
     xs.push(rssBytes(pid));
-    await sleep(700);
+    await sleep(1000);
   }
-  return median(xs);
+  return Math.min(...xs);
 }
+const SETTLE_MS = 15_000;
 
 interface Result {
   target: string;
@@ -60,6 +62,7 @@ interface Result {
   connections: number;
   connectSeconds: number;
   fdsBefore: number;
+  emptyRss: number;
   baseRss: number;
   idleRss: number;
   activeRss: number;
@@ -93,35 +96,42 @@ for (let rep = 0; rep < REPEATS; rep++) {
       await startSupply(h, 200, DURATION + 600);
     }
     try {
-      await sleep(2000);
+      await sleep(SETTLE_MS); // start-up garbage (the TypeScript loader) is collected and returned first
       const fdsBefore = fdsOf(pid);
+      const emptyRss = await steadyRss(pid);
       const n = a.connections === 'auto' ? FD_LIMIT - fdsBefore - 40 : Number(a.connections);
+      // RSS at half and at all connections: the difference over the second half is the cost per
+      // connection (a baseline before any connection would include start-up garbage freed later).
+      const half = Math.floor(n / 2);
+      const g1 = await startGenerator({ wsUrl, connections: half, processes: Math.max(1, Math.floor(PROCS / 2)), total: n, secretFile: secret, collector, logDir: dir, label: `${label}-a`, connectTimeoutSeconds: 180 });
+      await sleep(SETTLE_MS);
       const baseRss = await steadyRss(pid);
-      const g = await startGenerator({ wsUrl, connections: n, processes: PROCS, secretFile: secret, collector, logDir: dir, label, connectTimeoutSeconds: 180 });
-      note(`  ${label}: ${g.connected} of ${n} connected in ${g.connectSeconds.toFixed(1)} s (server had ${fdsBefore} descriptors open before)`);
+      const g2 = await startGenerator({ wsUrl, connections: n - half, processes: Math.max(1, PROCS - Math.floor(PROCS / 2)), firstUser: half + 1, total: n, secretFile: secret, collector, logDir: dir, label: `${label}-b`, connectTimeoutSeconds: 180 });
+      const g = mergeGenerators(g1, g2);
+      note(`  ${label}: ${g.connected} of ${n} connected (${g1.connected} in ${g1.connectSeconds.toFixed(1)} s, then ${g2.connected} in ${g2.connectSeconds.toFixed(1)} s; the server had ${fdsBefore} descriptors open before)`);
       let step: StepResult;
       let activeRss = NaN;
       let idleRss = NaN;
       let clientRss = NaN;
       let tallies: Array<Record<string, any>> = [];
       try {
-        await sleep(5000);
+        await sleep(SETTLE_MS);
         idleRss = await steadyRss(pid);
         clientRss = g.clients.reduce((s, c) => s + rssBytes(c.pid), 0);
         step = await runStep(g, collector, {
           qps: QPS, warmupSeconds: 3, durationSeconds: DURATION, pids: { server: pid }, hongbaoServer: target === 'server',
           during: async (s) => {
-            await sleep(s * 1000 - 2500);
+            await sleep(s * 1000 - 5500);
             activeRss = await steadyRss(pid);
           },
         });
       } finally {
         tallies = await stopGenerator(g);
       }
-      const per = (x: number) => round((x - baseRss) / g.connected, 0);
+      const per = (x: number) => round((x - baseRss) / g2.connected, 0);
       const r: Result = {
-        target: target === 'bare' ? 'bare uWS' : `hongbao (${ENGINE})`, repeat: rep, connections: g.connected, connectSeconds: round(g.connectSeconds, 2), fdsBefore,
-        baseRss, idleRss, activeRss, clientRss, idleBytesPerConn: per(idleRss), activeBytesPerConn: per(activeRss), clientBytesPerConn: round(clientRss / g.connected, 0), step: step!, faults: runFaults(tallies),
+        target: target === 'bare' ? 'bare uWS' : `hongbao (${ENGINE})`, repeat: rep, connections: g.connected, connectSeconds: round(g1.connectSeconds + g2.connectSeconds, 2), fdsBefore,
+        emptyRss, baseRss, idleRss, activeRss, clientRss, idleBytesPerConn: per(idleRss), activeBytesPerConn: per(activeRss), clientBytesPerConn: round(clientRss / g.connected, 0), step: step!, faults: runFaults(tallies),
       };
       results.push(r);
       note(`  ${label}: idle ${r.idleBytesPerConn} B/conn, at ${QPS}/s ${r.activeBytesPerConn} B/conn (answered ${step!.answeredPerSecond.mean}/s, p99 ${step!.latency.p99Ms} ms), clients ${r.clientBytesPerConn} B/conn`);
@@ -140,7 +150,8 @@ const rows = [...new Set(results.map((r) => r.target))].map((t) => {
     target: t,
     connections: m((r) => r.connections),
     'connect s': m((r) => r.connectSeconds),
-    'base MiB': MiB(m((r) => r.baseRss)),
+    'empty MiB': MiB(m((r) => r.emptyRss)),
+    'half MiB': MiB(m((r) => r.baseRss)),
     'idle MiB': MiB(m((r) => r.idleRss)),
     'idle B/conn': m((r) => r.idleBytesPerConn),
     [`at ${QPS}/s MiB`]: MiB(m((r) => r.activeRss)),
@@ -150,7 +161,7 @@ const rows = [...new Set(results.map((r) => r.target))].map((t) => {
     'client B/conn': m((r) => r.clientBytesPerConn),
   };
 });
-printTable(`bench:conns — per connection = (RSS - RSS before any connection) / connections; medians of ${REPEATS}; load now ${load().join(' ')}`, rows);
+printTable(`bench:conns — per connection = (RSS with all - RSS with half the connections) / the second half; RSS = lowest of 5 samples 1 s apart, after 15 s settling; medians of ${REPEATS}; load now ${load().join(' ')}`, rows);
 for (const r of results) {
   const bad = Object.entries(r.faults).filter(([, v]) => v > 0);
   note(`${r.target} r${r.repeat + 1}: ${bad.length ? bad.map(([k, v]) => `${k} ${v}`).join(', ') : 'no errors, losses or disconnects'}`);

@@ -27,22 +27,26 @@ export interface GeneratorOptions {
   label: string;
   connectConcurrency?: number;
   connectTimeoutSeconds?: number;
+  /** simulate users firstUser .. firstUser + connections - 1 of `total` (default: 1.., total = connections) */
+  firstUser?: number;
+  total?: number;
 }
 
 /** Starts K client processes with disjoint user ranges at qps 0 and waits until all are connected. */
 export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
   const k = Math.max(1, o.processes);
   const per = Math.ceil(o.connections / k);
+  const first = o.firstUser ?? 1;
   const started = performance.now();
   const clients = await Promise.all(
     Array.from({ length: k }, (_, i) => {
-      const from = i * per + 1;
-      const to = Math.min(o.connections, (i + 1) * per);
-      return spawnReady(`clients-${i + 1}`, CLI, [
-        'clients', '--server', o.wsUrl, '--users', `${from}-${to}`, '--total', String(o.connections), '--qps', '0',
-        '--secret-file', o.secretFile, '--monitor', o.collector.url, '--id', `${o.label}-c${i + 1}`, '--quiet',
+      const from = first + i * per;
+      const to = first + Math.min(o.connections, (i + 1) * per) - 1;
+      return spawnReady(`clients-${from}`, CLI, [
+        'clients', '--server', o.wsUrl, '--users', `${from}-${to}`, '--total', String(o.total ?? o.connections), '--qps', '0',
+        '--secret-file', o.secretFile, '--monitor', o.collector.url, '--id', `${o.label}-c${from}`, '--quiet',
         '--connect-concurrency', String(o.connectConcurrency ?? 256),
-      ], { logFile: path.join(o.logDir, `${o.label}-clients-${i + 1}.log`) });
+      ], { logFile: path.join(o.logDir, `${o.label}-clients-${from}.log`) });
     }),
   );
   const controls = clients.map((c) => `http://127.0.0.1:${c.ready.controlPort}`);
@@ -56,6 +60,11 @@ export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
     await sleep(100);
   }
   return { clients, controls, connected, connectSeconds: (performance.now() - up) / 1000 };
+}
+
+/** Two generators (disjoint users of one --total) driven as one. */
+export function mergeGenerators(a: Generator, b: Generator): Generator {
+  return { clients: [...a.clients, ...b.clients], controls: [...a.controls, ...b.controls], connected: a.connected + b.connected, connectSeconds: a.connectSeconds + b.connectSeconds };
 }
 
 /** Final tallies (POST /stop) of every client process; they exit afterwards. */
@@ -116,7 +125,9 @@ export async function runStep(g: Generator, c: Collector, o: StepOptions): Promi
   const used = meter.end();
   await side;
   const loadNow = load();
-  await sleep(2500); // the pushes of the window's last second
+  // The pushes of the window's last second: a lagging generator pushes late, so wait for them.
+  for (let waited = 0; waited < 30_000 && c.clientsIn(to - 1) < g.clients.length; waited += 250) await sleep(250);
+  await sleep(1500); // and the server's
   const cpu: Record<string, number> = {};
   for (const [name, pid] of Object.entries(names)) cpu[name] = round(used.get(pid) ?? NaN, 2);
   const clientCores = round(Object.keys(clientPids).reduce((s, n) => s + (cpu[n] || 0), 0), 2);
