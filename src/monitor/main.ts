@@ -8,6 +8,7 @@ import { Monitor, type FinishResult } from './monitor.ts';
 import { readSeries } from './series-writer.ts';
 import { renderPlots, type Phase } from './plots.ts';
 import { readFileSync, existsSync } from 'node:fs';
+import { loadWebPage } from '../web/static.ts';
 
 const HELP = `usage: hongbao monitor [flags]
        hongbao monitor --render DIR
@@ -78,6 +79,11 @@ async function run(argv: string[]): Promise<number> {
     png: !values['no-png'],
     onLine: values.quiet ? undefined : (line) => process.stderr.write(line + '\n'),
   });
+  try {
+    monitor.web = await loadWebPage('dashboard');
+  } catch (err) {
+    process.stderr.write(`hongbao monitor: dashboard page not served: ${(err as Error).message}\n`);
+  }
   let exitWith: (code: number) => void = () => {};
   const exited = new Promise<number>((resolve) => (exitWith = resolve));
   const finished = (result: FinishResult) => {
@@ -92,6 +98,7 @@ async function run(argv: string[]): Promise<number> {
   });
   const actualPort = (server.address() as AddressInfo).port;
   process.stdout.write(JSON.stringify({ event: 'ready', port: actualPort, out: outDir, pid: process.pid }) + '\n');
+  if (!values.quiet) process.stderr.write(`hongbao monitor: live dashboard at http://${values.host}:${actualPort}/\n`);
   monitor.start();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => void monitor.finish().then(finished, (err) => {

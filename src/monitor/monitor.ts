@@ -13,6 +13,8 @@ import { SeriesWriter } from './series-writer.ts';
 import { NetSampler } from './netdev.ts';
 import { renderPlots, type Phase } from './plots.ts';
 import { summaryLine } from './summary-line.ts';
+import { DashboardFeed } from '../web/feed.ts';
+import { serveStaticNode, type StaticFiles } from '../web/static.ts';
 
 export interface MonitorOptions {
   outDir: string;
@@ -42,6 +44,9 @@ export class Monitor {
   private ticker: NodeJS.Timeout | null = null;
   private latest: SeriesRow | null = null;
   private finishing: Promise<FinishResult> | null = null;
+  /** The live dashboard's data (GET /series, GET /events); its page is `web`, when loaded. */
+  readonly feed = new DashboardFeed({ tickMs: 0 });
+  web: StaticFiles | null = null;
 
   constructor(private readonly opts: MonitorOptions) {
     this.collector = new Collector(opts.lagMs);
@@ -61,6 +66,7 @@ export class Monitor {
   private emit(rows: SeriesRow[]): void {
     if (rows.length === 0) return;
     this.writer.write(rows);
+    for (const row of rows) this.feed.publishRow(row);
     this.latest = rows[rows.length - 1];
     for (const row of rows) this.opts.onLine?.(summaryLine(row, this.phaseAt(row.second)));
   }
@@ -81,6 +87,7 @@ export class Monitor {
       if (this.ticker) clearTimeout(this.ticker);
       this.net.stop();
       this.emit(this.collector.takeUpTo());
+      this.feed.close();
       this.writer.revise(this.collector.revisions());
       this.writer.close();
       const phasesFile = path.join(this.opts.outDir, 'phases.json');
@@ -107,7 +114,8 @@ export class Monitor {
         res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
         res.end(text);
       };
-      if (req.method === 'GET') {
+      if (req.method === 'GET' || req.method === 'HEAD') {
+        if (this.feed.handleNode(req, res) || (this.web && serveStaticNode(this.web, req, res))) return;
         if (url.pathname === '/latest') return reply(200, this.latest);
         if (url.pathname === '/health') return reply(200, { ok: true, rows: this.writer.rows.length, sources: this.collector.sources.size });
         return reply(404, { error: 'not-found', message: `no route GET ${url.pathname}` });

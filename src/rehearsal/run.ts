@@ -101,7 +101,7 @@ export class Rehearsal {
       const wsUrl = `ws://127.0.0.1:${server.ready.port}/ws`;
       const dbFile = String(server.ready.db);
       this.printer.note(
-        `server: ${server.ready.engine} engine, ${server.ready.threads} thread(s), pid ${server.ready.pid}; monitor ${this.monitorUrl}; output ${outDir}`,
+        `server: ${server.ready.engine} engine, ${server.ready.threads} thread(s), pid ${server.ready.pid}; live dashboard ${this.monitorUrl}/ ; output ${outDir}`,
       );
       this.startProgress();
 
