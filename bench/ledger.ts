@@ -96,7 +96,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       const opens = collector.serverSeries(from, to, 'opens');
       const creates = collector.serverSeries(from, to, 'creates');
       // open latency over the whole step (the generator ran only for it), merged as the max of processes' percentiles
-      const lat = (k: string) => Math.max(...tallies.map((t) => Number(t.openLatency?.[k] ?? 0)));
+      const lat = (k: string) => (tallies.length === g.clients.length ? Math.max(...tallies.map((t) => Number(t.openLatency?.[k] ?? NaN))) : NaN);
       const p: Point = {
         offered, repeat: rep,
         opensPerSecond: { mean: round(opens.reduce((x, y) => x + y, 0) / opens.length), median: median(opens), min: Math.min(...opens) },
@@ -139,6 +139,7 @@ const rows = OPENS.map((offered) => {
 printTable(`bench:ledger — durable opens through the server, packets of ${K} shares; medians of ${REPEATS}; open latency = client send -> answer (after the commit); load now ${load().join(' ')}`, rows);
 for (const p of points) {
   const bad = Object.entries(p.faults).filter(([, v]) => v > 0);
+  if (Number.isNaN(p.openLatency.p50Ms)) note(`${p.offered}/s r${p.repeat + 1}: a client process did not hand in its tally in time (a lagging generator): no latency for this repeat`);
   note(`${p.offered}/s r${p.repeat + 1}: campaign created ${p.campaign.created}, refused ${p.campaign.refused}; ${bad.length ? bad.map(([k, v]) => `${k} ${v}`).join(', ') : 'no errors, losses or disconnects'}`);
 }
 printJson({ bench: 'ledger', machine, loadAtEnd: load(), settings: { opens: OPENS, recipients: K, connections: CONNECTIONS, clientProcesses: PROCS, threads: THREADS, engine: ENGINE, warmup: WARMUP, duration: DURATION, repeats: REPEATS }, rows, points });

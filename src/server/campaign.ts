@@ -1,4 +1,4 @@
-// The admin group-packet campaign: `count` packets at `ratePerSecond` (ten steps a second), each from
+// The admin group-packet campaign: `count` packets at `ratePerSecond` (fifty steps a second), each from
 // a random sender of [userFrom, userTo] to `recipientsPerPacket` other users of that range, drawn
 // without repeats, with a total from the amount rule. Not persisted: a restart ends it.
 import { Rng } from '../engine/rng.ts';
@@ -22,13 +22,17 @@ export interface CampaignStatus extends CampaignOptions {
   startedAt: number;
 }
 
-const STEPS_PER_SECOND = 10;
-const MAX_PER_STEP = 1000;
+// Small steps keep the opens that follow each step's notifications from arriving in large bursts
+// (at 2,000 opens/s: ten steps gave a p50 open latency of ~8 ms, fifty ~2 ms; bench:ledger).
+const STEPS_PER_SECOND = 50;
+const MAX_PER_STEP = 200;
 
 export class Campaign {
   private status: CampaignStatus | null = null;
   private timer: NodeJS.Timeout | null = null;
   private credit = 0;
+  /** When credit was last added: credit follows elapsed time, so a late or skipped tick does not lower the rate. */
+  private creditAt = 0;
   private busy = false;
   private readonly rng: Rng;
 
@@ -48,6 +52,7 @@ export class Campaign {
     this.stop();
     this.status = { ...opts, created: 0, refused: 0, active: true, startedAt: Date.now() };
     this.credit = 0;
+    this.creditAt = Date.now();
     this.timer = setInterval(() => void this.step(), 1000 / STEPS_PER_SECOND);
     this.timer.unref();
     return this.current()!;
@@ -95,7 +100,10 @@ export class Campaign {
       this.log(`campaign done: ${s.created} packets created`);
       return;
     }
-    this.credit += s.ratePerSecond / STEPS_PER_SECOND;
+    const t = Date.now();
+    // at most one second's worth waits: a campaign that fell behind does not burst to catch up
+    this.credit = Math.min(this.credit + (s.ratePerSecond * (t - this.creditAt)) / 1000, Math.max(1, s.ratePerSecond));
+    this.creditAt = t;
     const n = Math.min(Math.floor(this.credit), s.count - s.created, MAX_PER_STEP);
     if (n <= 0) return;
     this.credit -= n;
