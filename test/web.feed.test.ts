@@ -62,6 +62,10 @@ test('reconciliation: balanced, in flight, and red on any other gap', (t) => {
   t.is(reconcile({ ...base, clientReceived: { shake: cc(0, 0), group: cc(0, 0) } }, null).state, 'in-flight', 'no history yet: behind is on the wire');
   t.is(withClients([10, 1001], [4, 400]).state, 'off', 'one cent more at the clients than the server paid: red');
   t.is(withClients([10, 999], [4, 400]).state, 'off', 'same count, one cent short: red');
+  const silent = (shake: [number, number]) =>
+    reconcile({ ...base, servers: 0, clientReceived: { shake: cc(...shake), group: cc(4, 400) } }, earlier);
+  t.is(silent([12, 1200]).state, 'in-flight', 'no server push this second: its totals are old, clients may be ahead');
+  t.is(silent([6, 600]).state, 'off', 'but never behind what the server had paid three seconds ago');
   const broken = totals();
   broken.group.refunded = cc(broken.group.refunded.count, broken.group.refunded.cents + 1);
   const r = reconcile({ ...base, totals: broken });

@@ -228,8 +228,11 @@ export function reconcile(point: DashboardPoint, earlier: DashboardPoint | null 
     else if (clientReceived && clientGap && !isZero(clientGap)) {
       // Answers on the wire are whole packets of at least one cent each: a gap in cents alone is a lost cent.
       const notAhead = clientGap.count > 0 && clientGap.cents >= clientGap.count;
+      // No server push for this second (late under load): the totals are an older second's, so the
+      // clients may legitimately be ahead of them; only the lower bound can be judged.
+      const serverSilent = point.servers === 0;
       const caughtUp = clientReceived.count >= floor.count && clientReceived.cents >= floor.cents;
-      state = notAhead && caughtUp ? 'in-flight' : 'off';
+      state = (notAhead || serverSilent) && caughtUp ? 'in-flight' : 'off';
     }
     return {
       name,
