@@ -69,7 +69,7 @@ export function mergeGenerators(a: Generator, b: Generator): Generator {
 
 /** Final tallies (POST /stop) of every client process; they exit afterwards. */
 export async function stopGenerator(g: Generator): Promise<Array<Record<string, any>>> {
-  const tallies = await Promise.all(g.controls.map((u) => getJson(`${u}/stop?drainMs=3000`, { method: 'POST', timeoutMs: 30_000 }).catch(() => null)));
+  const tallies = await Promise.all(g.controls.map((u) => getJson(`${u}/stop?drainMs=3000`, { method: 'POST', timeoutMs: 120_000 }).catch(() => null)));
   await Promise.all(g.clients.map((c) => Promise.race([c.exited, sleep(10_000).then(() => stop(c, 'SIGKILL'))])));
   return tallies.filter((t): t is Record<string, any> => t !== null);
 }
