@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Collector } from './lib/collector.ts';
-import { startHongbao, startSupply } from './lib/hongbao.ts';
+import { startHongbao, startSupply, stopHongbao } from './lib/hongbao.ts';
 import { load, machineInfo } from './lib/machine.ts';
 import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
 import { outDir, spawnReady, stop } from './lib/procs.ts';
@@ -82,7 +82,7 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
     pid = h.pid;
     wsUrl = h.wsUrl;
     secret = h.secretFile;
-    stopTarget = () => stop(h.child);
+    stopTarget = () => stopHongbao(h);
     await startSupply(h, SUPPLY, totalSeconds);
   }
   try {

@@ -9,7 +9,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Collector } from './lib/collector.ts';
-import { startHongbao, startSupply } from './lib/hongbao.ts';
+import { startHongbao, startSupply, stopHongbao } from './lib/hongbao.ts';
 import { mergeGenerators, runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
 import { load, machineInfo, rssBytes } from './lib/machine.ts';
 import { outDir, sleep, spawnReady, stop } from './lib/procs.ts';
@@ -92,7 +92,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       pid = h.pid;
       wsUrl = h.wsUrl;
       secret = h.secretFile;
-      stopTarget = () => stop(h.child);
+      stopTarget = () => stopHongbao(h);
       await startSupply(h, 200, DURATION + 600);
     }
     try {

@@ -95,7 +95,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
   for (const cfg of configs) {
     const label = `${cfg.name.replace(':', '-')}-r${rep + 1}`;
     const perfArgs = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
-    let h: { pid: number; wsUrl: string; secretFile: string; child: Child };
+    let h: { pid: number; wsUrl: string; secretFile: string; child: Child; dataDir?: string };
     if (cfg.engine === 'bare') {
       const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(cfg.threads)], { nodeArgs: perfArgs, logFile: path.join(dir, `${label}.log`) });
       h = { pid: child.pid, wsUrl: `ws://127.0.0.1:${child.ready.port}/ws`, secretFile: bareSecret, child };
@@ -147,6 +147,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       results.push({ config: cfg.name, repeat: rep, measured, profiled, samples: sh.samples, engineShare: sh.inEngine / Math.max(1, sh.samples), selfShares, svg: path.relative(ROOT, svg), faults: runFaults(tallies) });
     } finally {
       await stop(h.child);
+      if (h.dataDir && !process.env.HONGBAO_BENCH_KEEP_DATA) rmSync(h.dataDir, { recursive: true, force: true });
     }
   }
 }

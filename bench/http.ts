@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { mintToken } from '../src/auth/token.ts';
-import { admin, startHongbao, type Hongbao } from './lib/hongbao.ts';
+import { admin, startHongbao, type Hongbao, stopHongbao } from './lib/hongbao.ts';
 import { CpuMeter, load, machineInfo } from './lib/machine.ts';
 import { outDir, spawnReady, stop, type Child } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
@@ -131,7 +131,7 @@ try {
   }
 } finally {
   await stop(bare);
-  await stop(hb.child);
+  await stopHongbao(hb);
 }
 
 const rows: Array<Record<string, unknown>> = [];

@@ -10,10 +10,10 @@
 // Table to stderr, one JSON line to stdout.
 import { parseArgs } from 'node:util';
 import { Collector } from './lib/collector.ts';
-import { admin, startHongbao } from './lib/hongbao.ts';
+import { admin, startHongbao, stopHongbao } from './lib/hongbao.ts';
 import { runFaults, startGenerator, stopGenerator } from './lib/load.ts';
 import { CpuMeter, load, machineInfo } from './lib/machine.ts';
-import { outDir, sleep, stop } from './lib/procs.ts';
+import { outDir, sleep } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 
 const { values: a } = parseArgs({
@@ -113,7 +113,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       points.push(p);
       note(`  ${label}: ${p.opensPerSecond.mean} opens/s (min ${p.opensPerSecond.min}), p50 ${p.openLatency.p50Ms} ms, p99 ${p.openLatency.p99Ms} ms, ${p.commitsPerSecond} commits/s × ${p.batchesPerCommit} batches, server ${p.serverCores} cores, clients ${p.clientCores}, load ${p.load.join(' ')}`);
     } finally {
-      await stop(h.child);
+      await stopHongbao(h);
     }
   }
 }

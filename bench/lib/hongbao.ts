@@ -1,8 +1,8 @@
 // A real `hongbao server` for a bench: fresh data directory (on disk, under bench-out/), free
 // ports, the engine and threads asked for, its pushes to the bench's collector.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, getJson, spawnReady, type Child } from './procs.ts';
+import { CLI, getJson, spawnReady, stop, type Child } from './procs.ts';
 
 export interface Hongbao {
   child: Child;
@@ -70,4 +70,11 @@ export function admin<T = any>(h: Hongbao, method: string, route: string, body?:
 /** A supply of `ratePerSecond` packets a second, enough for `seconds` seconds. */
 export function startSupply(h: Hongbao, ratePerSecond: number, seconds: number): Promise<unknown> {
   return admin(h, 'POST', '/admin/supply', { total: ratePerSecond * seconds, ratePerSecond, rule: { kind: 'range', min: 1, max: 500 } });
+}
+
+/** Stop the server (SIGTERM) and remove its data directory (set HONGBAO_BENCH_KEEP_DATA=1 to keep it). */
+export async function stopHongbao(h: Hongbao): Promise<number> {
+  const code = await stop(h.child);
+  if (!process.env.HONGBAO_BENCH_KEEP_DATA) rmSync(h.dataDir, { recursive: true, force: true });
+  return code;
 }
