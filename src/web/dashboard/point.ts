@@ -62,6 +62,8 @@ function addFlow(a: Totals['shake'], b: Totals['shake']): Totals['shake'] {
 export interface FeedCarry {
   totals: Totals | null;
   received: { shake: CountCents; group: CountCents } | null;
+  /** The server's connections as last reported: a level, kept through a second whose push came late. */
+  connections?: number;
 }
 
 /**
@@ -173,7 +175,7 @@ export function pointFromAlignedRow(row: AlignedRow, carry: FeedCarry): Dashboar
     groupOpened: num(sv.opens),
     p50Ms: clients > 0 ? optNum(cl.p50Ms) : null,
     p99Ms: clients > 0 ? optNum(cl.p99Ms) : null,
-    connections: servers > 0 ? num(sv.connections) : null,
+    connections: servers > 0 ? (carry.connections = num(sv.connections)) : (carry.connections ?? null),
     clientsConnected: clients > 0 ? num(cl.connected) : null,
     totals: carry.totals,
     clientReceived: carry.received ? { shake: { ...carry.received.shake }, group: { ...carry.received.group } } : null,
