@@ -14,6 +14,7 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly counters: Record<CounterField, Counter>;
   private readonly connections: Gauge;
+  private readonly loopDelay: Gauge;
   private readonly totals: Gauge;
   private readonly ledgerHealthy: Gauge;
   private readonly ledgerCommits: Gauge;
@@ -29,6 +30,7 @@ export class Metrics {
       ]),
     ) as Record<CounterField, Counter>;
     this.connections = new Gauge({ name: 'hongbao_connections', help: 'open WebSocket connections', registers: [this.registry] });
+    this.loopDelay = new Gauge({ name: 'hongbao_loop_delay_max_ms', help: 'longest event-loop delay of any server thread in the last second', registers: [this.registry] });
     this.totals = new Gauge({
       name: 'hongbao_engine_totals',
       help: 'engine totals: flow (shake|group), part (created|paid|remaining|refunded), unit (count|cents)',
@@ -44,6 +46,7 @@ export class Metrics {
   second(r: SecondReport): void {
     for (const f of COUNTER_FIELDS) if (r.second[f] > 0) this.counters[f].inc(r.second[f]);
     this.connections.set(r.connections);
+    this.loopDelay.set(r.loopDelayMs);
   }
 
   engine(t: Totals): void {

@@ -20,6 +20,7 @@ import { Metrics } from './metrics.ts';
 import { MonitorPush } from './monitor-push.ts';
 import { Recovery } from './recovery.ts';
 import { loadOrCreateSecret } from './secrets.ts';
+import { trackLoopDelay } from './loop-delay.ts';
 import { StatsAggregator } from './stats.ts';
 import { SupplyClock } from './supply-clock.ts';
 import { loadUws } from './uws.ts';
@@ -257,6 +258,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       threads,
       state: recovery.state,
       connections: stats.connections(),
+      loopDelayMs: r.loopDelayMs,
       second: { at: r.at, ...r.second },
       cumulative: r.cumulative,
       totals: await engine.totals(),
@@ -295,11 +297,12 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     Promise.resolve(engine.totals())
       .then((totals) => {
         metrics.engine(totals);
-        monitor?.push({ ...r.second, connections: r.connections, totals }, r.at);
+        monitor?.push({ ...r.second, connections: r.connections, loopDelayMs: r.loopDelayMs, totals }, r.at);
       })
       .catch(() => undefined);
   });
   stats.start();
+  const stopLoopDelay = trackLoopDelay(mainCounters);
   supply.start();
   const sweeper = setInterval(() => {
     if (!recovery.canMove()) return;
@@ -334,6 +337,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       supply.stop();
       clearInterval(sweeper);
       stats.stop();
+      stopLoopDelay();
       if (adminSocket) uws.us_listen_socket_close(adminSocket as never);
       adminSocket = null;
       await stopApps(); // each finishes its batches (answers go out once committed), then closes

@@ -1,7 +1,7 @@
 // Once a second (on the second) the main thread sums every thread's cumulative counters; the
 // difference from the previous second is the `second` block of GET /stats, of the monitor push
 // and of the Prometheus counters. Counting lives in the threads; reporting lives here.
-import { COUNTER_FIELDS, CONNECTIONS, type CounterField } from './counters.ts';
+import { COUNTER_FIELDS, CONNECTIONS, LOOP_DELAY_MS, type CounterField } from './counters.ts';
 
 export type CounterBlock = Record<CounterField, number>;
 
@@ -15,6 +15,8 @@ export interface SecondReport {
   second: CounterBlock;
   cumulative: CounterBlock;
   connections: number;
+  /** the longest event-loop delay of any server thread in its last second, ms */
+  loopDelayMs: number;
 }
 
 export class StatsAggregator {
@@ -26,7 +28,7 @@ export class StatsAggregator {
   readonly startedAt = Date.now();
 
   constructor() {
-    this.last = { at: Math.floor(Date.now() / 1000) - 1, second: zero(), cumulative: zero(), connections: 0 };
+    this.last = { at: Math.floor(Date.now() / 1000) - 1, second: zero(), cumulative: zero(), connections: 0, loopDelayMs: 0 };
   }
 
   add(counters: Float64Array): void {
@@ -61,6 +63,12 @@ export class StatsAggregator {
     return n;
   }
 
+  loopDelayMs(): number {
+    let ms = 0;
+    for (const s of this.sources) ms = Math.max(ms, s[LOOP_DELAY_MS]);
+    return ms;
+  }
+
   /** Close the second `at` (exported for tests). */
   tick(at: number): SecondReport {
     const cumulative = zero();
@@ -68,7 +76,7 @@ export class StatsAggregator {
     const second = zero();
     for (const f of COUNTER_FIELDS) second[f] = cumulative[f] - this.previous[f];
     this.previous = cumulative;
-    this.last = { at, second, cumulative, connections: this.connections() };
+    this.last = { at, second, cumulative, connections: this.connections(), loopDelayMs: this.loopDelayMs() };
     for (const l of this.listeners) {
       try {
         l(this.last);
