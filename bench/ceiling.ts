@@ -4,6 +4,8 @@
 // settings, in one run. Against the real server a supply pays out 200 packets a second.
 //   npm run bench:ceiling -- [--qps 60000[,100000]] [--connections 19000] [--client-procs 2]
 //        [--threads 2] [--engine native|ts] [--warmup 5] [--duration 20] [--repeats 3]
+//        [--client-nice N]   (nice value of the generator's processes, for bare and hongbao alike)
+//        [--server-node-args=--trace-gc]   (node flags for the hongbao server: its log gets the output)
 //        [--compare-root DIR]   (also the server of another checkout, e.g. before a change: an A/B in the same run)
 // Table to stderr, one JSON line to stdout. Medians over repeats; the order of the two servers
 // alternates between repeats so machine noise hits both alike.
@@ -29,6 +31,8 @@ const { values: a } = parseArgs({
     repeats: { type: 'string', default: '3' },
     'supply-rate': { type: 'string', default: '200' },
     'compare-root': { type: 'string' },
+    'server-node-args': { type: 'string', default: '' },
+    'client-nice': { type: 'string', default: '10' },
   },
 });
 const QPS = a.qps!.split(',').map(Number);
@@ -40,6 +44,8 @@ const WARMUP = Number(a.warmup);
 const DURATION = Number(a.duration);
 const REPEATS = Math.max(1, Number(a.repeats));
 const SUPPLY = Number(a['supply-rate']);
+const CLIENT_NICE = Number(a['client-nice']);
+const SERVER_NODE_ARGS = a['server-node-args']!.split(/\s+/).filter(Boolean);
 
 type Kind = 'bare' | 'server' | 'compare';
 const COMPARE = a['compare-root'];
@@ -51,7 +57,7 @@ await collector.start();
 const secretFile = path.join(dir, 'bare-secret');
 writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
 
-note(`bench:ceiling: ${CONNECTIONS} connections over ${PROCS} client processes, qps ${QPS.join(', ')}, ${THREADS} server threads, ${ENGINE} engine, ${WARMUP} s warm-up + ${DURATION} s measured, ${REPEATS} repeat(s); load ${machine.loadAtStart.join(' ')}`);
+note(`bench:ceiling: ${CONNECTIONS} connections over ${PROCS} client processes, qps ${QPS.join(', ')}, ${THREADS} server threads, ${ENGINE} engine, ${WARMUP} s warm-up + ${DURATION} s measured, ${REPEATS} repeat(s), generator nice ${CLIENT_NICE}; load ${machine.loadAtStart.join(' ')}`);
 
 interface Round {
   kind: Kind;
@@ -78,7 +84,7 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
     wsUrl = `ws://127.0.0.1:${child.ready.port}/ws`;
     stopTarget = () => stop(child);
   } else {
-    const h = await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label, root: kind === 'compare' ? COMPARE : undefined });
+    const h = await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label, root: kind === 'compare' ? COMPARE : undefined, nodeArgs: SERVER_NODE_ARGS });
     pid = h.pid;
     wsUrl = h.wsUrl;
     secret = h.secretFile;
@@ -86,7 +92,7 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
     await startSupply(h, SUPPLY, totalSeconds);
   }
   try {
-    const g = await startGenerator({ wsUrl, connections: CONNECTIONS, processes: PROCS, secretFile: secret, collector, logDir: dir, label });
+    const g = await startGenerator({ wsUrl, connections: CONNECTIONS, processes: PROCS, secretFile: secret, collector, logDir: dir, label, nice: CLIENT_NICE });
     note(`  ${label}: ${g.connected} connected in ${g.connectSeconds.toFixed(1)} s`);
     const steps: StepResult[] = [];
     let tallies: Array<Record<string, any>> = [];
@@ -94,6 +100,8 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
       for (const qps of QPS) {
         const s = await runStep(g, collector, { qps, warmupSeconds: WARMUP, durationSeconds: DURATION, pids: { server: pid }, hongbaoServer: kind !== 'bare' });
         note(`  ${label} @ ${qps}/s: answered ${s.answeredPerSecond.mean}/s (min ${s.answeredPerSecond.min}), p50 ${s.latency.p50Ms} ms, p99 ${s.latency.p99Ms} ms, server ${s.cpu.server} cores, clients ${s.clientCores} cores, load ${s.load.join(' ')}`);
+        note(`    per-second p99 ms: ${s.perSecond.p99Ms.join(' ')}`);
+        if (s.perSecond.serverLoopDelayMs) note(`    server loop delay max ms: ${s.perSecond.serverLoopDelayMs.join(' ')}`);
         steps.push(s);
       }
     } finally {
@@ -164,4 +172,4 @@ for (const r of rounds) {
   const windowBad = r.steps.map((s) => s.overloaded + s.unavailable + s.errors + s.dropped).reduce((x, y) => x + y, 0);
   note(`${r.kind} r${r.repeat + 1}: connect ${r.connectSeconds.toFixed(1)} s; ${bad.length ? bad.map(([k, v]) => `${k} ${v}`).join(', ') : 'no errors, losses or disconnects'}; overloaded/unavailable/errors/dropped in windows: ${windowBad}`);
 }
-printJson({ bench: 'ceiling', machine, loadAtEnd: load(), settings: { qps: QPS, connections: CONNECTIONS, clientProcesses: PROCS, threads: THREADS, engine: ENGINE, warmup: WARMUP, duration: DURATION, repeats: REPEATS, supplyRate: SUPPLY }, summary, rounds });
+printJson({ bench: 'ceiling', machine, loadAtEnd: load(), settings: { qps: QPS, connections: CONNECTIONS, clientProcesses: PROCS, threads: THREADS, engine: ENGINE, warmup: WARMUP, duration: DURATION, repeats: REPEATS, supplyRate: SUPPLY, clientNice: CLIENT_NICE, serverNodeArgs: SERVER_NODE_ARGS }, summary, rounds });

@@ -2,6 +2,8 @@
 // coordinated over K processes) against a target, connected once, then one or more QPS steps,
 // each a warm-up and a measured window of full seconds. Per-second numbers come from the pushes
 // of the clients (and of the server, when it is a hongbao server) to a Collector; CPU from /proc.
+import { readdirSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import path from 'node:path';
 import { summarize } from '../../src/simulator/histogram.ts';
 import type { Collector } from './collector.ts';
@@ -30,6 +32,8 @@ export interface GeneratorOptions {
   /** simulate users firstUser .. firstUser + connections - 1 of `total` (default: 1.., total = connections) */
   firstUser?: number;
   total?: number;
+  /** nice value of the client processes (0: as the bench) — lets the server have a core first */
+  nice?: number;
 }
 
 /** Starts K client processes with disjoint user ranges at qps 0 and waits until all are connected. */
@@ -49,6 +53,7 @@ export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
       ], { logFile: path.join(o.logDir, `${o.label}-clients-${from}.log`) });
     }),
   );
+  if (o.nice) for (const c of clients) renice(c.pid, o.nice);
   const controls = clients.map((c) => `http://127.0.0.1:${c.ready.controlPort}`);
   const up = performance.now();
   const deadline = started + (o.connectTimeoutSeconds ?? 120) * 1000;
@@ -60,6 +65,12 @@ export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
     await sleep(100);
   }
   return { clients, controls, connected, connectSeconds: (performance.now() - up) / 1000 };
+}
+
+/** setpriority() applies to one thread: set every thread of the process (threads started later
+ *  inherit from their creator). */
+function renice(pid: number, nice: number): void {
+  for (const tid of readdirSync(`/proc/${pid}/task`)) setPriority(Number(tid), nice);
 }
 
 /** Two generators (disjoint users of one --total) driven as one. */
@@ -105,6 +116,9 @@ export interface StepResult {
   missingPushes: number;
   hitsPerSecond: number[] | null;
   serverHitsPerSecond: number[] | null;
+  /** each second of the window: answers, the clients' merged p99, and the server's longest
+   *  event-loop delay (a hongbao server's pushes; NaN where none came) */
+  perSecond: { answered: number[]; p99Ms: number[]; serverLoopDelayMs: number[] | null };
   cpu: Record<string, number>;
   clientCores: number;
 }
@@ -153,6 +167,11 @@ export async function runStep(g: Generator, c: Collector, o: StepOptions): Promi
     missingPushes: missing,
     hitsPerSecond: o.hongbaoServer ? c.clientSeries(from, to, 'hits') : null,
     serverHitsPerSecond: o.hongbaoServer ? c.serverSeries(from, to, 'hits') : null,
+    perSecond: {
+      answered,
+      p99Ms: Array.from({ length: to - from }, (_, i) => summarize(c.latency(from + i, from + i + 1)).p99Ms),
+      serverLoopDelayMs: o.hongbaoServer ? c.serverSeries(from, to, 'loopDelayMs') : null,
+    },
     cpu,
     clientCores,
   };

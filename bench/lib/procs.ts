@@ -60,7 +60,11 @@ export function spawnReady(name: string, script: string, args: string[], o: Spaw
       reject(new Error(`${name} not ready within ${o.readyTimeoutMs ?? 60_000} ms:\n${tail(o.logFile)}`));
     }, o.readyTimeoutMs ?? 60_000);
     createInterface({ input: proc.stdout! }).on('line', (line) => {
-      if (ready !== null) return void lines.push(line);
+      if (ready !== null) {
+        lines.push(line);
+        log.write(`${line}\n`); // e.g. --trace-gc output, next to the stderr it interleaves with
+        return;
+      }
       try {
         const parsed = JSON.parse(line);
         if (parsed?.event === 'ready') {
