@@ -1,10 +1,16 @@
-// Disk trouble: the ledger on a small tmpfs that fills up (a filler file until ENOSPC), then frees up;
-// then a read-only disk. While the disk refuses writes the server acknowledges no money move (answers
-// Unavailable, /health 503), says why in its log, and it recovers by itself when the disk does. Every
-// move told before, during and after is in the ledger, nothing else is, and the ledger balances.
-// As root the disk is a real tmpfs; without mount rights (or where the kernel refuses), the ledger's
-// own switches stand in: setMaxPageCount for a full disk, setReadOnly (PRAGMA query_only) for a
-// read-only one — the test log says which ran (HONGBAO_TEST_NO_MOUNT=1 forces the stand-ins).
+// Disk trouble: the ledger on a small disk that fills up (a filler file until ENOSPC), then frees up;
+// then a disk that goes read-only under the live server. While the disk refuses writes the server
+// acknowledges no money move (answers Unavailable, /health 503), says why in its log, and it recovers
+// by itself when the disk does. Every move told before, during and after is in the ledger, nothing
+// else is, and the ledger balances.
+// As root the disk is a real 16 MiB ext4 on a loop device, mounted errors=remount-ro: the read-only
+// phase is the kernel's own (an ext4 error makes the filesystem read-only under the open database;
+// the server must then let go of the file so that the disk can be unmounted, checked with e2fsck and
+// mounted again, and pick it up again by itself). Without loop devices a tmpfs stands in (Linux does
+// not remount it read-only under open files: PRAGMA query_only stands in for that phase); without
+// mount rights the ledger's own switches stand in for both: setMaxPageCount for a full disk,
+// setReadOnly for a read-only one. The test log says which ran (HONGBAO_TEST_NO_MOUNT=1 forces the
+// switches, HONGBAO_TEST_NO_LOOP=1 the tmpfs).
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
@@ -14,17 +20,31 @@ import { encodeCreate, encodeOpen, encodeShake, type ServerFrame } from '../src/
 import { CommonStatus, ServerType } from '../src/protocol/codes.ts';
 import { parseFlags } from '../src/server/flags.ts';
 import { startServer as startInProcess, type RunningServer } from '../src/server/server.ts';
-import { fill, mountTmpfs, remount, unfill, unmount } from '../scripts/reliability/disk.ts';
+import { detachLoop, failFilesystem, fill, isReadOnly, mountLoopExt4, mountTmpfs, remount, repairLoopExt4, unfill, unmount, type Outcome } from '../scripts/reliability/disk.ts';
 import { ServerProc } from '../scripts/reliability/server-proc.ts';
 import { checkTold, Told } from '../scripts/reliability/told.ts';
 import { tempDir, TestClient, type TestServer } from './helpers/server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let mountedAt: string | null = null;
+let loopDevice = '';
 
 test.after.always(() => {
   if (mountedAt) unmount(mountedAt);
+  if (loopDevice) detachLoop(loopDevice);
 });
+
+/** The disk under the ledger: ext4 on a loop device, else a tmpfs, else none (the ledger's switches). */
+function mountDisk(root: string, disk: string): { kind: 'ext4' | 'tmpfs' | 'none'; why: string } {
+  if (process.env.HONGBAO_TEST_NO_MOUNT) return { kind: 'none', why: 'HONGBAO_TEST_NO_MOUNT is set' };
+  const loop = process.env.HONGBAO_TEST_NO_LOOP ? { ok: false, why: 'HONGBAO_TEST_NO_LOOP is set', device: '' } : mountLoopExt4(disk, path.join(root, 'disk.img'), 16 * 1024 * 1024);
+  if (loop.ok) {
+    loopDevice = loop.device;
+    return { kind: 'ext4', why: '' };
+  }
+  const tmpfs = mountTmpfs(disk, 4 * 1024 * 1024);
+  return tmpfs.ok ? { kind: 'tmpfs', why: `no loop ext4 (${loop.why})` } : { kind: 'none', why: `no loop ext4 (${loop.why}), no tmpfs (${tmpfs.why})` };
+}
 
 test.serial('a full disk, then a read-only disk: nothing acknowledged that is not committed, Unavailable meanwhile, recovery after', async (t) => {
   t.timeout(120_000);
@@ -32,9 +52,16 @@ test.serial('a full disk, then a read-only disk: nothing acknowledged that is no
   const dataDir = path.join(root, 'data');
   const disk = path.join(root, 'disk');
   mkdirSync(disk);
-  const mounted = process.env.HONGBAO_TEST_NO_MOUNT ? { ok: false, why: 'HONGBAO_TEST_NO_MOUNT is set' } : mountTmpfs(disk, 4 * 1024 * 1024);
+  const { kind, why } = mountDisk(root, disk);
+  const mounted = { ok: kind !== 'none' };
   if (mounted.ok) mountedAt = disk;
-  t.log(mounted.ok ? 'ledger on a 4 MiB tmpfs' : `tmpfs refused (${mounted.why}): full disk via setMaxPageCount, read-only via setReadOnly`);
+  t.log(
+    kind === 'ext4'
+      ? `ledger on a 16 MiB ext4 on ${loopDevice} (errors=remount-ro)`
+      : kind === 'tmpfs'
+        ? `ledger on a 4 MiB tmpfs: ${why}`
+        : `${why}: full disk via setMaxPageCount, read-only via setReadOnly`,
+  );
   const dbFile = path.join(disk, 'hongbao.db');
   const logs: string[] = [];
   let server: RunningServer | null = null;
@@ -112,10 +139,17 @@ test.serial('a full disk, then a read-only disk: nothing acknowledged that is no
     told.share(packetId, 4, (open4 as { cents: number }).cents);
 
     // ---- read-only
-    const ro = mounted.ok ? remount(disk, 'ro') : { ok: false, why: 'no tmpfs' };
+    let ro: Outcome = { ok: false, why: 'no mounted disk' };
+    if (kind === 'ext4') {
+      ro = failFilesystem(loopDevice);
+      t.true(ro.ok, `an ext4 error is triggered (${ro.why})`);
+      t.true(isReadOnly(disk), 'the kernel made the filesystem read-only under the live server');
+    } else if (kind === 'tmpfs') {
+      ro = remount(disk, 'ro');
+    }
     if (!ro.ok) {
       t.log(
-        mounted.ok
+        kind === 'tmpfs'
           ? `remount read-only refused (${ro.why}): Linux does not remount under open writers; PRAGMA query_only stands in`
           : 'no tmpfs: PRAGMA query_only stands in for a read-only disk',
       );
@@ -126,7 +160,11 @@ test.serial('a full disk, then a read-only disk: nothing acknowledged that is no
     t.is(await health(), 503, '/health is 503 again');
     const roLog = logs.slice(logsBefore).find((l) => /ledger cannot commit/.test(l)) ?? '';
     t.regex(roLog, /READONLY|read-?only|IOERR/i, `the log says why: ${roLog}`);
-    if (ro.ok) remount(disk, 'rw');
+    if (kind === 'ext4') {
+      const repaired = await repairLoopExt4(disk, loopDevice, 20_000);
+      t.true(repaired.ok, `the server let go of the database file: unmounted after ${repaired.busyMs} ms, e2fsck, mounted again (${repaired.why})`);
+      t.log(`read-only: ${roLog.slice(0, 160)}; unmounted ${repaired.busyMs} ms after, e2fsck, mounted again`);
+    } else if (ro.ok) remount(disk, 'rw');
     else await s.ledger.setReadOnly(false);
     t.is(await waitHealthy(), 200, 'healthy again once the disk takes writes');
     t.truthy(await shakeUntil(isHit, 2000), 'shakes hit again');
@@ -154,7 +192,11 @@ test.serial('a full disk, then a read-only disk: nothing acknowledged that is no
   t.true(report.check.ok, 'created = paid + remaining + refunded');
   t.is(report.centsLost, 0, 'no cent lost');
   if (mounted.ok) {
-    t.true(unmount(disk).ok, 'the tmpfs is unmounted');
+    t.true(unmount(disk).ok, 'the disk is unmounted');
     mountedAt = null;
+  }
+  if (loopDevice) {
+    detachLoop(loopDevice);
+    loopDevice = '';
   }
 });

@@ -1,8 +1,10 @@
-// Disk trouble on demand: a small tmpfs (as root: `mount -t tmpfs -o size=...`), filled with a filler
-// file until ENOSPC and freed again, and remounted read-only / read-write. Every call says whether the
-// kernel let it happen; callers fall back to the ledger's own switches when it did not.
+// Disk trouble on demand, as root: a small ext4 filesystem on a loop device (or a tmpfs), filled with
+// a filler file until ENOSPC and freed again, remounted read-only / read-write, and made read-only
+// under its open files the way the kernel does it after an I/O error (ext4 `errors=remount-ro` and
+// its `trigger_fs_error` switch), then unmounted, checked with e2fsck and mounted again. Every call
+// says whether the kernel let it happen; callers fall back to the ledger's own switches when it did not.
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 export interface Outcome {
@@ -21,6 +23,60 @@ function run(cmd: string, args: string[]): Outcome {
 export function mountTmpfs(dir: string, sizeBytes: number): Outcome {
   if (process.getuid?.() !== 0) return { ok: false, why: 'not root' };
   return run('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes},mode=0700`, 'hongbao-test', dir]);
+}
+
+/** A fresh ext4 of `sizeBytes` in `image`, on a loop device, mounted at `dir` with errors=remount-ro. */
+export function mountLoopExt4(dir: string, image: string, sizeBytes: number): Outcome & { device: string } {
+  if (process.getuid?.() !== 0) return { ok: false, why: 'not root', device: '' };
+  const t = run('truncate', ['-s', String(sizeBytes), image]);
+  if (!t.ok) return { ...t, device: '' };
+  const r = spawnSync('losetup', ['--find', '--show', image], { encoding: 'utf8', timeout: 10_000 });
+  const device = `${r.stdout ?? ''}`.trim();
+  if (r.status !== 0 || !device) return { ok: false, why: `losetup: ${`${r.stderr ?? r.error?.message ?? ''}`.trim()}`, device: '' };
+  // -m 0: no blocks reserved for root (the server runs as root here and would use them)
+  const made = run('mkfs.ext4', ['-q', '-m', '0', device]);
+  const mounted = made.ok ? run('mount', ['-o', 'errors=remount-ro', device, dir]) : made;
+  if (!mounted.ok) detachLoop(device);
+  return { ...mounted, device: mounted.ok ? device : '' };
+}
+
+export function detachLoop(device: string): Outcome {
+  return run('losetup', ['-d', device]);
+}
+
+/** An ext4 error on `device` (as after a failed write): with errors=remount-ro the kernel makes the
+ *  mounted filesystem read-only at once, open files and all. */
+export function failFilesystem(device: string): Outcome {
+  try {
+    writeFileSync(`/sys/fs/ext4/${path.basename(device)}/trigger_fs_error`, 'hongbao disk test');
+    return { ok: true, why: '' };
+  } catch (err) {
+    return { ok: false, why: (err as Error).message };
+  }
+}
+
+/** Whether the filesystem mounted at `dir` is read-only (ext4 shows `emergency_ro` after an error). */
+export function isReadOnly(dir: string): boolean {
+  const line = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === dir);
+  const options = line?.split(' ')[3]?.split(',') ?? [];
+  return options.includes('ro') || options.includes('emergency_ro');
+}
+
+/** What an operator does for a filesystem the kernel made read-only: unmount it (retried until
+ *  nobody holds a file on it, up to `waitMs`), e2fsck it, mount it again. */
+export async function repairLoopExt4(dir: string, device: string, waitMs: number): Promise<Outcome & { busyMs: number }> {
+  const started = Date.now();
+  let u = run('umount', [dir]);
+  while (!u.ok && Date.now() - started < waitMs) {
+    await new Promise((r) => setTimeout(r, 100));
+    u = run('umount', [dir]);
+  }
+  const busyMs = Date.now() - started;
+  if (!u.ok) return { ...u, busyMs };
+  const fsck = spawnSync('e2fsck', ['-fy', device], { encoding: 'utf8', timeout: 60_000 });
+  // exit 0: clean, 1: errors corrected
+  if (fsck.status !== 0 && fsck.status !== 1) return { ok: false, why: `e2fsck exit ${fsck.status}: ${`${fsck.stdout}`.trim().split('\n').pop()}`, busyMs };
+  return { ...run('mount', ['-o', 'errors=remount-ro', device, dir]), busyMs };
 }
 
 export function remount(dir: string, mode: 'ro' | 'rw'): Outcome {

@@ -50,10 +50,44 @@ function isDatabaseFailure(err: unknown): boolean {
   return !/^SQLITE_(CONSTRAINT|MISMATCH|RANGE|TOOBIG)/.test(code);
 }
 
+/** SQLite cannot write the file any more (a filesystem gone read-only, I/O errors): the connection
+ *  is released so the disk can be unmounted and repaired, and reopened once it can write again. */
+function isDiskGone(err: unknown): boolean {
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && /^SQLITE_(READONLY|IOERR|CANTOPEN)/.test(code);
+}
+
+/** Release a connection whose disk failed no more often than this; reopen attempts as often. */
+const REOPEN_INTERVAL_MS = 1000;
+
+/** One SQLite connection and the statements the writer runs on it. */
+class Connection {
+  readonly applier: BatchApplier;
+  readonly probe: Database.Statement;
+  readonly savepoint: { begin: Database.Statement; release: Database.Statement; undo: Database.Statement };
+
+  constructor(readonly db: Database.Database) {
+    this.applier = new BatchApplier(db);
+    this.probe = db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'probe'`);
+    this.savepoint = { begin: db.prepare('SAVEPOINT batch'), release: db.prepare('RELEASE batch'), undo: db.prepare('ROLLBACK TO batch') };
+  }
+
+  close(): void {
+    try {
+      this.db.close();
+    } catch {
+      // a connection on a failed disk may not close cleanly; its file handles go either way
+    }
+  }
+}
+
 class Writer {
-  private readonly applier: BatchApplier;
-  private readonly probe: Database.Statement;
-  private readonly savepoint: { begin: Database.Statement; release: Database.Statement; undo: Database.Statement };
+  /** null while released after a disk failure (see isDiskGone) */
+  private conn: Connection | null;
+  private lastReopenMs = 0;
+  /** test switches, applied again to a reopened connection */
+  private pageLimit: number | null;
+  private queryOnly = false;
   private readonly cell: HealthCell;
   private readonly ports = new Set<MessagePort>();
   private readonly health: LedgerHealth = { healthy: true, lastError: null, commits: 0, batches: 0, lastCommitMs: 0, divergences: 0, waiting: 0 };
@@ -69,12 +103,11 @@ class Writer {
   private lastFailureMs = -Infinity;
 
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
     private readonly data: WriterData,
   ) {
-    this.applier = new BatchApplier(db);
-    this.probe = db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'probe'`);
-    this.savepoint = { begin: db.prepare('SAVEPOINT batch'), release: db.prepare('RELEASE batch'), undo: db.prepare('ROLLBACK TO batch') };
+    this.conn = new Connection(db);
+    this.pageLimit = data.maxPageCount;
     this.cell = new HealthCell(data.health);
     this.cell.write(this.health);
   }
@@ -106,7 +139,8 @@ class Writer {
       case 'maxPageCount':
         if (!owner) return;
         try {
-          this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(m.pages))}`);
+          this.pageLimit = m.pages;
+          this.conn?.db.pragma(`max_page_count = ${Math.max(1, Math.floor(m.pages))}`);
           this.reply(port, { t: 'ok', id: m.id });
         } catch (err) {
           this.reply(port, { t: 'err', id: m.id, error: { name: 'LedgerUnavailableError', message: describe(err) } });
@@ -116,7 +150,8 @@ class Writer {
       case 'queryOnly':
         if (!owner) return;
         try {
-          this.db.pragma(`query_only = ${m.on ? 'ON' : 'OFF'}`);
+          this.queryOnly = m.on;
+          this.conn?.db.pragma(`query_only = ${m.on ? 'ON' : 'OFF'}`);
           this.reply(port, { t: 'ok', id: m.id });
         } catch (err) {
           this.reply(port, { t: 'err', id: m.id, error: { name: 'LedgerUnavailableError', message: describe(err) } });
@@ -173,23 +208,30 @@ class Writer {
     const started = performance.now();
     const done: QueuedBatch[] = [];
     let todo = batches;
+    const conn = this.conn ?? this.reopen();
+    if (!conn) {
+      const error: WireError = { name: 'LedgerUnavailableError', message: `ledger cannot commit: ${this.health.lastError}` };
+      for (const b of todo) this.fail(b, error);
+      return;
+    }
+    const { db, applier, savepoint } = conn;
     try {
-      this.db.exec('BEGIN IMMEDIATE');
+      db.exec('BEGIN IMMEDIATE');
       // Batches that name a packet not seen yet are retried after the rest, until nothing moves.
       for (let progress = true; todo.length > 0 && progress; ) {
         progress = false;
         const later: QueuedBatch[] = [];
         for (const b of todo) {
-          this.savepoint.begin.run();
+          savepoint.begin.run();
           try {
-            this.applier.apply(b.batch);
-            this.savepoint.release.run();
+            applier.apply(b.batch);
+            savepoint.release.run();
             done.push(b);
             progress = true;
           } catch (err) {
             if (isDatabaseFailure(err)) throw err; // the database itself failed: the whole transaction goes
-            this.savepoint.undo.run();
-            this.savepoint.release.run();
+            savepoint.undo.run();
+            savepoint.release.run();
             if (err instanceof MissingDependencyError) {
               b.reason = err.message;
               later.push(b);
@@ -201,11 +243,11 @@ class Writer {
         }
         todo = later;
       }
-      this.db.exec(done.length > 0 ? 'COMMIT' : 'ROLLBACK');
+      db.exec(done.length > 0 ? 'COMMIT' : 'ROLLBACK');
     } catch (err) {
-      if (this.db.inTransaction) {
+      if (db.inTransaction) {
         try {
-          this.db.exec('ROLLBACK');
+          db.exec('ROLLBACK');
         } catch {
           // SQLite may already have rolled back (it does on SQLITE_FULL and I/O errors).
         }
@@ -214,6 +256,7 @@ class Writer {
       this.health.healthy = false;
       this.health.lastError = cause;
       this.lastFailureMs = Date.now();
+      if (isDiskGone(err)) this.release(cause);
       const error: WireError = { name: 'LedgerUnavailableError', message: `ledger commit failed: ${cause}` };
       for (const b of [...done, ...todo]) this.fail(b, error);
       return;
@@ -259,7 +302,7 @@ class Writer {
         this.reply(w.port, { t: 'ok', id: w.id });
       } else {
         try {
-          this.reply(w.port, { t: 'ok', id: w.id, snapshot: loadSnapshot(this.db) });
+          this.reply(w.port, { t: 'ok', id: w.id, snapshot: loadSnapshot(this.conn!.db) });
         } catch (err) {
           this.fail(w, { name: 'LedgerUnavailableError', message: `ledger snapshot failed: ${describe(err)}` });
         }
@@ -270,21 +313,54 @@ class Writer {
 
   /** While unhealthy, a tiny real write tells whether the disk is back. */
   private probeDisk(): void {
+    const conn = this.conn ?? this.reopen();
+    if (!conn) return;
+    const { db } = conn;
     try {
-      this.db.exec('BEGIN IMMEDIATE');
-      this.probe.run();
-      this.db.exec('COMMIT');
+      db.exec('BEGIN IMMEDIATE');
+      conn.probe.run();
+      db.exec('COMMIT');
       this.health.healthy = true;
       this.health.lastError = null;
     } catch (err) {
-      if (this.db.inTransaction) {
+      if (db.inTransaction) {
         try {
-          this.db.exec('ROLLBACK');
+          db.exec('ROLLBACK');
         } catch {
           // already rolled back
         }
       }
       this.health.lastError = describe(err);
+      if (isDiskGone(err)) this.release(this.health.lastError);
+    }
+  }
+
+  /** Let go of the database file (its disk went read-only or failed), so that it can be unmounted
+   *  and repaired while the server keeps answering Unavailable. */
+  private release(cause: string): void {
+    if (!this.conn) return;
+    this.conn.close();
+    this.conn = null;
+    this.lastReopenMs = Date.now();
+    this.health.lastError = `${cause}; database file released until it can be written again`;
+  }
+
+  /** A new connection to the database file, once REOPEN_INTERVAL_MS has passed since the last try. */
+  private reopen(): Connection | null {
+    const now = Date.now();
+    if (this.closed || now - this.lastReopenMs < REOPEN_INTERVAL_MS) return null;
+    this.lastReopenMs = now;
+    let db: Database.Database | null = null;
+    try {
+      db = openDatabase(this.data.path, { busyTimeoutMs: this.data.busyTimeoutMs });
+      if (this.pageLimit !== null) db.pragma(`max_page_count = ${Math.max(1, Math.floor(this.pageLimit))}`);
+      if (this.queryOnly) db.pragma('query_only = ON');
+      this.conn = new Connection(db);
+      return this.conn;
+    } catch (err) {
+      db?.close();
+      this.health.lastError = `database file released; reopening failed: ${describe(err)}${whyNotWritable(this.data.path)}`;
+      return null;
     }
   }
 
@@ -302,11 +378,8 @@ class Writer {
   private close(): void {
     this.closed = true;
     this.flush();
-    try {
-      this.db.close();
-    } catch {
-      // nothing more to do: every batch is settled
-    }
+    this.conn?.close(); // every batch is settled
+    this.conn = null;
     for (const port of this.ports) port.close();
   }
 }
