@@ -57,7 +57,7 @@ function isDiskGone(err: unknown): boolean {
   return typeof code === 'string' && /^SQLITE_(READONLY|IOERR|CANTOPEN)/.test(code);
 }
 
-/** Release a connection whose disk failed no more often than this; reopen attempts as often. */
+/** A released database file is reopened at most this often (each try opens, probes and, failing, closes it). */
 const REOPEN_INTERVAL_MS = 1000;
 
 /** One SQLite connection and the statements the writer runs on it. */

@@ -72,6 +72,13 @@ export function runServerCommand(args: string[], env: Record<string, string> = {
   });
 }
 
+/** Servers of this test process still running: killed when the process exits (an ava worker that
+ *  ends early, e.g. on a timeout, does not run the test files' after hooks). */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? tempDir();
   const args = ['--port', '0', '--admin-port', '0', '--data', dataDir, ...(opts.args ?? [])];
@@ -79,6 +86,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
