@@ -226,6 +226,7 @@ test.serial('stats and metrics count what happened', async (t) => {
   t.true(s.cumulative.shakes >= 10, 'shakes are counted');
   t.true(s.cumulative.opens >= 5, 'opens are counted');
   t.true(s.connections >= 1, 'connections are counted');
+  t.true(Number.isFinite(s.loopDelayMs) && s.loopDelayMs >= 0, `the longest loop delay of the last second is reported (${s.loopDelayMs} ms)`);
   for (const flow of ['shake', 'group'] as const) {
     const f = s.totals[flow];
     t.is(f.created.cents, f.paid.cents + f.remaining.cents + f.refunded.cents, `${flow}: created = paid + remaining + refunded`);
@@ -233,6 +234,7 @@ test.serial('stats and metrics count what happened', async (t) => {
   t.is(s.totals.shake.paid.cents, s.cumulative.hitCents, 'every shake cent the engine paid was told to a user');
   const metrics = await server.adminFetch('GET', '/metrics');
   t.regex(String(metrics.body), /hongbao_shakes_total \d+/, 'Prometheus text has the shake counter');
+  t.regex(String(metrics.body), /hongbao_loop_delay_max_ms [\d.]+/, 'and the loop delay gauge');
 });
 
 test.serial('a packet past its expiry is refunded by the sweep and can no longer be opened', async (t) => {
