@@ -7,7 +7,7 @@ import type { Cover } from '../protocol/codec.ts';
 import { CloseCode } from '../protocol/codes.ts';
 import { Batcher, type NotifyItem } from './batcher.ts';
 import { CONNECTIONS, Ctl, ShakeCeiling } from './counters.ts';
-import { trackLoopDelay } from './loop-delay.ts';
+import { trackThreadGauges } from './thread-gauges.ts';
 import { MoveGate } from './gate.ts';
 import { mountHttpApi } from './http-api.ts';
 import type { AppConfig, FromApp, ToApp } from './link.ts';
@@ -100,7 +100,7 @@ export function runApp(deps: AppDeps): Promise<void> {
       await new Promise((r) => setTimeout(r, 20));
     }
     (app as unknown as { close(): void }).close(); // in uWS.js, missing from its typings
-    stopLoopDelay();
+    stopGauges();
     post({ t: 'closed' });
     finished();
   }
@@ -134,7 +134,7 @@ export function runApp(deps: AppDeps): Promise<void> {
   });
 
   registry.start();
-  const stopLoopDelay = trackLoopDelay(counters);
+  const stopGauges = trackThreadGauges(counters);
   app.listen(config.host, config.port, (socket) => {
     if (!socket) {
       post({ t: 'failed', message: `cannot listen on ${config.host}:${config.port} (in use?)` });

@@ -20,7 +20,7 @@ import { Metrics } from './metrics.ts';
 import { MonitorPush } from './monitor-push.ts';
 import { Recovery } from './recovery.ts';
 import { loadOrCreateSecret } from './secrets.ts';
-import { trackLoopDelay } from './loop-delay.ts';
+import { trackThreadGauges } from './thread-gauges.ts';
 import { StatsAggregator } from './stats.ts';
 import { SupplyClock } from './supply-clock.ts';
 import { loadUws } from './uws.ts';
@@ -259,6 +259,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       state: recovery.state,
       connections: stats.connections(),
       loopDelayMs: r.loopDelayMs,
+      heapUsedMb: r.heapUsedMb,
       second: { at: r.at, ...r.second },
       cumulative: r.cumulative,
       totals: await engine.totals(),
@@ -297,12 +298,12 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     Promise.resolve(engine.totals())
       .then((totals) => {
         metrics.engine(totals);
-        monitor?.push({ ...r.second, connections: r.connections, loopDelayMs: r.loopDelayMs, totals }, r.at);
+        monitor?.push({ ...r.second, connections: r.connections, loopDelayMs: r.loopDelayMs, heapUsedMb: r.heapUsedMb, totals }, r.at);
       })
       .catch(() => undefined);
   });
   stats.start();
-  const stopLoopDelay = trackLoopDelay(mainCounters);
+  const stopGauges = trackThreadGauges(mainCounters);
   supply.start();
   const sweeper = setInterval(() => {
     if (!recovery.canMove()) return;
@@ -337,7 +338,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       supply.stop();
       clearInterval(sweeper);
       stats.stop();
-      stopLoopDelay();
+      stopGauges();
       if (adminSocket) uws.us_listen_socket_close(adminSocket as never);
       adminSocket = null;
       await stopApps(); // each finishes its batches (answers go out once committed), then closes

@@ -28,6 +28,9 @@ export interface ControlHandlers {
   stop(drainMs: number): Promise<unknown>;
 }
 
+/** Answers still being written, per control server: closing waits for them (see closeControl). */
+const writing = new WeakMap<http.Server, Set<http.ServerResponse>>();
+
 function send(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -41,8 +44,10 @@ function intParam(url: URL, name: string): number | null | 'bad' {
   return Number.isSafeInteger(n) && n >= 0 ? n : 'bad';
 }
 
-export function controlRequestHandler(h: ControlHandlers): http.RequestListener {
+function controlRequestHandler(h: ControlHandlers, inFlight: Set<http.ServerResponse>): http.RequestListener {
   return (req, res) => {
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res)); // written to the kernel, or the peer went away
     const url = new URL(req.url ?? '/', 'http://control');
     req.resume();
     if (url.pathname === '/qps') {
@@ -66,7 +71,9 @@ export function controlRequestHandler(h: ControlHandlers): http.RequestListener 
 }
 
 export function startControl(port: number, handlers: ControlHandlers): Promise<http.Server> {
-  const server = http.createServer(controlRequestHandler(handlers));
+  const inFlight = new Set<http.ServerResponse>();
+  const server = http.createServer(controlRequestHandler(handlers, inFlight));
+  writing.set(server, inFlight);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve(server));
@@ -75,4 +82,18 @@ export function startControl(port: number, handlers: ControlHandlers): Promise<h
 
 export function portOf(server: http.Server): number {
   return (server.address() as AddressInfo).port;
+}
+
+/** Close the control port once the answers it is writing have left: the /stop answer (the final
+ *  tally: megabytes after a long run) must reach the bench before the process exits (Node's
+ *  closeIdleConnections counts a response as done once end() is called, not once it is written).
+ *  A peer that never finishes reading is cut after `cutAfterMs`. */
+export async function closeControl(server: http.Server, cutAfterMs = 10_000): Promise<void> {
+  const inFlight = writing.get(server) ?? new Set<http.ServerResponse>();
+  const deadline = Date.now() + cutAfterMs;
+  // not server.close() first: since Node 19 it also drops such "idle" connections
+  while (inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
 }

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Simulator } from './simulator.ts';
-import { startControl, portOf } from './control.ts';
+import { closeControl, portOf, startControl } from './control.ts';
 import { MonitorPusher } from '../monitor/push.ts';
 import { MAX_TOTAL_USERS } from './schedule.ts';
 
@@ -165,8 +165,7 @@ async function run(argv: string[]): Promise<number> {
 
   sim.start();
   const code = await done;
-  control.close();
-  control.closeAllConnections();
+  await closeControl(control);
   pusher?.close();
   return code;
 }

@@ -1,8 +1,8 @@
-// The per-thread event-loop delay gauge behind /stats `loopDelayMs`: a thread blocked for 120 ms
+// The per-thread gauges behind /stats `loopDelayMs` and `heapUsedMb`: a thread blocked for 120 ms
 // must report at least ~110 ms (the sampler records whole intervals; the resolution is taken off).
 import test from 'ava';
-import { LOOP_DELAY_MS, newCounters } from '../src/server/counters.ts';
-import { trackLoopDelay } from '../src/server/loop-delay.ts';
+import { HEAP_USED_MB, LOOP_DELAY_MS, newCounters } from '../src/server/counters.ts';
+import { trackThreadGauges } from '../src/server/thread-gauges.ts';
 import { StatsAggregator } from '../src/server/stats.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -11,7 +11,7 @@ test('a blocked loop shows in the thread counters, and the aggregate takes the w
   const blocked = newCounters();
   const quiet = newCounters();
   quiet[LOOP_DELAY_MS] = 3;
-  const stop = trackLoopDelay(blocked);
+  const stop = trackThreadGauges(blocked);
   try {
     await sleep(50);
     const until = Date.now() + 120;
@@ -22,8 +22,11 @@ test('a blocked loop shows in the thread counters, and the aggregate takes the w
   }
   t.true(blocked[LOOP_DELAY_MS] >= 100, `a 120 ms block reported as ${blocked[LOOP_DELAY_MS]} ms`);
   t.true(blocked[LOOP_DELAY_MS] < 1000, `and not as more than the second it happened in (${blocked[LOOP_DELAY_MS]} ms)`);
+  t.true(blocked[HEAP_USED_MB] > 1 && blocked[HEAP_USED_MB] < 4096, `the thread's heap in use is reported (${blocked[HEAP_USED_MB]} MiB)`);
   const stats = new StatsAggregator();
   stats.add(quiet);
   stats.add(blocked);
-  t.is(stats.tick(1).loopDelayMs, blocked[LOOP_DELAY_MS], 'the per-second report carries the worst thread');
+  const r = stats.tick(1);
+  t.is(r.loopDelayMs, blocked[LOOP_DELAY_MS], 'the per-second report carries the worst thread');
+  t.deepEqual(r.heapUsedMb, [0, blocked[HEAP_USED_MB]], 'and the heap of each thread, in the order the blocks were added');
 });
