@@ -25,12 +25,13 @@ export type CounterField = (typeof COUNTER_FIELDS)[number];
 
 /** Index of each field; gauges (not summed per second) follow the counters: `connections` (summed
  *  over threads), the thread's longest event-loop delay in its last second (max over threads) and
- *  its V8 heap in use (src/server/thread-gauges.ts). */
+ *  its V8 heap, in use and committed (src/server/thread-gauges.ts). */
 export const C = Object.fromEntries(COUNTER_FIELDS.map((name, i) => [name, i])) as Record<CounterField, number>;
 export const CONNECTIONS = COUNTER_FIELDS.length;
 export const LOOP_DELAY_MS = COUNTER_FIELDS.length + 1;
 export const HEAP_USED_MB = COUNTER_FIELDS.length + 2;
-export const COUNTER_SLOTS = COUNTER_FIELDS.length + 3;
+export const HEAP_MB = COUNTER_FIELDS.length + 3;
+export const COUNTER_SLOTS = COUNTER_FIELDS.length + 4;
 
 export function newCounters(): Float64Array {
   return new Float64Array(new SharedArrayBuffer(COUNTER_SLOTS * 8));

@@ -259,6 +259,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       state: recovery.state,
       connections: stats.connections(),
       loopDelayMs: r.loopDelayMs,
+      heapMb: r.heapMb,
       heapUsedMb: r.heapUsedMb,
       second: { at: r.at, ...r.second },
       cumulative: r.cumulative,
@@ -298,7 +299,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     Promise.resolve(engine.totals())
       .then((totals) => {
         metrics.engine(totals);
-        monitor?.push({ ...r.second, connections: r.connections, loopDelayMs: r.loopDelayMs, heapUsedMb: r.heapUsedMb, totals }, r.at);
+        monitor?.push({ ...r.second, connections: r.connections, loopDelayMs: r.loopDelayMs, heapMb: r.heapMb, heapUsedMb: r.heapUsedMb, totals }, r.at);
       })
       .catch(() => undefined);
   });

@@ -1,7 +1,7 @@
 // Once a second (on the second) the main thread sums every thread's cumulative counters; the
 // difference from the previous second is the `second` block of GET /stats, of the monitor push
 // and of the Prometheus counters. Counting lives in the threads; reporting lives here.
-import { COUNTER_FIELDS, CONNECTIONS, HEAP_USED_MB, LOOP_DELAY_MS, type CounterField } from './counters.ts';
+import { COUNTER_FIELDS, CONNECTIONS, HEAP_MB, HEAP_USED_MB, LOOP_DELAY_MS, type CounterField } from './counters.ts';
 
 export type CounterBlock = Record<CounterField, number>;
 
@@ -17,7 +17,8 @@ export interface SecondReport {
   connections: number;
   /** the longest event-loop delay of any server thread in its last second, ms */
   loopDelayMs: number;
-  /** V8 heap in use of each counters block's thread, MiB: the main thread's first, then each app's */
+  /** V8 heap of each counters block's thread, MiB, committed and in use: the main thread's first, then each app's */
+  heapMb: number[];
   heapUsedMb: number[];
 }
 
@@ -30,7 +31,7 @@ export class StatsAggregator {
   readonly startedAt = Date.now();
 
   constructor() {
-    this.last = { at: Math.floor(Date.now() / 1000) - 1, second: zero(), cumulative: zero(), connections: 0, loopDelayMs: 0, heapUsedMb: [] };
+    this.last = { at: Math.floor(Date.now() / 1000) - 1, second: zero(), cumulative: zero(), connections: 0, loopDelayMs: 0, heapMb: [], heapUsedMb: [] };
   }
 
   add(counters: Float64Array): void {
@@ -78,7 +79,7 @@ export class StatsAggregator {
     const second = zero();
     for (const f of COUNTER_FIELDS) second[f] = cumulative[f] - this.previous[f];
     this.previous = cumulative;
-    this.last = { at, second, cumulative, connections: this.connections(), loopDelayMs: this.loopDelayMs(), heapUsedMb: this.sources.map((s) => s[HEAP_USED_MB]) };
+    this.last = { at, second, cumulative, connections: this.connections(), loopDelayMs: this.loopDelayMs(), heapMb: this.sources.map((s) => s[HEAP_MB]), heapUsedMb: this.sources.map((s) => s[HEAP_USED_MB]) };
     for (const l of this.listeners) {
       try {
         l(this.last);

@@ -1,13 +1,15 @@
 // Two gauges of this thread, written once a second into the thread's shared counters for the main
 // thread's per-second report: its longest event-loop delay in the last second (LOOP_DELAY_MS) and
-// its V8 heap in use (HEAP_USED_MB). A stalled thread (a long engine call, a GC pause, a thread that
+// its V8 heap, in use (HEAP_USED_MB) and committed (HEAP_MB). A stalled thread (a long engine call, a GC pause, a thread that
 // did not get a core) answers nobody while it lasts, so the delay is the first figure to read when
-// client latency has a tail; the heap of each thread tells which one grows when the RSS does.
+// client latency has a tail; the heaps tell which thread grows when the RSS does (committed
+// includes the young generation's free space, which V8 grows under a high allocation rate).
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import { HEAP_USED_MB, LOOP_DELAY_MS } from './counters.ts';
+import { HEAP_MB, HEAP_USED_MB, LOOP_DELAY_MS } from './counters.ts';
 
 const RESOLUTION_MS = 10;
+const mib = (bytes: number) => Math.round(bytes / 10_485.76) / 100; // two decimals
 
 /** Starts sampling; returns a stop function. */
 export function trackThreadGauges(counters: Float64Array): () => void {
@@ -17,7 +19,9 @@ export function trackThreadGauges(counters: Float64Array): () => void {
     // the histogram records whole intervals between samples: the delay is what exceeds the resolution
     const delayNs = Math.max(0, h.max - RESOLUTION_MS * 1e6);
     counters[LOOP_DELAY_MS] = Math.round(delayNs / 1e4) / 100; // ms, two decimals
-    counters[HEAP_USED_MB] = Math.round(getHeapStatistics().used_heap_size / 1e4 / 1.048576) / 100;
+    const heap = getHeapStatistics();
+    counters[HEAP_USED_MB] = mib(heap.used_heap_size);
+    counters[HEAP_MB] = mib(heap.total_heap_size);
     h.reset();
   }, 1000);
   timer.unref();
