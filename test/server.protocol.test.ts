@@ -228,6 +228,7 @@ test.serial('stats and metrics count what happened', async (t) => {
   t.true(s.connections >= 1, 'connections are counted');
   t.true(Number.isFinite(s.loopDelayMs) && s.loopDelayMs >= 0, `the longest loop delay of the last second is reported (${s.loopDelayMs} ms)`);
   t.true(s.heapMb.length >= 1 && s.heapMb.every((mb: number, i: number) => mb >= s.heapUsedMb[i] && s.heapUsedMb[i] > 0), `each thread's heap is reported (${s.heapUsedMb} in use of ${s.heapMb} MiB)`);
+  t.true(s.ledger.heapUsedMb > 0 && s.ledger.heapMb >= s.ledger.heapUsedMb, `and the ledger writer's (${s.ledger.heapUsedMb} of ${s.ledger.heapMb} MiB)`);
   for (const flow of ['shake', 'group'] as const) {
     const f = s.totals[flow];
     t.is(f.created.cents, f.paid.cents + f.remaining.cents + f.refunded.cents, `${flow}: created = paid + remaining + refunded`);

@@ -52,6 +52,9 @@ export interface LedgerHealth {
   lastCommitMs: number;
   /** Batches refused because they disagree with the ledger (LedgerDivergenceError): always a bug. */
   divergences: number;
+  /** The writer thread's V8 heap, committed and in use, MiB (for the server's memory reports). */
+  heapMb: number;
+  heapUsedMb: number;
   /** Batches waiting for a packet another thread has not yet handed to the writer. */
   waiting: number;
 }

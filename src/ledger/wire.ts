@@ -130,13 +130,13 @@ export function copyBatch(b: LedgerBatch): { batch: LedgerBatch; transfer: Array
 
 // ---- health in shared memory, written by the writer only, read by any thread (a sequence lock).
 
-const NUMBERS = 6; // healthy, commits, batches, lastCommitMs, divergences, waiting
+const NUMBERS = 8; // healthy, commits, batches, lastCommitMs, divergences, waiting, heapMb, heapUsedMb
 const TEXT_BYTES = 1024;
 const TEXT_LEN = NUMBERS; // index of the lastError length among the numbers
 
 export function createHealthBuffer(): SharedArrayBuffer {
   const sab = new SharedArrayBuffer(8 + 8 * (NUMBERS + 1) + TEXT_BYTES);
-  new HealthCell(sab).write({ healthy: true, lastError: null, commits: 0, batches: 0, lastCommitMs: 0, divergences: 0, waiting: 0 });
+  new HealthCell(sab).write({ healthy: true, lastError: null, commits: 0, batches: 0, lastCommitMs: 0, divergences: 0, waiting: 0, heapMb: 0, heapUsedMb: 0 });
   return sab;
 }
 
@@ -160,6 +160,8 @@ export class HealthCell {
     n[3] = h.lastCommitMs;
     n[4] = h.divergences;
     n[5] = h.waiting;
+    n[6] = h.heapMb;
+    n[7] = h.heapUsedMb;
     n[TEXT_LEN] = h.lastError === null ? -1 : new TextEncoder().encodeInto(h.lastError, this.text).written;
     Atomics.add(this.seq, 0, 1);
   }
@@ -179,6 +181,8 @@ export class HealthCell {
         lastCommitMs: n[3],
         divergences: n[4],
         waiting: n[5],
+        heapMb: n[6],
+        heapUsedMb: n[7],
       };
       if (Atomics.load(this.seq, 0) === before || tries >= 10_000) return h;
     }

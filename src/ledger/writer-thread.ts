@@ -6,6 +6,7 @@
 import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { BatchApplier, MissingDependencyError } from './apply.ts';
@@ -90,7 +91,7 @@ class Writer {
   private queryOnly = false;
   private readonly cell: HealthCell;
   private readonly ports = new Set<MessagePort>();
-  private readonly health: LedgerHealth = { healthy: true, lastError: null, commits: 0, batches: 0, lastCommitMs: 0, divergences: 0, waiting: 0 };
+  private readonly health: LedgerHealth = { healthy: true, lastError: null, commits: 0, batches: 0, lastCommitMs: 0, divergences: 0, waiting: 0, heapMb: 0, heapUsedMb: 0 };
   private arrivals = 0;
   private fresh: QueuedBatch[] = [];
   private waiting: QueuedBatch[] = [];
@@ -199,6 +200,9 @@ class Writer {
     if (batches.length > 0) this.transaction(batches);
     this.settleWaiters();
     this.health.waiting = this.waiting.length;
+    const heap = getHeapStatistics();
+    this.health.heapMb = Math.round(heap.total_heap_size / 10_485.76) / 100;
+    this.health.heapUsedMb = Math.round(heap.used_heap_size / 10_485.76) / 100;
     this.cell.write(this.health);
     this.send();
     this.armTimer();
