@@ -61,6 +61,11 @@ test('reconciliation: balanced, in flight, and red on any other gap', (t) => {
   t.is(withClients([6, 600], [4, 400]).state, 'off', 'behind what the server had paid three seconds ago: red');
   t.is(reconcile({ ...base, clientReceived: { shake: cc(0, 0), group: cc(0, 0) } }, null).state, 'in-flight', 'no history yet: behind is on the wire');
   t.is(withClients([10, 1001], [4, 400]).state, 'off', 'one cent more at the clients than the server paid: red');
+  t.is(withClients([12, 1200], [4, 400]).state, 'in-flight', 'ahead of this push by less than the server paid in three seconds: a client second closed late');
+  t.is(withClients([13, 1300], [4, 400]).state, 'in-flight', 'ahead by exactly what it paid in three seconds');
+  t.is(withClients([14, 1400], [4, 400]).state, 'off', 'ahead by more than the server paid in three seconds: red');
+  t.is(withClients([12, 1201], [4, 400]).state, 'in-flight', 'the cents of a lead are not known per packet, only bounded');
+  t.is(withClients([12, 1301], [4, 400]).state, 'off', 'a lead in cents past what was paid in three seconds: red');
   t.is(withClients([10, 999], [4, 400]).state, 'off', 'same count, one cent short: red');
   const silent = (shake: [number, number]) =>
     reconcile({ ...base, servers: 0, clientReceived: { shake: cc(...shake), group: cc(4, 400) } }, earlier);

@@ -211,10 +211,12 @@ export const IN_FLIGHT_SECONDS = 3;
 
 /**
  * The running reconciliation. Any gap in the server's books is `off` (red) at once. Between clients
- * and server the clients' tally is bracketed: it can never exceed what the server has paid, and it
- * must have caught up with what the server had paid `IN_FLIGHT_SECONDS` earlier (`earlier`, the
- * point of that second or before). Inside the bracket the gap is `in-flight` (amber): answers
- * crossing second boundaries. Outside it, red. When the load stops every gap must settle to 0.
+ * and server the clients' tally is bracketed: it must have caught up with what the server had paid
+ * `IN_FLIGHT_SECONDS` earlier (`earlier`, the point of that second or before), and it may lead this
+ * second's server totals by no more than the server paid in those seconds (a client process whose
+ * loop was late closes its second late, counting answers the server's push of that second came
+ * before). Inside the bracket the gap is `in-flight` (amber). Outside it, red. When the load stops
+ * every gap must settle to 0.
  */
 export function reconcile(point: DashboardPoint, earlier: DashboardPoint | null = null): Reconciliation {
   const t = point.totals;
@@ -234,7 +236,9 @@ export function reconcile(point: DashboardPoint, earlier: DashboardPoint | null 
       // clients may legitimately be ahead of them; only the lower bound can be judged.
       const serverSilent = point.servers === 0;
       const caughtUp = clientReceived.count >= floor.count && clientReceived.cents >= floor.cents;
-      state = (notAhead || serverSilent) && caughtUp ? 'in-flight' : 'off';
+      const recent = sub(f.paid, floor);
+      const leadInWindow = clientGap.count < 0 && -clientGap.cents >= -clientGap.count && -clientGap.count <= recent.count && -clientGap.cents <= recent.cents;
+      state = (notAhead || serverSilent || leadInWindow) && caughtUp ? 'in-flight' : 'off';
     }
     return {
       name,
