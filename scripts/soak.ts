@@ -39,7 +39,7 @@ if (!(minutes > 0) || !Number.isSafeInteger(qps) || qps < 0 || !Number.isSafeInt
 const log = (line: string) => process.stderr.write(`soak: ${line}\n`);
 const r = await runSoak({ dataDir: mkdtempSync(path.join(tmpdir(), 'hongbao-soak-')), minutes, qps, users, serverArgs: [], log });
 log(
-  `${r.ok ? 'OK' : 'FAILED'} (${r.engine} engine): capacity ${r.capacity.measured ?? 'not measured'}/s, soak at ${r.qps}/s for ${r.minutes} min: ` +
+  `${r.ok ? 'OK' : 'FAILED'} (${r.engine} engine): capacity ${r.capacity.measured === null || r.capacity.measured === undefined ? 'not measured (--qps given)' : `${r.capacity.measured}/s`}, soak at ${r.qps}/s for ${r.minutes} min: ` +
     `${r.shakes} shakes, ${r.hits} hits, ${r.opens} shares opened, ${r.refunds.count} packets refunded (${r.refunds.cents} cents); ` +
     `shake p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms, p99.9 ${r.latency.p999Ms} ms; errors ${JSON.stringify(r.errors)}; ` +
     `RSS after ${r.rss.warmupMinutes} min warm-up ${r.rss.atWarmup} MiB, then ${r.rss.min}..${r.rss.max} MiB, trend ${r.rss.slopeMbPerMin} MiB/min; ` +
