@@ -86,6 +86,7 @@ class Writer {
   /** null while released after a disk failure (see isDiskGone) */
   private conn: Connection | null;
   private lastReopenMs = 0;
+  private heapSampledAt = 0;
   /** test switches, applied again to a reopened connection */
   private pageLimit: number | null;
   private queryOnly = false;
@@ -191,6 +192,16 @@ class Writer {
     this.reply(b.port, { t: 'err', id: b.id, error });
   }
 
+  /** The thread's V8 heap into the health record, at most once a second (flushes come by the thousand). */
+  private sampleHeap(): void {
+    const now = Date.now();
+    if (now - this.heapSampledAt < 1000) return;
+    this.heapSampledAt = now;
+    const heap = getHeapStatistics();
+    this.health.heapMb = Math.round(heap.total_heap_size / 10_485.76) / 100;
+    this.health.heapUsedMb = Math.round(heap.used_heap_size / 10_485.76) / 100;
+  }
+
   /** Applies and commits everything waiting, then answers barriers and snapshot requests. */
   private flush(): void {
     this.scheduled = false;
@@ -200,9 +211,7 @@ class Writer {
     if (batches.length > 0) this.transaction(batches);
     this.settleWaiters();
     this.health.waiting = this.waiting.length;
-    const heap = getHeapStatistics();
-    this.health.heapMb = Math.round(heap.total_heap_size / 10_485.76) / 100;
-    this.health.heapUsedMb = Math.round(heap.used_heap_size / 10_485.76) / 100;
+    this.sampleHeap();
     this.cell.write(this.health);
     this.send();
     this.armTimer();

@@ -270,9 +270,7 @@ export class Rehearsal {
   private async switchLoad(qps: number, wanted: number): Promise<number> {
     let at = Math.max(wanted, nowSecond() + (Date.now() % 1000 < 400 ? 1 : 2));
     for (let attempt = 0; attempt < 5; attempt++) {
-      const answers = await Promise.all(
-        this.clientUrls.map((u) => httpJson<QpsState>(`${u}/qps?qps=${qps}&at=${at}`)),
-      );
+      const answers = await this.requestRate(qps, at);
       const latest = Math.max(...answers.map((a) => a.scheduled?.at ?? Number.MAX_SAFE_INTEGER));
       if (latest === at) return at;
       at = Math.max(latest, nowSecond() + 1);
@@ -283,10 +281,15 @@ export class Rehearsal {
 
   /** Plan a rate change for a second well ahead; every process must take it for that very second. */
   private async planLoad(qps: number, at: number): Promise<void> {
-    const answers = await Promise.all(this.clientUrls.map((u) => httpJson<QpsState>(`${u}/qps?qps=${qps}&at=${at}`)));
+    const answers = await this.requestRate(qps, at);
     answers.forEach((a, i) => {
       if (a.scheduled?.at !== at) this.problems.push(`client process ${i + 1} planned ${qps} shakes per second from second ${a.scheduled?.at}, not ${at}`);
     });
+  }
+
+  /** Ask every client process for `qps` from second `at`; each answers the second it scheduled. */
+  private requestRate(qps: number, at: number): Promise<QpsState[]> {
+    return Promise.all(this.clientUrls.map((u) => httpJson<QpsState>(`${u}/qps?qps=${qps}&at=${at}`)));
   }
 
   private async markPhase(name: string, second: number, targetQps: number): Promise<void> {
