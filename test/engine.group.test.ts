@@ -197,6 +197,28 @@ test.serial('force expires listed packets early and ignores unknown or expired i
   t.deepEqual((await engine.totals()).group.refunded, { count: 6, cents: 120 }, 'all three refunded once');
 });
 
+test.serial('evict forgets expired packets due by then: their opens answer Expired, no details, no money moves', async (t) => {
+  const { ids } = await create(engine, [
+    { total: 30, shares: 3, recipients: [1, 2, 3], expiresAt: 100 },
+    { total: 40, shares: 2, recipients: [1, 2], expiresAt: 200 },
+    { total: 50, shares: 1, recipients: [1], expiresAt: 300 },
+  ]);
+  await open(engine, [[1, ids[0]], [1, ids[1]]], 50);
+  t.is(await engine.evict(1_000), 0, 'a live packet is never evicted, however old its expiry');
+  await expire(engine, 250);
+  const totals = await engine.totals();
+  t.is(await engine.evict(99), 0, 'nothing expired by 99');
+  t.is(await engine.evict(200), 2, 'the two expired packets due by 200');
+  t.is(await engine.evict(200), 0, 'once');
+  t.deepEqual(await engine.totals(), totals, 'eviction moves no money: the totals keep every cent');
+  t.is(await engine.details(ids[0]), null, 'no details once evicted');
+  t.deepEqual((await open(engine, [[1, ids[0]], [2, ids[0]], [9, ids[1]]], 260)).status, [OpenStatus.Expired, OpenStatus.Expired, OpenStatus.Expired], 'repeat, first open and stranger alike: Expired');
+  t.deepEqual(await expire(engine, 250, 16, [ids[0]]), [], 'forcing an evicted id does nothing');
+  t.deepEqual((await open(engine, [[1, ids[2]], [1, ids[2] + 1]], 260)).status, [OpenStatus.Ok, OpenStatus.UnknownPacket], 'the live packet still opens; a never-made id is unknown');
+  await t.throwsAsync(async () => engine.evict(Number.NaN), { instanceOf: EngineInputError }, 'a NaN clock is misuse');
+  assertIdentity(t, await engine.totals());
+});
+
 test.serial('an output too small leaves the rest unexpired for the next sweep', async (t) => {
   const specs = Array.from({ length: 5 }, (_, i) => ({ total: 10 + i, shares: 1, recipients: [1], expiresAt: 100 - i }));
   const { ids } = await create(engine, specs);

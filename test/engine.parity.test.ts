@@ -118,6 +118,41 @@ async function restoreSection(splitMode: SplitMode): Promise<unknown[]> {
   return log;
 }
 
+/** Eviction: which packets go, what opens, details and sweeps answer afterwards, and a restore's
+ *  expired packets evicted in turn. */
+async function evictSection(): Promise<unknown[]> {
+  await engine.reset({ seed: SEED, shards: SHARDS });
+  const log: unknown[] = [];
+  const specs: GroupSpec[] = [];
+  for (let k = 0; k < 40; k++) specs.push({ sender: 1 + k, total: 100 + k, shares: 1 + (k % 3), recipients: range(3, 10 * k), expiresAt: 1_000 + 250 * (k % 9) });
+  log.push(await create(engine, specs));
+  log.push(await open(engine, range(40, 1).map((id) => [10 * (id - 1), id] as [number, number]), 500));
+  log.push(await expire(engine, 2_000, 64, [38, 39]));
+  log.push(await engine.evict(999), await engine.evict(1_500), await engine.evict(1_500));
+  const late = range(40, 1).flatMap((id) => [[10 * (id - 1), id], [10 * (id - 1) + 2, id], [7, id]] as Array<[number, number]>);
+  log.push(await open(engine, [...late, [1, 41], [1, 0]], 2_100));
+  for (let id = 0; id <= 41; id++) log.push(await engine.details(id));
+  log.push(await expire(engine, 2_100, 64, [1, 2, 3, 40]));
+  log.push(await engine.evict(5_000), await engine.evict(-Infinity));
+  log.push(await open(engine, late, 5_000));
+  log.push(await engine.totals());
+  await engine.snapshotRestore({
+    nextShakeId: 1,
+    nextGroupId: 30,
+    supply: null,
+    shake: { createdCount: 0, createdCents: 0, paidCount: 0, paidCents: 0, unpaidIds: [], unpaidCents: [] },
+    groups: [
+      { id: 3, sender: 5, totalCents: 900, shareCount: 2, splitMode: SplitMode.DoubleMean, recipients: [1, 2], expiresAt: 100, opened: [{ user: 2, cents: 400 }], expired: true, refundedCents: 500 },
+      { id: 11, sender: 6, totalCents: 50, shareCount: 1, splitMode: SplitMode.DoubleMean, recipients: [1], expiresAt: 100, opened: [], expired: false, refundedCents: 0 },
+      { id: 29, sender: 7, totalCents: 70, shareCount: 2, splitMode: SplitMode.LineSegment, recipients: [1, 2], expiresAt: 9_000, opened: [], expired: true, refundedCents: 70 },
+    ],
+  });
+  log.push(await engine.evict(1_000));
+  log.push(await open(engine, [[2, 3], [1, 11], [1, 29], [1, 19]], 1_000));
+  log.push(await engine.totals());
+  return log;
+}
+
 /** sha256 of the canonical JSON of each section, computed with the TypeScript engine. */
 const GOLDEN: Record<string, string> = {
   shake: 'bdc8ee35bd094fa99a46146ea75d96930b890f2c7d81717ececde1a392821af2',
@@ -125,6 +160,7 @@ const GOLDEN: Record<string, string> = {
   'group line segment': '11372917a7d6d3c44fac9f8e8ac529e805809848751c0c5c46ae9afb7caafe41',
   'restore double mean': 'd925d1ec2707b7c6ab7fff65bd0730bf73c4994b45f5c6436e3ac68f816e9aa5',
   'restore line segment': 'adfa8fcb2ec36f7e9c40349360ee2eaefa02a0458fc3691304c815a539e725e6',
+  evict: '16ec605d4d6e8ee8b563fc461e9213c2f98345f957aad9521d7bcb1582020bfa',
 };
 
 const SECTIONS: Record<string, () => Promise<unknown[]>> = {
@@ -133,6 +169,7 @@ const SECTIONS: Record<string, () => Promise<unknown[]>> = {
   'group line segment': () => groupSection(SplitMode.LineSegment),
   'restore double mean': () => restoreSection(SplitMode.DoubleMean),
   'restore line segment': () => restoreSection(SplitMode.LineSegment),
+  evict: evictSection,
 };
 
 for (const [name, run] of Object.entries(SECTIONS)) {

@@ -36,7 +36,7 @@ const groupSpec = fc
 /** An open aimed at a live packet and one of its recipients most of the time, resolved at run time. */
 const openPick = fc.record({ packet: fc.nat(), user: fc.nat(), kind: fc.integer({ min: 0, max: 9 }) });
 
-const MISUSE = ['create-lengths', 'create-nan-expiry', 'create-negative-cents', 'bad-rule', 'release-negative', 'open-lengths', 'shake-short-out', 'expire-out-lengths'] as const;
+const MISUSE = ['create-lengths', 'create-nan-expiry', 'create-negative-cents', 'bad-rule', 'release-negative', 'open-lengths', 'shake-short-out', 'expire-out-lengths', 'evict-nan'] as const;
 
 const command = fc.oneof(
   fc.record({ op: fc.constant('supply' as const), total: fc.integer({ min: 0, max: 30 }), min: fc.integer({ min: 1, max: 50 }), span: fc.integer({ min: 0, max: 100 }) }),
@@ -47,6 +47,7 @@ const command = fc.oneof(
   fc.record({ op: fc.constant('open' as const), picks: fc.array(openPick, { maxLength: 12 }) }),
   fc.record({ op: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 3_000 }) }),
   fc.record({ op: fc.constant('expire' as const), capacity: fc.integer({ min: 0, max: 5 }), force: fc.array(packetId, { maxLength: 3 }) }),
+  fc.record({ op: fc.constant('evict' as const), back: fc.integer({ min: 0, max: 4_000 }) }),
   fc.record({ op: fc.constant('misuse' as const), kind: fc.constantFrom(...MISUSE) }),
 );
 type Command = typeof command extends fc.Arbitrary<infer C> ? C : never;
@@ -70,13 +71,15 @@ function misuse(kind: (typeof MISUSE)[number], now: number): () => unknown {
       return () => engine.open(Uint32Array.of(1, 2), Uint32Array.of(1), now, { status: new Uint8Array(2), cents: new Uint32Array(2) });
     case 'shake-short-out':
       return () => engine.shake(Uint32Array.of(0, 1, 2), { status: new Uint8Array(3), packetIds: new Uint32Array(2), cents: new Uint32Array(3) });
+    case 'evict-nan':
+      return () => engine.evict(Number.NaN);
     case 'expire-out-lengths':
       return () => engine.expire(now + 1e9, { packetIds: new Uint32Array(3), senders: new Uint32Array(3), cents: new Uint32Array(3), shares: new Uint32Array(2) });
   }
 }
 
 /** How often each outcome came up, so a generator that stops reaching a branch fails loudly. */
-const seen = { open: [0, 0, 0, 0, 0, 0], shake: [0, 0], create: [0, 0, 0, 0, 0], refunds: 0, misuse: 0 };
+const seen = { open: [0, 0, 0, 0, 0, 0], shake: [0, 0], create: [0, 0, 0, 0, 0], refunds: 0, misuse: 0, evicted: 0, opensOfEvicted: 0 };
 
 async function step(model: EngineModel, c: Command, clock: { now: number }): Promise<void> {
   switch (c.op) {
@@ -109,10 +112,13 @@ async function step(model: EngineModel, c: Command, clock: { now: number }): Pro
     case 'open': {
       const live = [...model.packets.values()];
       const pairs = c.picks.map(({ packet, user: u, kind }): [number, number] => {
+        const evicted = model.evictedBelow.filter((b) => b > 0);
+        if (kind === 2 && evicted.length > 0) return [u % 8, evicted[packet % evicted.length] - 1]; // the last evicted of a shard
         if (live.length === 0 || kind === 0) return [u % 8, packet % 26]; // any id, often unknown
         const p = live[packet % live.length];
         return [kind === 1 ? u % 8 : p.recipients[u % p.recipients.length], p.id];
       });
+      seen.opensOfEvicted += pairs.filter(([, id]) => !model.packets.has(id) && id < model.evictedBelow[id % model.shards]).length;
       const before = await engine.totals();
       const r = await open(engine, pairs, clock.now);
       model.open(pairs, clock.now, r.status, r.cents);
@@ -129,6 +135,14 @@ async function step(model: EngineModel, c: Command, clock: { now: number }): Pro
       const refunds = await expire(engine, clock.now, c.capacity, c.force);
       model.expire(clock.now, c.capacity, c.force, refunds);
       seen.refunds += refunds.length;
+      break;
+    }
+    case 'evict': {
+      const before = await engine.totals();
+      const n = await engine.evict(clock.now - c.back);
+      for (const id of model.evict(clock.now - c.back, n)) assert.equal(await engine.details(id), null, `evicted packet ${id} has no details`);
+      assert.deepEqual(await engine.totals(), before, 'eviction moves no money');
+      seen.evicted += n;
       break;
     }
     case 'misuse': {
@@ -174,6 +188,8 @@ for (const splitMode of [SplitMode.DoubleMean, SplitMode.LineSegment]) {
     seen.create.fill(0);
     seen.refunds = 0;
     seen.misuse = 0;
+    seen.evicted = 0;
+    seen.opensOfEvicted = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 0xffff_ffff }),
@@ -202,6 +218,7 @@ for (const splitMode of [SplitMode.DoubleMean, SplitMode.LineSegment]) {
     t.true(seen.shake[0] > 0 && seen.shake[1] > 0, `the runs had shake hits and misses (${JSON.stringify(seen.shake)})`);
     t.true(seen.create.every((x) => x > 0), `the runs reached every create status (${JSON.stringify(seen.create)})`);
     t.true(seen.refunds > 0 && seen.misuse > 0, `the runs refunded (${seen.refunds}) and tried misuse (${seen.misuse})`);
+    t.true(seen.evicted > 0 && seen.opensOfEvicted > 0, `the runs evicted packets (${seen.evicted}) and opened evicted ones (${seen.opensOfEvicted})`);
     t.log(`outcomes: ${JSON.stringify(seen)}`);
   });
 }

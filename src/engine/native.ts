@@ -48,6 +48,7 @@ interface NativeBinding {
     shares: Uint32Array,
     force?: Uint32Array | null,
   ): number;
+  evict(beforeMs: number): number;
   details(packetId: number): PacketDetails | null;
   totals(): Totals;
   snapshotRestore(snapshot: EngineSnapshot): void;
@@ -167,6 +168,14 @@ export class NativeEngine implements Engine {
   expire(nowMs: number, out: RefundOut, force?: Uint32Array): number {
     try {
       return this.addon.expire(nowMs, out.packetIds, out.senders, out.cents, out.shares, force);
+    } catch (error) {
+      throw mapError(error);
+    }
+  }
+
+  evict(beforeMs: number): number {
+    try {
+      return this.addon.evict(beforeMs);
     } catch (error) {
       throw mapError(error);
     }

@@ -94,6 +94,7 @@ export function restoreInto(st: EngineState, snap: EngineSnapshot): void {
       g.refundedCents += p.remainingCents;
       p.remainingCents = 0;
       p.remainingShares = 0;
+      st.held.push(p.expiresAt, id);
     } else {
       if (s.refundedCents !== 0) fail(`group ${id}: refundedCents must be 0 before expiry`);
       g.remainingCount += p.remainingShares;

@@ -28,7 +28,12 @@ export class EngineState {
   readonly streams: Rng[];
   readonly buckets: ShakeBuckets;
   readonly groups = new Map<number, GroupPacket>();
+  /** Packets not yet expired, by expiry (entries of packets expired by force stay until popped). */
   readonly heap = new ExpiryHeap();
+  /** Expired packets still held, by expiry: what `evict` may drop. */
+  readonly held = new ExpiryHeap();
+  /** Per shard, one more than the largest id evicted there: an unknown id below it was evicted. */
+  readonly evictedBelow: Uint32Array;
   readonly group = new GroupCounters();
   supply: Supply | null = null;
   nextShakeId = 1;
@@ -37,6 +42,7 @@ export class EngineState {
   constructor(readonly options: ResolvedOptions) {
     this.streams = makeStreams(options.seed, options.shards + 1);
     this.buckets = new ShakeBuckets(options.shards);
+    this.evictedBelow = new Uint32Array(options.shards);
   }
 
   /** Split stream of the shard a group packet lives in. */

@@ -195,7 +195,7 @@ export class TsEngine implements Engine {
       const p = st.groups.get(ids[i]);
       let code: OpenStatus;
       let amount = 0;
-      if (p === undefined) code = OpenStatus.UnknownPacket;
+      if (p === undefined) code = ids[i] < st.evictedBelow[ids[i] % st.options.shards] ? OpenStatus.Expired : OpenStatus.UnknownPacket;
       else {
         const position = p.positionOf(u[i]);
         const already = position < 0 ? 0 : p.openedBy(position);
@@ -237,7 +237,8 @@ export class TsEngine implements Engine {
     const due: number[] = [];
     while (st.heap.size > 0 && st.heap.peekAt() <= nowMs) {
       const id = st.heap.pop();
-      if (!(st.groups.get(id) as GroupPacket).expired) due.push(id);
+      const p = st.groups.get(id); // undefined: expired by force, then evicted, before its time came
+      if (p !== undefined && !p.expired) due.push(id);
     }
     if (forced !== null) {
       const extra = new Set<number>();
@@ -259,6 +260,7 @@ export class TsEngine implements Engine {
       p.remainingCents = 0;
       p.remainingShares = 0;
       p.plan = null;
+      st.held.push(p.expiresAt, p.id);
       g.remainingCount -= shares;
       g.remainingCents -= cents;
       g.refundedCount += shares;
@@ -274,6 +276,20 @@ export class TsEngine implements Engine {
       if (p.expiresAt <= nowMs) st.heap.push(p.expiresAt, p.id);
     }
     return taken;
+  }
+
+  evict(beforeMs: number): number {
+    checkTime('beforeMs', beforeMs);
+    const st = this.state;
+    let dropped = 0;
+    while (st.held.size > 0 && st.held.peekAt() <= beforeMs) {
+      const id = st.held.pop();
+      st.groups.delete(id);
+      const shard = id % st.options.shards;
+      st.evictedBelow[shard] = Math.max(st.evictedBelow[shard], Math.min(id + 1, 0xffff_ffff));
+      dropped++;
+    }
+    return dropped;
   }
 
   details(packetId: number): PacketDetails | null {

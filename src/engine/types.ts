@@ -225,6 +225,10 @@ export interface Engine {
    *  if `out` is too small, the rest stays unexpired for the next call. */
   expire(nowMs: number, out: RefundOut, force?: Uint32Array): MaybePromise<number>;
 
+  /** Forget every expired packet whose expiresAt <= beforeMs (its money is settled; the ledger has it).
+   *  Afterwards an open of it answers Expired and its details are null. Returns how many were dropped. */
+  evict(beforeMs: number): MaybePromise<number>;
+
   details(packetId: number): MaybePromise<PacketDetails | null>;
   totals(): MaybePromise<Totals>;
 

@@ -35,12 +35,17 @@ export class EngineModel {
   cursor = 0;
   readonly buckets: Array<Array<{ id: number; cents: number }>>;
   nextGroupId = 1;
+  /** Packets the engine holds (evicted ones leave). */
   readonly packets = new Map<number, ModelPacket>();
+  groupPackets = 0;
+  /** Per shard, one more than the largest id evicted there. */
+  readonly evictedBelow: number[];
   readonly shake = flow();
   readonly group = flow();
 
   constructor(readonly shards: number) {
     this.buckets = Array.from({ length: shards }, () => []);
+    this.evictedBelow = Array.from({ length: shards }, () => 0);
   }
 
   startSupply(total: number, min: number, max: number): void {
@@ -94,6 +99,7 @@ export class EngineModel {
       const id = expected === CreateStatus.Ok ? this.nextGroupId++ : 0;
       assert.deepEqual([status[i], ids[i]], [expected, id], `create ${JSON.stringify(spec)}`);
       if (id === 0) return;
+      this.groupPackets++;
       this.packets.set(id, {
         id,
         sender: spec.sender ?? 1,
@@ -115,7 +121,7 @@ export class EngineModel {
       const p = this.packets.get(id);
       const label = `open(user ${user}, packet ${id}) at ${nowMs}`;
       let expected: OpenStatus;
-      if (!p) expected = OpenStatus.UnknownPacket;
+      if (!p) expected = id < this.evictedBelow[id % this.shards] ? OpenStatus.Expired : OpenStatus.UnknownPacket;
       else if (!p.recipients.includes(user)) expected = OpenStatus.NotRecipient;
       else if (p.opened.has(user)) expected = OpenStatus.Repeat;
       else if (p.expired || nowMs >= p.expiresAt) expected = OpenStatus.Expired;
@@ -158,6 +164,18 @@ export class EngineModel {
     }
   }
 
+  /** Drops what `evict(beforeMs)` must drop; returns the ids, ascending. */
+  evict(beforeMs: number, dropped: number): number[] {
+    const ids = [...this.packets.values()].filter((p) => p.expired && p.expiresAt <= beforeMs).map((p) => p.id);
+    assert.equal(dropped, ids.length, `evict(${beforeMs}) drops every expired packet due by then`);
+    for (const id of ids) {
+      this.packets.delete(id);
+      const shard = id % this.shards;
+      this.evictedBelow[shard] = Math.max(this.evictedBelow[shard], id + 1);
+    }
+    return ids.sort((a, b) => a - b);
+  }
+
   totals(): Totals {
     const build = (f: Flow) => ({
       created: { count: f.createdCount, cents: f.createdCents },
@@ -165,7 +183,7 @@ export class EngineModel {
       remaining: { count: f.createdCount - f.paidCount - f.refundedCount, cents: f.createdCents - f.paidCents - f.refundedCents },
       refunded: { count: f.refundedCount, cents: f.refundedCents },
     });
-    return { shake: build(this.shake), group: build(this.group), groupPackets: this.packets.size };
+    return { shake: build(this.shake), group: build(this.group), groupPackets: this.groupPackets };
   }
 }
 

@@ -413,6 +413,17 @@ impl Engine {
         Ok(refunds.len() as u32)
     }
 
+    /// Forgets every expired packet whose expiry is `<= before_ms` (docs/engine.md, `evict`):
+    /// its money is settled and in the ledger. Returns how many were dropped.
+    pub fn evict(&self, before_ms: f64) -> Result<u32> {
+        if before_ms.is_nan() {
+            return Err(InputError::new("beforeMs must be a number"));
+        }
+        Ok((0..self.shards.len())
+            .map(|s| self.shards.lock(s).evict(before_ms))
+            .sum())
+    }
+
     /// Everything known about one group packet, or `None` for an unknown id.
     pub fn details(&self, packet_id: u32) -> Option<PacketDetails> {
         self.shards

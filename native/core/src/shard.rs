@@ -140,10 +140,12 @@ pub(crate) struct ShardCounters {
 /// a dense table that points into `packets` (kept in insertion order: a batch of consecutive ids
 /// reads consecutive memory). Ids that would make the table sparse (a restored ledger with wide
 /// gaps, or a smaller id inserted after larger ones by a concurrent batch) go to a hash map.
+/// A removed packet's place is taken by the last one, and the table drops its empty front, so the
+/// store's memory follows the packets held, not the packets ever made.
 struct GroupStore {
     packets: Vec<GroupPacket>,
     /// `table[slot - base]`: 1 + index into `packets`, or 0.
-    table: Vec<u32>,
+    table: VecDeque<u32>,
     base: u32,
     far: HashMap<u32, u32, BuildHasherDefault<IdHasher>>,
     /// Divides an id by the shard count.
@@ -154,7 +156,7 @@ impl GroupStore {
     fn new(shards: Divisor) -> Self {
         Self {
             packets: Vec::new(),
-            table: Vec::new(),
+            table: VecDeque::new(),
             base: 0,
             far: HashMap::default(),
             shards,
@@ -204,6 +206,40 @@ impl GroupStore {
         }
         self.far.insert(id, i);
     }
+
+    /// Removes a packet; false if it is not here.
+    fn remove(&mut self, id: u32) -> bool {
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        self.repoint(id, i, None);
+        self.packets.swap_remove(i);
+        if let Some(moved) = self.packets.get(i) {
+            let last = self.packets.len();
+            self.repoint(moved.id, last, Some(i));
+        }
+        while self.table.front() == Some(&0) {
+            self.table.pop_front();
+            self.base += 1;
+        }
+        true
+    }
+
+    /// Points the entry of `id`, now at index `from`, to index `to` (or removes it).
+    fn repoint(&mut self, id: u32, from: usize, to: Option<usize>) {
+        let k = self.shards.div(id).wrapping_sub(self.base) as usize;
+        match self.table.get_mut(k) {
+            Some(entry) if *entry as usize == from + 1 => *entry = to.map_or(0, |i| i as u32 + 1),
+            _ => match to {
+                Some(i) => {
+                    self.far.insert(id, i as u32);
+                }
+                None => {
+                    self.far.remove(&id);
+                }
+            },
+        }
+    }
 }
 
 /// Everything a shard owns.
@@ -213,6 +249,10 @@ pub(crate) struct ShardState {
     groups: GroupStore,
     /// Packets not yet expired, by (expiry key, id): an expiry sweep reads only what is due.
     expiry: BTreeSet<(u64, u32)>,
+    /// Expired packets still held, by (expiry key, id): `evict` reads only what is due.
+    held: BTreeSet<(u64, u32)>,
+    /// One more than the largest id evicted from this shard: an unknown id below it was evicted.
+    evicted_below: u32,
     /// Stream `1 + shard index`: the splits of this shard's group packets.
     rng: Rng,
     pub counters: ShardCounters,
@@ -225,6 +265,8 @@ impl ShardState {
             bucket: VecDeque::new(),
             groups: GroupStore::new(Divisor::new(shards)),
             expiry: BTreeSet::new(),
+            held: BTreeSet::new(),
+            evicted_below: 0,
             rng,
             counters: ShardCounters::default(),
         }
@@ -298,9 +340,11 @@ impl ShardState {
     }
 
     fn insert(&mut self, packet: GroupPacket) {
-        if !packet.expired {
-            self.expiry
-                .insert((expiry_key(packet.expires_at), packet.id));
+        let key = (expiry_key(packet.expires_at), packet.id);
+        if packet.expired {
+            self.held.insert(key);
+        } else {
+            self.expiry.insert(key);
         }
         self.groups.insert(packet);
     }
@@ -317,6 +361,9 @@ impl ShardState {
     #[inline]
     pub fn open(&mut self, user: u32, packet_id: u32, now_ms: f64) -> (OpenStatus, u32) {
         let Some(packet) = self.groups.get_mut(packet_id) else {
+            if packet_id < self.evicted_below {
+                return (OpenStatus::Expired, 0);
+            }
             return (OpenStatus::UnknownPacket, 0);
         };
         let (status, cents) = packet.open(user, now_ms, &mut self.rng);
@@ -349,8 +396,9 @@ impl ShardState {
     /// Expires one packet, if it exists and is not expired yet.
     pub fn expire(&mut self, packet_id: u32) -> Option<Refund> {
         let packet = self.groups.get_mut(packet_id).filter(|p| !p.expired)?;
-        self.expiry
-            .remove(&(expiry_key(packet.expires_at), packet_id));
+        let key = (expiry_key(packet.expires_at), packet_id);
+        self.expiry.remove(&key);
+        self.held.insert(key);
         let refund = packet.expire();
         self.counters
             .group_refunded
@@ -360,6 +408,27 @@ impl ShardState {
 
     pub fn details(&self, packet_id: u32) -> Option<PacketDetails> {
         self.groups.get(packet_id).map(GroupPacket::details)
+    }
+
+    /// Drops every expired packet whose expiry is `<= before_ms`; returns how many.
+    pub fn evict(&mut self, before_ms: f64) -> u32 {
+        let due: Vec<(u64, u32)> = self
+            .held
+            .range(..=(expiry_key(before_ms), u32::MAX))
+            .copied()
+            .collect();
+        for key in &due {
+            self.held.remove(key);
+            self.groups.remove(key.1);
+            self.evicted_below = self.evicted_below.max(key.1.saturating_add(1));
+        }
+        due.len() as u32
+    }
+
+    /// Group packets held (live or expired and not yet evicted).
+    #[cfg(test)]
+    pub fn held_packets(&self) -> usize {
+        self.groups.packets.len()
     }
 }
 
@@ -462,5 +531,89 @@ mod tests {
                 "the table stays dense"
             );
         }
+    }
+
+    #[test]
+    fn group_store_removes_in_any_order_and_drops_the_empty_front() {
+        for shards in [1u32, 3, 64] {
+            let mut rng = Rng::stream(1, 1);
+            let mut store = GroupStore::new(Divisor::new(shards));
+            let shard = 2 % shards;
+            let mut ids: Vec<u32> = (10..400).map(|k| k * shards + shard).collect();
+            ids.push(5 * shards + shard); // in the hash map: below the table's base
+            ids.push(4_000_000_000 / shards * shards + shard); // in the hash map: far above
+            for &id in &ids {
+                store.insert(packet(id, &mut rng));
+            }
+            // Remove every third id, oldest first, then the two far ones.
+            let (mut gone, mut kept) = (Vec::new(), Vec::new());
+            for (i, &id) in ids.iter().enumerate() {
+                if i % 3 == 0 || i >= 390 {
+                    gone.push(id);
+                } else {
+                    kept.push(id);
+                }
+            }
+            for &id in &gone {
+                assert!(store.remove(id), "{shards} shards: remove {id}");
+                assert!(!store.remove(id), "{shards} shards: {id} only once");
+            }
+            for &id in &gone {
+                assert!(store.get(id).is_none(), "{shards} shards: {id} is gone");
+            }
+            for &id in &kept {
+                assert_eq!(
+                    store.get(id).map(|p| p.id),
+                    Some(id),
+                    "{shards} shards: {id} stays"
+                );
+            }
+            assert_eq!(store.packets.len(), kept.len());
+            // Remove the rest: nothing is left, not even the table.
+            for &id in &kept {
+                assert!(store.remove(id));
+            }
+            assert!(store.packets.is_empty() && store.table.is_empty() && store.far.is_empty());
+            // And it fills again.
+            store.insert(packet(ids[100], &mut rng));
+            assert_eq!(store.get(ids[100]).map(|p| p.id), Some(ids[100]));
+        }
+    }
+
+    #[test]
+    fn evicted_packets_answer_expired_and_have_no_details() {
+        let mut state = ShardState::new(Rng::stream(1, 1), 1);
+        for id in 1..=3 {
+            let new = NewPacket::prepare(1, 10, 1, &[7], 1_000.0 * f64::from(id)).expect("valid");
+            state.create_group(id, &new, SplitMode::DoubleMean);
+        }
+        assert_eq!(state.open(7, 1, 0.0), (OpenStatus::Ok, 10));
+        assert_eq!(state.evict(5_000.0), 0, "nothing expired yet");
+        assert!(state.expire(1).is_some() && state.expire(2).is_some());
+        assert_eq!(state.evict(1_500.0), 1, "only the packet expiring by then");
+        assert_eq!(
+            state.open(7, 1, 0.0),
+            (OpenStatus::Expired, 0),
+            "an evicted packet's open"
+        );
+        assert!(state.details(1).is_none());
+        assert_eq!(
+            state.open(7, 2, 0.0),
+            (OpenStatus::Expired, 0),
+            "held: still known"
+        );
+        assert!(state.details(2).is_some());
+        assert_eq!(state.evict(5_000.0), 1);
+        assert_eq!(
+            state.open(8, 3, 0.0),
+            (OpenStatus::NotRecipient, 0),
+            "live: untouched"
+        );
+        assert_eq!(
+            state.open(7, 4, 0.0),
+            (OpenStatus::UnknownPacket, 0),
+            "never made"
+        );
+        assert_eq!(state.held_packets(), 1);
     }
 }

@@ -98,6 +98,12 @@ pub fn details(packet_id: f64) -> napi::Result<Option<JsPacketDetails>> {
     Ok(global::current()?.details(id).map(JsPacketDetails::from))
 }
 
+/// Forgets every expired packet whose expiry is `<= beforeMs`; returns how many.
+#[napi(catch_unwind)]
+pub fn evict(before_ms: f64) -> napi::Result<u32> {
+    global::current()?.evict(before_ms).map_err(from_core)
+}
+
 /// Money of both flows.
 #[napi(catch_unwind)]
 pub fn totals() -> napi::Result<JsTotals> {
