@@ -8,8 +8,8 @@ import test from 'ava';
 import net from 'node:net';
 import { mintToken } from '../src/auth/token.ts';
 import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
-import { encodeCreate, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
-import { ServerType } from '../src/protocol/codes.ts';
+import { encodeCreate, encodeDetails, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
+import { DetailsStatus, ServerType } from '../src/protocol/codes.ts';
 import { checkTold, Told } from '../scripts/reliability/told.ts';
 import { startServer, TestClient, type TestServer } from './helpers/server.ts';
 
@@ -19,7 +19,8 @@ let request = 1;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test.before(async () => {
-  server = await startServer({ args: ['--shards', '1', '--expiry-sweep-ms', '50'] });
+  // Expired packets stay 3 s in memory: long enough for the checks right after an expiry.
+  server = await startServer({ args: ['--shards', '1', '--expiry-sweep-ms', '50', '--retain-expired-ms', '3000'] });
 });
 
 test.after.always(async () => {
@@ -110,6 +111,33 @@ test.serial('opens of an expired packet are Expired (a share opened before stays
   t.deepEqual(await totals(), before, 'nothing moved');
   r21.close();
   r22.close();
+});
+
+test.serial('a packet evicted after --retain-expired-ms: its opens are Expired, its details unknown, nothing moves; the ledger keeps it', async (t) => {
+  const made = await server.adminFetch('POST', '/admin/packets', { sender: 30, totalCents: 70, shareCount: 2, recipients: [31, 32], expiresInMs: 200 });
+  const packetId = made.body.packetId;
+  told.packet(packetId, 70, 2);
+  const r31 = await TestClient.login(server, 31);
+  const opened = await ask(r31, (id) => encodeOpen(id, packetId));
+  t.like(opened, { status: OpenStatus.Ok }, 'one share before the expiry');
+  told.share(packetId, 31, (opened as { cents: number }).cents);
+  const evicted = async () => (await server.adminFetch('GET', '/stats')).body.cumulative.evicted as number;
+  const start = await evicted();
+  const details = () => ask(r31, (id) => encodeDetails(id, packetId));
+  t.like(await details(), { type: ServerType.DetailsResult, status: DetailsStatus.Found }, 'details while it is held');
+  const held = async () => {
+    const d = await details();
+    return d.type === ServerType.DetailsResult && d.status === DetailsStatus.Found;
+  };
+  for (let i = 0; i < 100 && (await held()); i++) await sleep(100);
+  t.like(await details(), { type: ServerType.DetailsResult, status: DetailsStatus.UnknownPacket }, 'details once evicted (~3.2 s after it was made): unknown packet');
+  for (let i = 0; i < 30 && (await evicted()) === start; i++) await sleep(100); // /stats is summed once a second
+  t.true((await evicted()) > start, '/stats counts the eviction');
+  const before = await totals();
+  t.like(await ask(r31, (id) => encodeOpen(id, packetId)), { status: OpenStatus.Expired, cents: 0 }, 'the opener asking again: Expired (no longer Repeat)');
+  t.deepEqual(await (await httpOpen(server.token(32), { packetId })).json(), { status: 'expired', packetId, cents: 0 }, 'the other recipient over HTTP: expired');
+  t.deepEqual(await totals(), before, 'nothing moved');
+  r31.close();
 });
 
 test.serial('HTTP: an expired token, a token of another server and the admin token are refused; a body naming another user opens as the token\'s user', async (t) => {

@@ -16,6 +16,7 @@ export const COUNTER_FIELDS = [
   'createCents',
   'refunds',
   'refundCents',
+  'evicted',
   'errors',
   'unavailable',
   'released',

@@ -25,6 +25,8 @@ export interface ServerFlags {
   loginTimeoutMs: number;
   packetTtlMs: number;
   expirySweepMs: number;
+  retainExpiredMs: number;
+  semiSpaceMb: number;
   monitor: string | null;
   readyFile: string | null;
   allowUwsFallback: boolean;
@@ -62,6 +64,8 @@ const SPECS: FlagSpec[] = [
   { name: 'login-timeout-ms', kind: 'int', value: 'MS', help: 'a connection must log in within this, else 4003 (default 10000)', min: 100 },
   { name: 'packet-ttl-ms', kind: 'int', value: 'MS', help: 'expiry of group packets created over WebSocket (default 86400000 = 24 h)', min: 1 },
   { name: 'expiry-sweep-ms', kind: 'int', value: 'MS', help: 'how often expired group packets are refunded (default 1000)', min: 10 },
+  { name: 'retain-expired-ms', kind: 'int', value: 'MS', help: 'an expired group packet stays in memory this long after its expiry (exact answers to late opens, details); then only the ledger has it (default 86400000 = 24 h)', min: 0 },
+  { name: 'semi-space-mb', kind: 'int', value: 'MB', help: 'V8 semi-space of the app worker threads, fixed so their heaps do not swell and shrink with the load (default 8; 0 = V8 sizes it; with one thread the app runs on the main thread, which keeps V8 sizing)', min: 0 },
   { name: 'monitor', kind: 'string', value: 'URL', help: 'POST per-second counters to URL/push' },
   { name: 'ready-file', kind: 'string', value: 'PATH', help: 'write the ready JSON line there once listening (it is also printed on stdout)' },
   { name: 'allow-uws-fallback', kind: 'bool', value: '', help: 'start even if uWS fell back to its slow JavaScript implementation' },
@@ -129,6 +133,8 @@ export function parseFlags(argv: string[]): ServerFlags {
   if (idleTimeout > 0 && idleTimeout < 8) throw new FlagError(`--idle-timeout must be 0 or >= 8 (uWS aborts on 1..7), got ${idleTimeout}`);
   const seed = values.seed === undefined ? undefined : int('seed', 0);
   if (seed !== undefined && seed > 0xffffffff) throw new FlagError(`--seed must fit in 32 bits, got ${seed}`);
+  const semiSpaceMb = int('semi-space-mb', 8);
+  if (semiSpaceMb > 128) throw new FlagError(`--semi-space-mb must be <= 128, got ${semiSpaceMb}`);
   const monitor = values.monitor === undefined ? null : str('monitor', '');
   if (monitor !== null && !/^https?:\/\/[^\s]+$/.test(monitor)) throw new FlagError(`--monitor must be an http(s) URL, got "${monitor}"`);
   const port = int('port', 8080);
@@ -157,6 +163,8 @@ export function parseFlags(argv: string[]): ServerFlags {
     loginTimeoutMs: int('login-timeout-ms', 10_000),
     packetTtlMs: int('packet-ttl-ms', 86_400_000),
     expirySweepMs: int('expiry-sweep-ms', 1000),
+    retainExpiredMs: int('retain-expired-ms', 86_400_000),
+    semiSpaceMb,
     monitor,
     readyFile: values['ready-file'] === undefined ? null : path.resolve(str('ready-file', '')),
     allowUwsFallback: values['allow-uws-fallback'] === true,

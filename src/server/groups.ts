@@ -110,6 +110,16 @@ export class GroupMoves {
     return run;
   }
 
+  /** Forget packets that expired at least `retainMs` before `nowMs`: their refunds are committed
+   *  (a sweep commits before it returns) and the ledger keeps them. Returns how many. */
+  async evict(nowMs: number, retainMs: number): Promise<number> {
+    const run = this.expiring.then(() => this.engine.evict(nowMs - retainMs));
+    this.expiring = run.catch(() => undefined);
+    const n = await run;
+    this.counters[C.evicted] += n;
+    return n;
+  }
+
   private async expireNow(nowMs: number, force?: Uint32Array): Promise<{ expired: number; refundedCents: number }> {
     let expired = 0;
     let refundedCents = 0;

@@ -11,6 +11,7 @@ import { openLedger, type SqliteLedger } from '../ledger/sqlite-ledger.ts';
 import type { Cover } from '../protocol/codec.ts';
 import { mountAdminApi } from './admin-api.ts';
 import { AppHandle, startApps } from './apps.ts';
+import { fixSemiSpace } from './heap-sizing.ts';
 import { Campaign } from './campaign.ts';
 import { newControl, newCounters } from './counters.ts';
 import type { ServerFlags } from './flags.ts';
@@ -200,6 +201,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       allowUwsFallback: flags.allowUwsFallback,
     };
   });
+  fixSemiSpace(flags.semiSpaceMb); // the app threads' isolates; the ledger writer's exists already
   apps = startApps({
     configs,
     inProcess: threads === 1,
@@ -308,9 +310,13 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
   supply.start();
   const sweeper = setInterval(() => {
     if (!recovery.canMove()) return;
-    groups.expire(Date.now()).catch((err) => {
-      if (!(err instanceof Unavailable)) log(`expiry sweep failed: ${(err as Error).message}`);
-    });
+    const now = Date.now();
+    groups
+      .expire(now)
+      .then(() => groups.evict(now, flags.retainExpiredMs))
+      .catch((err) => {
+        if (!(err instanceof Unavailable)) log(`expiry sweep failed: ${(err as Error).message}`);
+      });
   }, flags.expirySweepMs);
   sweeper.unref();
 
