@@ -135,8 +135,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         const stats = (await server.adminFetch('GET', '/stats').catch(() => null))?.body;
         const heaps = ((stats?.heapUsedMb ?? []) as number[]).map((used, i) => `${used.toFixed(0)}/${Number(stats.heapMb[i]).toFixed(0)}`);
         if (stats?.ledger) heaps.push(`ledger ${Number(stats.ledger.heapUsedMb).toFixed(0)}/${Number(stats.ledger.heapMb).toFixed(0)}`);
+        const held = stats ? `, ${stats.totals.groupPackets - stats.cumulative.evicted} group packets held` : '';
         o.log(
-          `+${Math.round((Date.now() - started) / 60_000)} min: RSS ${(rss.sample() ?? 0).toFixed(1)} MiB (V8 heaps in use/committed ${heaps.join(', ')} MiB), last minute ${Math.round(last.reduce((s, [, x]) => s + x.sent, 0) / Math.max(1, last.length))} shakes/s, ` +
+          `+${Math.round((Date.now() - started) / 60_000)} min: RSS ${(rss.sample() ?? 0).toFixed(1)} MiB (V8 heaps in use/committed ${heaps.join(', ')} MiB${held}), last minute ${Math.round(last.reduce((s, [, x]) => s + x.sent, 0) / Math.max(1, last.length))} shakes/s, ` +
             `p99 ${median(last.map(([, x]) => x.p99Ms))} ms, errors ${last.reduce((s, [, x]) => s + x.errors + (x.unavailable ?? 0), 0)}`,
         );
       }
