@@ -3,10 +3,10 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Engine } from '../engine/types.ts';
 import type { Ledger } from '../ledger/types.ts';
-import type { Cover } from '../protocol/codec.ts';
 import { CloseCode } from '../protocol/codes.ts';
 import { Batcher, type NotifyItem } from './batcher.ts';
 import { CONNECTIONS, Ctl, ShakeCeiling } from './counters.ts';
+import { CoverBook } from './covers.ts';
 import { trackThreadGauges } from './thread-gauges.ts';
 import { MoveGate } from './gate.ts';
 import { mountHttpApi } from './http-api.ts';
@@ -31,7 +31,7 @@ export interface AppDeps {
 export function runApp(deps: AppDeps): Promise<void> {
   const { uws, config, engine, ledger, link, log } = deps;
   const post = (msg: FromApp) => link.postMessage(msg);
-  const covers = new Map<number, Cover>(config.covers);
+  const covers = new CoverBook(config.covers);
   const counters = config.counters;
   let accepting = true;
   let listenSocket: unknown = null;
@@ -41,7 +41,7 @@ export function runApp(deps: AppDeps): Promise<void> {
   const gate = new MoveGate((err) => post({ t: 'commit-failed', message: err instanceof Error ? err.message : String(err) }));
   const registry = new SessionRegistry(counters, config.loginTimeoutMs);
   const notifyLocal = (items: NotifyItem[]) => {
-    for (const item of items) if (item.cover) covers.set(item.id, item.cover);
+    for (const item of items) if (item.cover) covers.set(item.id, item.cover, item.expiresAt);
     registry.notify(items);
   };
   const batcher = new Batcher({
@@ -117,8 +117,10 @@ export function runApp(deps: AppDeps): Promise<void> {
         gate.set(msg.state);
         break;
       case 'covers':
-        covers.clear();
-        for (const [id, cover] of msg.entries) covers.set(id, cover);
+        covers.replace(msg.entries);
+        break;
+      case 'evict':
+        covers.evict(msg.beforeMs);
         break;
       case 'drain':
         batcher.idle().then(() => post({ t: 'drained', id: msg.id }));

@@ -48,7 +48,7 @@ export interface BatcherDeps {
   counters: Float64Array;
   ceiling: ShakeCeiling;
   gate: MoveGate;
-  covers: Map<number, Cover>;
+  covers: { get(packetId: number): Cover | undefined };
   splitMode: SplitMode;
   packetTtlMs: number;
   /** Committed group packets, to notify their recipients. */

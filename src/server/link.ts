@@ -1,14 +1,16 @@
 // Messages between the main thread and each app (a worker thread, or the main thread itself when
 // there is one app). Both ends are MessagePorts, so the two cases run the same code.
-import type { Cover } from '../protocol/codec.ts';
 import type { NotifyItem } from './batcher.ts';
+import type { CoverEntry } from './covers.ts';
 import type { SessionLimits } from './session.ts';
 
 export type ToApp =
   | { t: 'notify'; items: NotifyItem[] }
   | { t: 'login'; user: number; seq: number }
   | { t: 'health'; state: 'healthy' | 'degraded' }
-  | { t: 'covers'; entries: Array<[number, Cover]> }
+  | { t: 'covers'; entries: CoverEntry[] }
+  /** The engine evicted the packets expiring at or before beforeMs: drop their covers. */
+  | { t: 'evict'; beforeMs: number }
   | { t: 'drain'; id: number }
   | { t: 'shutdown' };
 
@@ -37,6 +39,6 @@ export interface AppConfig {
   engineOptions: { shards: number; seed?: number; splitMode: 0 | 1 };
   counters: Float64Array;
   control: Int32Array;
-  covers: Array<[number, Cover]>;
+  covers: CoverEntry[];
   allowUwsFallback: boolean;
 }

@@ -5,7 +5,7 @@
 // restored from the ledger's snapshot, and the threads resume. Logged once per state change.
 import type { Engine, EngineOptions } from '../engine/types.ts';
 import type { Ledger, LedgerBatch } from '../ledger/types.ts';
-import type { Cover } from '../protocol/codec.ts';
+import { coverEntries, type CoverEntry } from './covers.ts';
 
 export type ServerState = 'healthy' | 'degraded' | 'rebuilding' | 'closing';
 
@@ -16,7 +16,7 @@ export interface RecoveryDeps {
   /** Tell every app; wait for every app to have nothing in flight. */
   broadcastHealth(state: 'healthy' | 'degraded'): void;
   drainApps(): Promise<void>;
-  restoredCovers(entries: Array<[number, Cover]>): void;
+  restoredCovers(entries: CoverEntry[]): void;
   log(message: string): void;
   probeMs?: number;
 }
@@ -99,7 +99,7 @@ export class Recovery {
       const snapshot = await this.deps.ledger.loadSnapshot();
       await this.deps.engine.reset(this.deps.engineOptions);
       await this.deps.engine.snapshotRestore(snapshot.engine);
-      this.deps.restoredCovers([...snapshot.covers.entries()]);
+      this.deps.restoredCovers(coverEntries(snapshot));
       this.rebuilds++;
       this.stopProbe();
       this.state = 'healthy';

@@ -8,11 +8,11 @@ import { randomInt } from 'node:crypto';
 import { createEngine, engineKindFromEnv, type EngineKind } from '../engine/index.ts';
 import { SplitMode, type EngineOptions } from '../engine/types.ts';
 import { openLedger, type SqliteLedger } from '../ledger/sqlite-ledger.ts';
-import type { Cover } from '../protocol/codec.ts';
 import { mountAdminApi } from './admin-api.ts';
 import { AppHandle, startApps } from './apps.ts';
 import { Campaign } from './campaign.ts';
 import { newControl, newCounters } from './counters.ts';
+import { coverEntries, type CoverEntry } from './covers.ts';
 import type { ServerFlags } from './flags.ts';
 import { GroupMoves, Unavailable } from './groups.ts';
 import { fixSemiSpace } from './heap-sizing.ts';
@@ -129,12 +129,12 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     await ledger.close();
     throw new StartupError(`cannot start the ${kind} engine: ${err.message}`);
   });
-  let covers: Array<[number, Cover]>;
+  let covers: CoverEntry[];
   try {
     const snapshot = await ledger.loadSnapshot();
     await engine.reset(engineOptions);
     await engine.snapshotRestore(snapshot.engine);
-    covers = [...snapshot.covers.entries()];
+    covers = coverEntries(snapshot);
     const t = await engine.totals();
     if (t.shake.created.count > 0 || t.groupPackets > 0) {
       notices.push(`engine rebuilt from the ledger: ${t.shake.created.count} shake packets (${t.shake.paid.count} won), ${t.groupPackets} group packets`);
@@ -314,6 +314,9 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     groups
       .expire(now)
       .then(() => groups.evict(now, flags.retainExpiredMs))
+      .then((evicted) => {
+        if (evicted > 0) broadcast({ t: 'evict', beforeMs: now - flags.retainExpiredMs });
+      })
       .catch((err) => {
         if (!(err instanceof Unavailable)) log(`expiry sweep failed: ${(err as Error).message}`);
       });
