@@ -9,7 +9,7 @@ export type CoverEntry = [packetId: number, cover: Cover, expiresAt: number];
 
 export class CoverBook {
   private readonly byId = new Map<number, Cover>();
-  private readonly expiry = new ExpiryHeap();
+  private expiry = new ExpiryHeap();
 
   constructor(entries: CoverEntry[] = []) {
     this.replace(entries);
@@ -31,7 +31,7 @@ export class CoverBook {
   /** After a rebuild from the ledger: exactly these covers. */
   replace(entries: CoverEntry[]): void {
     this.byId.clear();
-    while (this.expiry.size > 0) this.expiry.pop();
+    this.expiry = new ExpiryHeap();
     for (const [id, cover, expiresAt] of entries) this.set(id, cover, expiresAt);
   }
 

@@ -110,10 +110,10 @@ export class GroupMoves {
     return run;
   }
 
-  /** Forget packets that expired at least `retainMs` before `nowMs`: their refunds are committed
+  /** Forget the expired packets whose expiry is at or before `beforeMs`: their refunds are committed
    *  (a sweep commits before it returns) and the ledger keeps them. Returns how many. */
-  async evict(nowMs: number, retainMs: number): Promise<number> {
-    const run = this.expiring.then(() => this.engine.evict(nowMs - retainMs));
+  async evict(beforeMs: number): Promise<number> {
+    const run = this.expiring.then(() => this.engine.evict(beforeMs));
     this.expiring = run.catch(() => undefined);
     const n = await run;
     this.counters[C.evicted] += n;

@@ -311,11 +311,12 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
   const sweeper = setInterval(() => {
     if (!recovery.canMove()) return;
     const now = Date.now();
+    const evictBefore = now - flags.retainExpiredMs;
     groups
       .expire(now)
-      .then(() => groups.evict(now, flags.retainExpiredMs))
+      .then(() => groups.evict(evictBefore))
       .then((evicted) => {
-        if (evicted > 0) broadcast({ t: 'evict', beforeMs: now - flags.retainExpiredMs });
+        if (evicted > 0) broadcast({ t: 'evict', beforeMs: evictBefore }); // their covers go too
       })
       .catch((err) => {
         if (!(err instanceof Unavailable)) log(`expiry sweep failed: ${(err as Error).message}`);
