@@ -57,7 +57,9 @@ await collector.start();
 const secretFile = path.join(dir, 'bare-secret');
 writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
 
-note(`bench:ceiling: ${CONNECTIONS} connections over ${PROCS} client processes, qps ${QPS.join(', ')}, ${THREADS} server threads, ${ENGINE} engine, ${WARMUP} s warm-up + ${DURATION} s measured, ${REPEATS} repeat(s), generator nice ${CLIENT_NICE}; load ${machine.loadAtStart.join(' ')}`);
+note(
+  `bench:ceiling: ${CONNECTIONS} connections over ${PROCS} client processes, qps ${QPS.join(', ')}, ${THREADS} server threads, ${ENGINE} engine, ${WARMUP} s warm-up + ${DURATION} s measured, ${REPEATS} repeat(s), generator nice ${CLIENT_NICE}; load ${machine.loadAtStart.join(' ')}`,
+);
 
 interface Round {
   kind: Kind;
@@ -84,7 +86,15 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
     wsUrl = `ws://127.0.0.1:${child.ready.port}/ws`;
     stopTarget = () => stop(child);
   } else {
-    const h = await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label, root: kind === 'compare' ? COMPARE : undefined, nodeArgs: SERVER_NODE_ARGS });
+    const h = await startHongbao({
+      engine: ENGINE,
+      threads: THREADS,
+      monitorUrl: collector.url,
+      outDir: dir,
+      label,
+      root: kind === 'compare' ? COMPARE : undefined,
+      nodeArgs: SERVER_NODE_ARGS,
+    });
     pid = h.pid;
     wsUrl = h.wsUrl;
     secret = h.secretFile;
@@ -99,7 +109,9 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
     try {
       for (const qps of QPS) {
         const s = await runStep(g, collector, { qps, warmupSeconds: WARMUP, durationSeconds: DURATION, pids: { server: pid }, hongbaoServer: kind !== 'bare' });
-        note(`  ${label} @ ${qps}/s: answered ${s.answeredPerSecond.mean}/s (min ${s.answeredPerSecond.min}), p50 ${s.latency.p50Ms} ms, p99 ${s.latency.p99Ms} ms, server ${s.cpu.server} cores, clients ${s.clientCores} cores, load ${s.load.join(' ')}`);
+        note(
+          `  ${label} @ ${qps}/s: answered ${s.answeredPerSecond.mean}/s (min ${s.answeredPerSecond.min}), p50 ${s.latency.p50Ms} ms, p99 ${s.latency.p99Ms} ms, server ${s.cpu.server} cores, clients ${s.clientCores} cores, load ${s.load.join(' ')}`,
+        );
         note(`    per-second p99 ms: ${s.perSecond.p99Ms.join(' ')}`);
         if (s.perSecond.serverLoopDelayMs) note(`    server loop delay max ms: ${s.perSecond.serverLoopDelayMs.join(' ')}`);
         steps.push(s);
@@ -145,31 +157,99 @@ for (const [i, qps] of QPS.entries()) {
       'min/s': Math.round(med(kind, (s) => s.answeredPerSecond.min)),
       'p50 ms': med(kind, (s) => s.latency.p50Ms),
       'p99 ms': med(kind, (s) => s.latency.p99Ms),
-      'server cores': round(med(kind, (s) => s.cpu.server), 2),
+      'server cores': round(
+        med(kind, (s) => s.cpu.server),
+        2,
+      ),
       'ms CPU/1k': round(cpuPerK(kind), 1),
-      'client cores': round(med(kind, (s) => s.clientCores), 2),
-      'send err %': round(med(kind, (s) => s.sendError * 100), 2),
-      'ratio': kind === 'bare' ? '' : round(median(ratioOf(kind)), 3),
+      'client cores': round(
+        med(kind, (s) => s.clientCores),
+        2,
+      ),
+      'send err %': round(
+        med(kind, (s) => s.sendError * 100),
+        2,
+      ),
+      ratio: kind === 'bare' ? '' : round(median(ratioOf(kind)), 3),
     });
   }
   summary.push({
     qps,
-    bare: { answeredPerSecond: bare, p50Ms: med('bare', (s) => s.latency.p50Ms), p99Ms: med('bare', (s) => s.latency.p99Ms), serverCores: med('bare', (s) => s.cpu.server), clientCores: med('bare', (s) => s.clientCores), msCpuPer1000: cpuPerK('bare') },
-    server: { answeredPerSecond: server, p50Ms: med('server', (s) => s.latency.p50Ms), p99Ms: med('server', (s) => s.latency.p99Ms), serverCores: med('server', (s) => s.cpu.server), clientCores: med('server', (s) => s.clientCores), msCpuPer1000: cpuPerK('server') },
+    bare: {
+      answeredPerSecond: bare,
+      p50Ms: med('bare', (s) => s.latency.p50Ms),
+      p99Ms: med('bare', (s) => s.latency.p99Ms),
+      serverCores: med('bare', (s) => s.cpu.server),
+      clientCores: med('bare', (s) => s.clientCores),
+      msCpuPer1000: cpuPerK('bare'),
+    },
+    server: {
+      answeredPerSecond: server,
+      p50Ms: med('server', (s) => s.latency.p50Ms),
+      p99Ms: med('server', (s) => s.latency.p99Ms),
+      serverCores: med('server', (s) => s.cpu.server),
+      clientCores: med('server', (s) => s.clientCores),
+      msCpuPer1000: cpuPerK('server'),
+    },
     ratio: median(ratios),
     ratios,
-    ...(COMPARE ? { compare: { root: COMPARE, answeredPerSecond: med('compare', (s) => s.answeredPerSecond.mean), p50Ms: med('compare', (s) => s.latency.p50Ms), p99Ms: med('compare', (s) => s.latency.p99Ms), serverCores: med('compare', (s) => s.cpu.server), msCpuPer1000: cpuPerK('compare'), ratio: median(ratioOf('compare')) } } : {}),
-    supply: { ratePerSecond: SUPPLY, minHitsPerSecond: Math.min(...hits), maxHitsPerSecond: Math.max(...hits), secondsOutside: hits.filter((h) => h < SUPPLY * 0.98 || h > SUPPLY * 1.02).length, seconds: hits.length, secondsWithoutPush: allHits.length - hits.length },
+    ...(COMPARE
+      ? {
+          compare: {
+            root: COMPARE,
+            answeredPerSecond: med('compare', (s) => s.answeredPerSecond.mean),
+            p50Ms: med('compare', (s) => s.latency.p50Ms),
+            p99Ms: med('compare', (s) => s.latency.p99Ms),
+            serverCores: med('compare', (s) => s.cpu.server),
+            msCpuPer1000: cpuPerK('compare'),
+            ratio: median(ratioOf('compare')),
+          },
+        }
+      : {}),
+    supply: {
+      ratePerSecond: SUPPLY,
+      minHitsPerSecond: Math.min(...hits),
+      maxHitsPerSecond: Math.max(...hits),
+      secondsOutside: hits.filter((h) => h < SUPPLY * 0.98 || h > SUPPLY * 1.02).length,
+      seconds: hits.length,
+      secondsWithoutPush: allHits.length - hits.length,
+    },
     worstSendError: Math.max(...[...of('bare'), ...serverSteps].map((s) => s.sendError)),
   });
 }
-printTable(`bench:ceiling — medians of ${REPEATS} repeat(s); answered/s = mean over the ${DURATION} s window; ratio = hongbao / bare per repeat; load now ${load().join(' ')}`, rows);
+printTable(
+  `bench:ceiling — medians of ${REPEATS} repeat(s); answered/s = mean over the ${DURATION} s window; ratio = hongbao / bare per repeat; load now ${load().join(' ')}`,
+  rows,
+);
 for (const s of summary as Array<Record<string, any>>) {
-  note(`qps ${s.qps}: supply paid ${s.supply.minHitsPerSecond}..${s.supply.maxHitsPerSecond}/s (target ${SUPPLY}), ${s.supply.secondsOutside} of ${s.supply.seconds} seconds outside ±2% (${s.supply.secondsWithoutPush} seconds without a server push); worst per-second send error ${(s.worstSendError * 100).toFixed(2)}%`);
+  note(
+    `qps ${s.qps}: supply paid ${s.supply.minHitsPerSecond}..${s.supply.maxHitsPerSecond}/s (target ${SUPPLY}), ${s.supply.secondsOutside} of ${s.supply.seconds} seconds outside ±2% (${s.supply.secondsWithoutPush} seconds without a server push); worst per-second send error ${(s.worstSendError * 100).toFixed(2)}%`,
+  );
 }
 for (const r of rounds) {
   const bad = Object.entries(r.faults).filter(([, v]) => v > 0);
   const windowBad = r.steps.map((s) => s.overloaded + s.unavailable + s.errors + s.dropped).reduce((x, y) => x + y, 0);
-  note(`${r.kind} r${r.repeat + 1}: connect ${r.connectSeconds.toFixed(1)} s; ${bad.length ? bad.map(([k, v]) => `${k} ${v}`).join(', ') : 'no errors, losses or disconnects'}; overloaded/unavailable/errors/dropped in windows: ${windowBad}`);
+  note(
+    `${r.kind} r${r.repeat + 1}: connect ${r.connectSeconds.toFixed(1)} s; ${bad.length ? bad.map(([k, v]) => `${k} ${v}`).join(', ') : 'no errors, losses or disconnects'}; overloaded/unavailable/errors/dropped in windows: ${windowBad}`,
+  );
 }
-printJson({ bench: 'ceiling', machine, loadAtEnd: load(), settings: { qps: QPS, connections: CONNECTIONS, clientProcesses: PROCS, threads: THREADS, engine: ENGINE, warmup: WARMUP, duration: DURATION, repeats: REPEATS, supplyRate: SUPPLY, clientNice: CLIENT_NICE, serverNodeArgs: SERVER_NODE_ARGS }, summary, rounds });
+printJson({
+  bench: 'ceiling',
+  machine,
+  loadAtEnd: load(),
+  settings: {
+    qps: QPS,
+    connections: CONNECTIONS,
+    clientProcesses: PROCS,
+    threads: THREADS,
+    engine: ENGINE,
+    warmup: WARMUP,
+    duration: DURATION,
+    repeats: REPEATS,
+    supplyRate: SUPPLY,
+    clientNice: CLIENT_NICE,
+    serverNodeArgs: SERVER_NODE_ARGS,
+  },
+  summary,
+  rounds,
+});

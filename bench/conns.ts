@@ -42,7 +42,9 @@ const collector = new Collector();
 await collector.start();
 const secretFile = path.join(dir, 'bare-secret');
 writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
-note(`bench:conns: connections ${a.connections} (open-file cap ${FD_LIMIT}), ${PROCS} client processes, then ${QPS}/s for ${DURATION} s; ${THREADS} threads, ${ENGINE} engine; load ${machine.loadAtStart.join(' ')}`);
+note(
+  `bench:conns: connections ${a.connections} (open-file cap ${FD_LIMIT}), ${PROCS} client processes, then ${QPS}/s for ${DURATION} s; ${THREADS} threads, ${ENGINE} engine; load ${machine.loadAtStart.join(' ')}`,
+);
 
 const fdsOf = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 /** The lowest of several samples a second apart (the heap between collections inflates the others). */
@@ -83,7 +85,9 @@ for (let rep = 0; rep < REPEATS; rep++) {
     let secret = secretFile;
     let stopTarget: () => Promise<unknown>;
     if (target === 'bare') {
-      const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(THREADS)], { logFile: path.join(dir, `${label}.log`) });
+      const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(THREADS)], {
+        logFile: path.join(dir, `${label}.log`),
+      });
       pid = child.pid;
       wsUrl = `ws://127.0.0.1:${child.ready.port}/ws`;
       stopTarget = () => stop(child);
@@ -103,12 +107,35 @@ for (let rep = 0; rep < REPEATS; rep++) {
       // RSS at half and at all connections: the difference over the second half is the cost per
       // connection (a baseline before any connection would include start-up garbage freed later).
       const half = Math.floor(n / 2);
-      const g1 = await startGenerator({ wsUrl, connections: half, processes: Math.max(1, Math.floor(PROCS / 2)), total: n, secretFile: secret, collector, logDir: dir, label: `${label}-a`, connectTimeoutSeconds: 180 });
+      const g1 = await startGenerator({
+        wsUrl,
+        connections: half,
+        processes: Math.max(1, Math.floor(PROCS / 2)),
+        total: n,
+        secretFile: secret,
+        collector,
+        logDir: dir,
+        label: `${label}-a`,
+        connectTimeoutSeconds: 180,
+      });
       await sleep(SETTLE_MS);
       const baseRss = await steadyRss(pid);
-      const g2 = await startGenerator({ wsUrl, connections: n - half, processes: Math.max(1, PROCS - Math.floor(PROCS / 2)), firstUser: half + 1, total: n, secretFile: secret, collector, logDir: dir, label: `${label}-b`, connectTimeoutSeconds: 180 });
+      const g2 = await startGenerator({
+        wsUrl,
+        connections: n - half,
+        processes: Math.max(1, PROCS - Math.floor(PROCS / 2)),
+        firstUser: half + 1,
+        total: n,
+        secretFile: secret,
+        collector,
+        logDir: dir,
+        label: `${label}-b`,
+        connectTimeoutSeconds: 180,
+      });
       const g = mergeGenerators(g1, g2);
-      note(`  ${label}: ${g.connected} of ${n} connected (${g1.connected} in ${g1.connectSeconds.toFixed(1)} s, then ${g2.connected} in ${g2.connectSeconds.toFixed(1)} s; the server had ${fdsBefore} descriptors open before)`);
+      note(
+        `  ${label}: ${g.connected} of ${n} connected (${g1.connected} in ${g1.connectSeconds.toFixed(1)} s, then ${g2.connected} in ${g2.connectSeconds.toFixed(1)} s; the server had ${fdsBefore} descriptors open before)`,
+      );
       let step: StepResult;
       let activeRss = NaN;
       let idleRss = NaN;
@@ -119,7 +146,11 @@ for (let rep = 0; rep < REPEATS; rep++) {
         idleRss = await steadyRss(pid);
         clientRss = g.clients.reduce((s, c) => s + rssBytes(c.pid), 0);
         step = await runStep(g, collector, {
-          qps: QPS, warmupSeconds: 3, durationSeconds: DURATION, pids: { server: pid }, hongbaoServer: target === 'server',
+          qps: QPS,
+          warmupSeconds: 3,
+          durationSeconds: DURATION,
+          pids: { server: pid },
+          hongbaoServer: target === 'server',
           during: async (s) => {
             await sleep(s * 1000 - 5500);
             activeRss = await steadyRss(pid);
@@ -130,11 +161,26 @@ for (let rep = 0; rep < REPEATS; rep++) {
       }
       const per = (x: number) => round((x - baseRss) / g2.connected, 0);
       const r: Result = {
-        target: target === 'bare' ? 'bare uWS' : `hongbao (${ENGINE})`, repeat: rep, connections: g.connected, connectSeconds: round(g1.connectSeconds + g2.connectSeconds, 2), fdsBefore,
-        emptyRss, baseRss, idleRss, activeRss, clientRss, idleBytesPerConn: per(idleRss), activeBytesPerConn: per(activeRss), clientBytesPerConn: round(clientRss / g.connected, 0), step: step!, faults: runFaults(tallies),
+        target: target === 'bare' ? 'bare uWS' : `hongbao (${ENGINE})`,
+        repeat: rep,
+        connections: g.connected,
+        connectSeconds: round(g1.connectSeconds + g2.connectSeconds, 2),
+        fdsBefore,
+        emptyRss,
+        baseRss,
+        idleRss,
+        activeRss,
+        clientRss,
+        idleBytesPerConn: per(idleRss),
+        activeBytesPerConn: per(activeRss),
+        clientBytesPerConn: round(clientRss / g.connected, 0),
+        step: step!,
+        faults: runFaults(tallies),
       };
       results.push(r);
-      note(`  ${label}: idle ${r.idleBytesPerConn} B/conn, at ${QPS}/s ${r.activeBytesPerConn} B/conn (answered ${step!.answeredPerSecond.mean}/s, p99 ${step!.latency.p99Ms} ms), clients ${r.clientBytesPerConn} B/conn`);
+      note(
+        `  ${label}: idle ${r.idleBytesPerConn} B/conn, at ${QPS}/s ${r.activeBytesPerConn} B/conn (answered ${step!.answeredPerSecond.mean}/s, p99 ${step!.latency.p99Ms} ms), clients ${r.clientBytesPerConn} B/conn`,
+      );
     } finally {
       await stopTarget();
     }
@@ -161,9 +207,28 @@ const rows = [...new Set(results.map((r) => r.target))].map((t) => {
     'client B/conn': m((r) => r.clientBytesPerConn),
   };
 });
-printTable(`bench:conns — per connection = (RSS with all - RSS with half the connections) / the second half; RSS = lowest of 5 samples 1 s apart, after 15 s settling; medians of ${REPEATS}; load now ${load().join(' ')}`, rows);
+printTable(
+  `bench:conns — per connection = (RSS with all - RSS with half the connections) / the second half; RSS = lowest of 5 samples 1 s apart, after 15 s settling; medians of ${REPEATS}; load now ${load().join(' ')}`,
+  rows,
+);
 for (const r of results) {
   const bad = Object.entries(r.faults).filter(([, v]) => v > 0);
   note(`${r.target} r${r.repeat + 1}: ${bad.length ? bad.map(([k, v]) => `${k} ${v}`).join(', ') : 'no errors, losses or disconnects'}`);
 }
-printJson({ bench: 'conns', machine, loadAtEnd: load(), settings: { connections: a.connections, clientProcesses: PROCS, qps: QPS, duration: DURATION, threads: THREADS, engine: ENGINE, fdLimit: FD_LIMIT, repeats: REPEATS }, rows, results });
+printJson({
+  bench: 'conns',
+  machine,
+  loadAtEnd: load(),
+  settings: {
+    connections: a.connections,
+    clientProcesses: PROCS,
+    qps: QPS,
+    duration: DURATION,
+    threads: THREADS,
+    engine: ENGINE,
+    fdLimit: FD_LIMIT,
+    repeats: REPEATS,
+  },
+  rows,
+  results,
+});

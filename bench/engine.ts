@@ -229,10 +229,14 @@ async function main(): Promise<void> {
   }
   const calls = { ts: median(empty.ts), native: median(empty.native) };
   const table = new Console({ stdout: process.stderr, stderr: process.stderr });
-  table.error(`engine bench: ${SHARDS} shards, ${REPEATS} repeats (medians), each run >= ${MIN_SECONDS} s timed; shakes at ~${HIT_RATE * 100}% hits (releases included), opens of fresh 3-share packets`);
+  table.error(
+    `engine bench: ${SHARDS} shards, ${REPEATS} repeats (medians), each run >= ${MIN_SECONDS} s timed; shakes at ~${HIT_RATE * 100}% hits (releases included), opens of fresh 3-share packets`,
+  );
   table.table(rows);
   table.error(`fixed cost of a call (empty shake batch, median): ts ${calls.ts.toFixed(0)} ns, native ${calls.native.toFixed(0)} ns`);
-  process.stdout.write(`${JSON.stringify({ bench: 'engine', node: process.version, shards: SHARDS, repeats: REPEATS, results, emptyCallNs: { ts: { median: calls.ts, runs: empty.ts }, native: { median: calls.native, runs: empty.native } } })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'engine', node: process.version, shards: SHARDS, repeats: REPEATS, results, emptyCallNs: { ts: { median: calls.ts, runs: empty.ts }, native: { median: calls.native, runs: empty.native } } })}\n`,
+  );
 }
 
 await main();

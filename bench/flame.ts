@@ -56,7 +56,10 @@ try {
 // The addon with symbols, built into bench-out/ so the release addon in native/node stays as it is.
 function debugAddon(): string {
   note('building the addon with the release-with-debug profile (cargo, into bench-out/target) ...');
-  execFileSync('cargo', ['build', '--profile', 'release-with-debug', '-p', 'hongbao-node', '--target-dir', path.join(ROOT, 'bench-out/target')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('cargo', ['build', '--profile', 'release-with-debug', '-p', 'hongbao-node', '--target-dir', path.join(ROOT, 'bench-out/target')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const so = path.join(ROOT, 'bench-out/target/release-with-debug/libhongbao_node.so');
   const node = path.join(dir, 'hongbao-release-with-debug.node');
   copyFileSync(so, node);
@@ -64,7 +67,9 @@ function debugAddon(): string {
 }
 const addon = CONFIGS.some((c) => c.engine === 'native') ? debugAddon() : '';
 
-note(`bench:flame: ${QPS}/s over ${CONNECTIONS} connections (${PROCS} client processes), configs ${CONFIGS.map((c) => c.name).join(', ')}, ${WARMUP} s warm-up + ${DURATION} s per step, perf at ${FREQ} Hz; load ${machine.loadAtStart.join(' ')}`);
+note(
+  `bench:flame: ${QPS}/s over ${CONNECTIONS} connections (${PROCS} client processes), configs ${CONFIGS.map((c) => c.name).join(', ')}, ${WARMUP} s warm-up + ${DURATION} s per step, perf at ${FREQ} Hz; load ${machine.loadAtStart.join(' ')}`,
+);
 
 const engineFrame = (engine: 'ts' | 'native' | 'bare') => (f: Frame) =>
   engine === 'native' ? f.dso.includes('hongbao-release-with-debug') || f.dso.includes('hongbao.linux') : engine === 'ts' && f.sym.includes('/src/engine/');
@@ -97,7 +102,10 @@ for (let rep = 0; rep < REPEATS; rep++) {
     const perfArgs = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
     let h: { pid: number; wsUrl: string; secretFile: string; child: Child; dataDir?: string };
     if (cfg.engine === 'bare') {
-      const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(cfg.threads)], { nodeArgs: perfArgs, logFile: path.join(dir, `${label}.log`) });
+      const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(cfg.threads)], {
+        nodeArgs: perfArgs,
+        logFile: path.join(dir, `${label}.log`),
+      });
       h = { pid: child.pid, wsUrl: `ws://127.0.0.1:${child.ready.port}/ws`, secretFile: bareSecret, child };
     } else {
       const hb = await startHongbao({
@@ -120,10 +128,20 @@ for (let rep = 0; rep < REPEATS; rep++) {
       const perfData = path.join(dir, `${label}.perf.data`);
       let tallies: Array<Record<string, any>> = [];
       try {
-        measured = await runStep(g, collector, { qps: QPS, warmupSeconds: WARMUP, durationSeconds: DURATION, pids: { server: h.pid }, hongbaoServer: cfg.engine !== 'bare' });
+        measured = await runStep(g, collector, {
+          qps: QPS,
+          warmupSeconds: WARMUP,
+          durationSeconds: DURATION,
+          pids: { server: h.pid },
+          hongbaoServer: cfg.engine !== 'bare',
+        });
         note(`  ${label} measured: ${measured.answeredPerSecond.mean}/s, p99 ${measured.latency.p99Ms} ms, server ${measured.cpu.server} cores`);
         profiled = await runStep(g, collector, {
-          qps: QPS, warmupSeconds: 1, durationSeconds: DURATION, pids: { server: h.pid }, hongbaoServer: cfg.engine !== 'bare',
+          qps: QPS,
+          warmupSeconds: 1,
+          durationSeconds: DURATION,
+          pids: { server: h.pid },
+          hongbaoServer: cfg.engine !== 'bare',
           during: (s) => run('perf', ['record', '-e', 'cpu-clock', '-F', String(FREQ), '-g', '-p', String(h.pid), '-o', perfData, '--', 'sleep', String(s)]),
         });
       } finally {
@@ -132,7 +150,11 @@ for (let rep = 0; rep < REPEATS; rep++) {
       note(`  ${label} profiled: ${profiled.answeredPerSecond.mean}/s; reading the profile ...`);
       const mapFile = `/tmp/perf-${h.pid}.map`;
       if (existsSync(mapFile)) writeFileSync(mapFile, latestWinsPerfMap(readFileSync(mapFile, 'utf8')));
-      const script = execFileSync('perf', ['script', '-i', perfData, '--no-inline', '-F', 'comm,pid,tid,time,event,ip,sym,dso'], { maxBuffer: 1 << 30, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const script = execFileSync('perf', ['script', '-i', perfData, '--no-inline', '-F', 'comm,pid,tid,time,event,ip,sym,dso'], {
+        maxBuffer: 1 << 30,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       const samples = parsePerfScript(script).filter((s) => s.pid === h.pid);
       const isEngine = engineFrame(cfg.engine);
       const sh = shares(samples, isEngine);
@@ -144,7 +166,17 @@ for (let rep = 0; rep < REPEATS; rep++) {
       writeFileSync(svg, renderSvg(root, title));
       writeFileSync(path.join(dir, `${label}.folded`), foldedLines(root).join('\n') + '\n');
       const selfShares = Object.fromEntries(Object.entries(sh.self).map(([k, v]) => [k, round(v / Math.max(1, sh.samples), 3)]));
-      results.push({ config: cfg.name, repeat: rep, measured, profiled, samples: sh.samples, engineShare: sh.inEngine / Math.max(1, sh.samples), selfShares, svg: path.relative(ROOT, svg), faults: runFaults(tallies) });
+      results.push({
+        config: cfg.name,
+        repeat: rep,
+        measured,
+        profiled,
+        samples: sh.samples,
+        engineShare: sh.inEngine / Math.max(1, sh.samples),
+        selfShares,
+        svg: path.relative(ROOT, svg),
+        faults: runFaults(tallies),
+      });
     } finally {
       await stop(h.child);
       if (h.dataDir && !process.env.HONGBAO_BENCH_KEEP_DATA) rmSync(h.dataDir, { recursive: true, force: true });
@@ -160,16 +192,57 @@ const rows = CONFIGS.map((cfg) => {
     config: `${cfg.engine === 'bare' ? 'bare uWS' : cfg.engine}, ${cfg.threads} thread(s)`,
     'shakes/s': Math.round(m((r) => r.measured.answeredPerSecond.mean)),
     'p99 ms': m((r) => r.measured.latency.p99Ms),
-    'server cores': round(m((r) => r.measured.cpu.server), 2),
-    'ms CPU/1k shakes': round(m((r) => (r.measured.cpu.server * 1e6) / r.measured.answeredPerSecond.mean), 1),
-    'in engine %': round(m((r) => r.engineShare * 100), 1),
-    'self js %': round(m((r) => (r.selfShares.js ?? 0) * 100), 1),
-    'self uws %': round(m((r) => (r.selfShares.uws ?? 0) * 100), 1),
-    'self v8/node %': round(m((r) => (r.selfShares['v8/node'] ?? 0) * 100), 1),
-    'self kernel %': round(m((r) => (r.selfShares.kernel ?? 0) * 100), 1),
+    'server cores': round(
+      m((r) => r.measured.cpu.server),
+      2,
+    ),
+    'ms CPU/1k shakes': round(
+      m((r) => (r.measured.cpu.server * 1e6) / r.measured.answeredPerSecond.mean),
+      1,
+    ),
+    'in engine %': round(
+      m((r) => r.engineShare * 100),
+      1,
+    ),
+    'self js %': round(
+      m((r) => (r.selfShares.js ?? 0) * 100),
+      1,
+    ),
+    'self uws %': round(
+      m((r) => (r.selfShares.uws ?? 0) * 100),
+      1,
+    ),
+    'self v8/node %': round(
+      m((r) => (r.selfShares['v8/node'] ?? 0) * 100),
+      1,
+    ),
+    'self kernel %': round(
+      m((r) => (r.selfShares.kernel ?? 0) * 100),
+      1,
+    ),
     samples: m((r) => r.samples),
   };
 });
-printTable(`bench:flame — ${QPS}/s offered; throughput and CPU from the unprofiled step, shares from the profiled one; flamegraphs in bench-out/flame/*.svg; load now ${load().join(' ')}`, rows);
+printTable(
+  `bench:flame — ${QPS}/s offered; throughput and CPU from the unprofiled step, shares from the profiled one; flamegraphs in bench-out/flame/*.svg; load now ${load().join(' ')}`,
+  rows,
+);
 for (const r of results) note(`${r.config} r${r.repeat + 1}: ${r.svg}; self shares ${JSON.stringify(r.selfShares)}`);
-printJson({ bench: 'flame', machine, loadAtEnd: load(), settings: { qps: QPS, connections: CONNECTIONS, clientProcesses: PROCS, configs: CONFIGS, warmup: WARMUP, duration: DURATION, repeats: REPEATS, frequency: FREQ, addon: existsSync(addon) ? path.relative(ROOT, addon) : null }, rows, results });
+printJson({
+  bench: 'flame',
+  machine,
+  loadAtEnd: load(),
+  settings: {
+    qps: QPS,
+    connections: CONNECTIONS,
+    clientProcesses: PROCS,
+    configs: CONFIGS,
+    warmup: WARMUP,
+    duration: DURATION,
+    repeats: REPEATS,
+    frequency: FREQ,
+    addon: existsSync(addon) ? path.relative(ROOT, addon) : null,
+  },
+  rows,
+  results,
+});

@@ -35,12 +35,16 @@ const ENGINE = a.engine === 'ts' ? 'ts' : 'native';
 const USERS = Math.min(1000, Number(a.users)); // a group packet has at most 1000 recipients
 const dir = outDir('http');
 const machine = machineInfo();
-note(`bench:http: connections ${CONNS.join(', ')}, ${DURATION} s each, ${REPEATS} repeat(s), ${THREADS} threads, ${ENGINE} engine, pipelining 1; load ${machine.loadAtStart.join(' ')}`);
+note(
+  `bench:http: connections ${CONNS.join(', ')}, ${DURATION} s each, ${REPEATS} repeat(s), ${THREADS} threads, ${ENGINE} engine, pipelining 1; load ${machine.loadAtStart.join(' ')}`,
+);
 
 type Target = 'bare' | 'server';
 type Route = 'shake' | 'open';
 
-const bare: Child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(THREADS)], { logFile: path.join(dir, 'bare.log') });
+const bare: Child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(THREADS)], {
+  logFile: path.join(dir, 'bare.log'),
+});
 const hb: Hongbao = await startHongbao({ engine: ENGINE, threads: THREADS, outDir: dir, label: 'http' });
 const urls: Record<Target, string> = { bare: `http://127.0.0.1:${bare.ready.port}`, server: hb.httpUrl };
 const pids: Record<Target, number> = { bare: bare.pid, server: hb.pid };
@@ -111,13 +115,23 @@ async function measure(target: Target, route: Route, connections: number, repeat
   if (target === 'server') await new Promise((r) => setTimeout(r, 1200)); // /stats sums whole seconds
   const after = target === 'server' ? (await admin(hb, 'GET', '/stats')).cumulative : null;
   const p: Point = {
-    target, route, connections, repeat,
-    rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors + r.timeouts,
-    serverCores: round(used.get(pids[target])!, 2), clientCores: round(used.get(process.pid)!, 2),
+    target,
+    route,
+    connections,
+    repeat,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    serverCores: round(used.get(pids[target])!, 2),
+    clientCores: round(used.get(process.pid)!, 2),
   };
   if (route === 'open' && before && after) p.okShare = round((after.opens - before.opens) / Math.max(1, nextPair - sentBefore), 3);
   points.push(p);
-  note(`  ${target} ${route} c=${connections} r${repeat + 1}: ${Math.round(p.rps)} req/s, p50 ${p.p50} ms, p99 ${p.p99} ms, server ${p.serverCores} cores, autocannon ${p.clientCores} cores${p.okShare !== undefined ? `, paid opens ${round(p.okShare * 100, 1)}%` : ''}${p.non2xx + p.errors ? `, non-2xx ${p.non2xx}, errors ${p.errors}` : ''}`);
+  note(
+    `  ${target} ${route} c=${connections} r${repeat + 1}: ${Math.round(p.rps)} req/s, p50 ${p.p50} ms, p99 ${p.p99} ms, server ${p.serverCores} cores, autocannon ${p.clientCores} cores${p.okShare !== undefined ? `, paid opens ${round(p.okShare * 100, 1)}%` : ''}${p.non2xx + p.errors ? `, non-2xx ${p.non2xx}, errors ${p.errors}` : ''}`,
+  );
 }
 
 try {
@@ -143,16 +157,41 @@ for (const route of ['shake', 'open'] as Route[]) {
     const entry: Record<string, unknown> = { route, connections: c, ratio: median(ratios) };
     for (const t of ['bare', 'server'] as Target[]) {
       const m = (f: (p: Point) => number) => median(sel(t).map(f));
-      const row = { rps: m((p) => p.rps), p50Ms: m((p) => p.p50), p99Ms: m((p) => p.p99), serverCores: m((p) => p.serverCores), clientCores: m((p) => p.clientCores), non2xx: sel(t).reduce((s, p) => s + p.non2xx + p.errors, 0), okShare: t === 'server' && route === 'open' ? m((p) => p.okShare ?? NaN) : undefined };
+      const row = {
+        rps: m((p) => p.rps),
+        p50Ms: m((p) => p.p50),
+        p99Ms: m((p) => p.p99),
+        serverCores: m((p) => p.serverCores),
+        clientCores: m((p) => p.clientCores),
+        non2xx: sel(t).reduce((s, p) => s + p.non2xx + p.errors, 0),
+        okShare: t === 'server' && route === 'open' ? m((p) => p.okShare ?? NaN) : undefined,
+      };
       entry[t] = row;
       rows.push({
-        route: `POST /v1/${route}`, connections: c, target: t === 'bare' ? 'bare uWS' : `hongbao (${ENGINE})`,
-        'req/s': Math.round(row.rps), 'p50 ms': row.p50Ms, 'p99 ms': row.p99Ms, 'server cores': row.serverCores, 'autocannon cores': row.clientCores,
-        'non-2xx+err': row.non2xx, ratio: t === 'server' ? round(median(ratios), 3) : '',
+        route: `POST /v1/${route}`,
+        connections: c,
+        target: t === 'bare' ? 'bare uWS' : `hongbao (${ENGINE})`,
+        'req/s': Math.round(row.rps),
+        'p50 ms': row.p50Ms,
+        'p99 ms': row.p99Ms,
+        'server cores': row.serverCores,
+        'autocannon cores': row.clientCores,
+        'non-2xx+err': row.non2xx,
+        ratio: t === 'server' ? round(median(ratios), 3) : '',
       });
     }
     summary.push(entry);
   }
 }
-printTable(`bench:http — autocannon, pipelining 1, ${DURATION} s per point, medians of ${REPEATS}; ratio = hongbao / bare per repeat; load now ${load().join(' ')}`, rows);
-printJson({ bench: 'http', machine, loadAtEnd: load(), settings: { connections: CONNS, duration: DURATION, repeats: REPEATS, threads: THREADS, engine: ENGINE, users: USERS }, summary, points });
+printTable(
+  `bench:http — autocannon, pipelining 1, ${DURATION} s per point, medians of ${REPEATS}; ratio = hongbao / bare per repeat; load now ${load().join(' ')}`,
+  rows,
+);
+printJson({
+  bench: 'http',
+  machine,
+  loadAtEnd: load(),
+  settings: { connections: CONNS, duration: DURATION, repeats: REPEATS, threads: THREADS, engine: ENGINE, users: USERS },
+  summary,
+  points,
+});

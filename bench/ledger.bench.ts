@@ -15,7 +15,9 @@ try {
   await ledger.commit({ supplyStart: { total, ratePerSecond: 200, rule: { kind: 'range', min: 1, max: 500 }, at: Date.now() } });
   for (let i = 0; i < total; i += 10_000) {
     const n = Math.min(10_000, total - i);
-    await ledger.commit({ release: { count: n, ids: Uint32Array.from({ length: n }, (_, k) => i + k + 1), cents: new Uint32Array(n).fill(7), at: Date.now() } });
+    await ledger.commit({
+      release: { count: n, ids: Uint32Array.from({ length: n }, (_, k) => i + k + 1), cents: new Uint32Array(n).fill(7), at: Date.now() },
+    });
   }
   const rows: Array<Record<string, string | number>> = [];
   let next = 1;
@@ -35,7 +37,12 @@ try {
     await Promise.all(inFlight);
     const ms = performance.now() - started;
     const after = ledger.health();
-    rows.push({ 'hits per batch': per, 'hits/s': Math.round((PER_ROUND / ms) * 1000), 'batches/s': Math.round((batches / ms) * 1000), transactions: after.commits - before.commits });
+    rows.push({
+      'hits per batch': per,
+      'hits/s': Math.round((PER_ROUND / ms) * 1000),
+      'batches/s': Math.round((batches / ms) * 1000),
+      transactions: after.commits - before.commits,
+    });
   }
   const latencies: number[] = [];
   for (let i = 0; i < 500; i++) {

@@ -40,7 +40,9 @@ const DURATION = Number(a.duration);
 const REPEATS = Math.max(1, Number(a.repeats));
 const dir = outDir('ledger');
 const machine = machineInfo();
-note(`bench:ledger: opens/s ${OPENS.join(', ')} as packets of ${K} shares for ${CONNECTIONS} connected users (${PROCS} client processes), ${THREADS} threads, ${ENGINE} engine, ${WARMUP} s warm-up + ${DURATION} s; load ${machine.loadAtStart.join(' ')}`);
+note(
+  `bench:ledger: opens/s ${OPENS.join(', ')} as packets of ${K} shares for ${CONNECTIONS} connected users (${PROCS} client processes), ${THREADS} threads, ${ENGINE} engine, ${WARMUP} s warm-up + ${DURATION} s; load ${machine.loadAtStart.join(' ')}`,
+);
 
 interface Point {
   offered: number;
@@ -79,7 +81,11 @@ for (let rep = 0; rep < REPEATS; rep++) {
       try {
         await sleep(start * 1000 - Date.now());
         await admin(h, 'POST', '/admin/campaign', {
-          count: Math.ceil(rate * (WARMUP + DURATION + 1)), ratePerSecond: rate, recipientsPerPacket: K, userFrom: 1, userTo: CONNECTIONS,
+          count: Math.ceil(rate * (WARMUP + DURATION + 1)),
+          ratePerSecond: rate,
+          recipientsPerPacket: K,
+          userFrom: 1,
+          userTo: CONNECTIONS,
           rule: { kind: 'range', min: K, max: K * 200 },
         });
         await sleep(from * 1000 - Date.now());
@@ -98,20 +104,33 @@ for (let rep = 0; rep < REPEATS; rep++) {
       // open latency over the whole step (the generator ran only for it), merged as the max of processes' percentiles
       const lat = (k: string) => (tallies.length === g.clients.length ? Math.max(...tallies.map((t) => Number(t.openLatency?.[k] ?? NaN))) : NaN);
       const p: Point = {
-        offered, repeat: rep,
+        offered,
+        repeat: rep,
         opensPerSecond: { mean: round(opens.reduce((x, y) => x + y, 0) / opens.length), median: median(opens), min: Math.min(...opens) },
         createsPerSecond: round(creates.reduce((x, y) => x + y, 0) / creates.length),
-        openLatency: { p50Ms: lat('p50Ms'), p90Ms: lat('p90Ms'), p99Ms: lat('p99Ms'), p999Ms: lat('p999Ms'), maxMs: lat('maxMs'), count: tallies.reduce((s, t) => s + Number(t.openLatency?.count ?? 0), 0) },
+        openLatency: {
+          p50Ms: lat('p50Ms'),
+          p90Ms: lat('p90Ms'),
+          p99Ms: lat('p99Ms'),
+          p999Ms: lat('p999Ms'),
+          maxMs: lat('maxMs'),
+          count: tallies.reduce((s, t) => s + Number(t.openLatency?.count ?? 0), 0),
+        },
         commitsPerSecond: round((l1.commits - l0.commits) / DURATION),
         batchesPerCommit: round((l1.batches - l0.batches) / Math.max(1, l1.commits - l0.commits), 2),
         serverCores: round(used.get(h.pid) ?? NaN, 2),
-        clientCores: round(g.clients.reduce((s, c) => s + (used.get(c.pid) ?? 0), 0), 2),
+        clientCores: round(
+          g.clients.reduce((s, c) => s + (used.get(c.pid) ?? 0), 0),
+          2,
+        ),
         campaign: { created: campaign.created, refused: campaign.refused },
         faults: runFaults(tallies),
         load: load(),
       };
       points.push(p);
-      note(`  ${label}: ${p.opensPerSecond.mean} opens/s (min ${p.opensPerSecond.min}), p50 ${p.openLatency.p50Ms} ms, p99 ${p.openLatency.p99Ms} ms, ${p.commitsPerSecond} commits/s × ${p.batchesPerCommit} batches, server ${p.serverCores} cores, clients ${p.clientCores}, load ${p.load.join(' ')}`);
+      note(
+        `  ${label}: ${p.opensPerSecond.mean} opens/s (min ${p.opensPerSecond.min}), p50 ${p.openLatency.p50Ms} ms, p99 ${p.openLatency.p99Ms} ms, ${p.commitsPerSecond} commits/s × ${p.batchesPerCommit} batches, server ${p.serverCores} cores, clients ${p.clientCores}, load ${p.load.join(' ')}`,
+      );
     } finally {
       await stopHongbao(h);
     }
@@ -136,10 +155,33 @@ const rows = OPENS.map((offered) => {
     'client cores': m((p) => p.clientCores),
   };
 });
-printTable(`bench:ledger — durable opens through the server, packets of ${K} shares; medians of ${REPEATS}; open latency = client send -> answer (after the commit); load now ${load().join(' ')}`, rows);
+printTable(
+  `bench:ledger — durable opens through the server, packets of ${K} shares; medians of ${REPEATS}; open latency = client send -> answer (after the commit); load now ${load().join(' ')}`,
+  rows,
+);
 for (const p of points) {
   const bad = Object.entries(p.faults).filter(([, v]) => v > 0);
-  if (Number.isNaN(p.openLatency.p50Ms)) note(`${p.offered}/s r${p.repeat + 1}: a client process did not hand in its tally in time (a lagging generator): no latency for this repeat`);
-  note(`${p.offered}/s r${p.repeat + 1}: campaign created ${p.campaign.created}, refused ${p.campaign.refused}; ${bad.length ? bad.map(([k, v]) => `${k} ${v}`).join(', ') : 'no errors, losses or disconnects'}`);
+  if (Number.isNaN(p.openLatency.p50Ms))
+    note(`${p.offered}/s r${p.repeat + 1}: a client process did not hand in its tally in time (a lagging generator): no latency for this repeat`);
+  note(
+    `${p.offered}/s r${p.repeat + 1}: campaign created ${p.campaign.created}, refused ${p.campaign.refused}; ${bad.length ? bad.map(([k, v]) => `${k} ${v}`).join(', ') : 'no errors, losses or disconnects'}`,
+  );
 }
-printJson({ bench: 'ledger', machine, loadAtEnd: load(), settings: { opens: OPENS, recipients: K, connections: CONNECTIONS, clientProcesses: PROCS, threads: THREADS, engine: ENGINE, warmup: WARMUP, duration: DURATION, repeats: REPEATS }, rows, points });
+printJson({
+  bench: 'ledger',
+  machine,
+  loadAtEnd: load(),
+  settings: {
+    opens: OPENS,
+    recipients: K,
+    connections: CONNECTIONS,
+    clientProcesses: PROCS,
+    threads: THREADS,
+    engine: ENGINE,
+    warmup: WARMUP,
+    duration: DURATION,
+    repeats: REPEATS,
+  },
+  rows,
+  points,
+});

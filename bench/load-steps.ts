@@ -31,11 +31,11 @@ for (const qps of steps) {
   const env = { ...process.env, HONGBAO_SECRET: randomBytes(24).toString('base64url'), HONGBAO_ADMIN_TOKEN: randomBytes(24).toString('base64url') };
   const serverArgs = ['server', '--port', '0', '--admin-port', '0', '--data', dir, ...(values.threads ? ['--threads', values.threads] : [])];
   const server = await startChild('server', serverArgs, { env, logFile: path.join(dir, 'server.log'), readyTimeoutMs: 60_000 });
-  const clients = await startChild(
-    'clients',
-    ['clients', '--server', `ws://127.0.0.1:${server.ready.port}/ws`, '--users', `1-${users}`, '--quiet'],
-    { env, logFile: path.join(dir, 'clients.log'), readyTimeoutMs: 60_000 },
-  );
+  const clients = await startChild('clients', ['clients', '--server', `ws://127.0.0.1:${server.ready.port}/ws`, '--users', `1-${users}`, '--quiet'], {
+    env,
+    logFile: path.join(dir, 'clients.log'),
+    readyTimeoutMs: 60_000,
+  });
   const control = `http://127.0.0.1:${clients.ready.controlPort}`;
   const t0 = Date.now();
   while ((await httpJson<{ connected: number }>(`${control}/stats`)).connected < users) await sleep(200);
@@ -58,10 +58,20 @@ for (const qps of steps) {
   rmSync(dir, { recursive: true, force: true });
   const l = tally.latency;
   const result = {
-    qps, users, seconds, engine: server.ready.engine, threads: server.ready.threads,
-    sentPerSecond: Math.round(sentPerSecond), dropped: tally.counters.dropped,
-    p50Ms: l.p50Ms, p99Ms: l.p99Ms, maxMs: l.maxMs, serverCpuPercent: serverCpu, simulatorCpuPercent: clientCpu,
-    connectSeconds, load: Number(loadavg()[0].toFixed(1)),
+    qps,
+    users,
+    seconds,
+    engine: server.ready.engine,
+    threads: server.ready.threads,
+    sentPerSecond: Math.round(sentPerSecond),
+    dropped: tally.counters.dropped,
+    p50Ms: l.p50Ms,
+    p99Ms: l.p99Ms,
+    maxMs: l.maxMs,
+    serverCpuPercent: serverCpu,
+    simulatorCpuPercent: clientCpu,
+    connectSeconds,
+    load: Number(loadavg()[0].toFixed(1)),
   };
   process.stdout.write(JSON.stringify(result) + '\n');
   rows.push([qps, result.sentPerSecond, result.dropped, l.p50Ms, l.p99Ms, l.maxMs, serverCpu, clientCpu, connectSeconds.toFixed(1), result.load].map(String));

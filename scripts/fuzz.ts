@@ -79,5 +79,7 @@ log(
     `ledger ${r.ledger.ok ? 'exactly what was told' : 'DIFFERS'} (${r.ledger.told.hits} hits, ${r.ledger.told.shares} shares, ${r.ledger.told.packets} packets), cents lost ${r.ledger.centsLost}`,
 );
 for (const f of r.failures) log(`failure: ${f}`);
-process.stdout.write(`${JSON.stringify({ ...r, ledger: { ok: r.ledger.ok, told: r.ledger.told, ledger: r.ledger.ledger, differences: r.ledger.differences, centsLost: r.ledger.centsLost } })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ ...r, ledger: { ok: r.ledger.ok, told: r.ledger.told, ledger: r.ledger.ledger, differences: r.ledger.differences, centsLost: r.ledger.centsLost } })}\n`,
+);
 process.exit(r.ok ? 0 : 1);

@@ -60,7 +60,10 @@ const r = await runOverload({
 });
 const budget = int('probe-budget-ms', values['probe-budget-ms']);
 const within = int('recover-within', values['recover-within']);
-for (const [name, p] of [['/health', r.probes.surgeHealth], ['/stats', r.probes.surgeStats]] as const) {
+for (const [name, p] of [
+  ['/health', r.probes.surgeHealth],
+  ['/stats', r.probes.surgeStats],
+] as const) {
   if (p.p99Ms > budget) r.failures.push(`${name} p99 ${p.p99Ms} ms during the surge, above ${budget} ms`);
 }
 if (r.recoveredAfterSeconds === null || r.recoveredAfterSeconds > within) {

@@ -43,7 +43,14 @@ if (!(minutes > 0) || !Number.isSafeInteger(qps) || qps < 0 || !Number.isSafeInt
   process.exit(2);
 }
 const log = (line: string) => process.stderr.write(`soak: ${line}\n`);
-const r = await runSoak({ dataDir: mkdtempSync(path.join(tmpdir(), 'hongbao-soak-')), minutes, qps, users, serverArgs: ['--retain-expired-ms', retainMs], log });
+const r = await runSoak({
+  dataDir: mkdtempSync(path.join(tmpdir(), 'hongbao-soak-')),
+  minutes,
+  qps,
+  users,
+  serverArgs: ['--retain-expired-ms', retainMs],
+  log,
+});
 log(
   `${r.ok ? 'OK' : 'FAILED'} (${r.engine} engine): capacity ${r.capacity.measured === null || r.capacity.measured === undefined ? 'not measured (--qps given)' : `${r.capacity.measured}/s`}, soak at ${r.qps}/s for ${r.minutes} min: ` +
     `${r.shakes} shakes, ${r.hits} hits, ${r.opens} shares opened, ${r.refunds.count} packets refunded (${r.refunds.cents} cents); ` +

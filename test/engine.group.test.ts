@@ -72,7 +72,10 @@ test.serial('second open returns the same share', async (t) => {
   t.is(first.status[0], OpenStatus.Ok, 'first open takes a share');
   t.true(first.cents[0] >= 1, 'the share is at least one cent');
   const before = await engine.totals();
-  const again = await open(engine, [[10, ids[0]], [10, ids[0]]]);
+  const again = await open(engine, [
+    [10, ids[0]],
+    [10, ids[0]],
+  ]);
   t.deepEqual(again.status, [OpenStatus.Repeat, OpenStatus.Repeat], 'later opens are repeats');
   t.deepEqual(again.cents, [first.cents[0], first.cents[0]], 'a repeat returns the same cents');
   t.deepEqual(await engine.totals(), before, 'a repeat moves no money');
@@ -111,11 +114,17 @@ test.serial('shares add up to the total, each at least one cent, in both split m
     ];
     const { ids } = await create(engine, specs);
     for (const [k, id] of ids.entries()) {
-      const r = await open(engine, specs[k].recipients.map((u) => [u, id] as [number, number]));
+      const r = await open(
+        engine,
+        specs[k].recipients.map((u) => [u, id] as [number, number]),
+      );
       const paid = r.cents.filter((_, i) => r.status[i] === OpenStatus.Ok);
       t.is(paid.length, specs[k].shares, `mode ${splitMode} packet ${id}: one Ok per share`);
       t.is(sum(paid), specs[k].total, `mode ${splitMode} packet ${id}: shares add up to the total`);
-      t.true(paid.every((c) => c >= 1), `mode ${splitMode} packet ${id}: every share >= 1 cent`);
+      t.true(
+        paid.every((c) => c >= 1),
+        `mode ${splitMode} packet ${id}: every share >= 1 cent`,
+      );
       const d = await engine.details(id);
       t.is(d?.splitMode, splitMode, `mode ${splitMode} packet ${id}: details report the split mode`);
     }
@@ -128,7 +137,10 @@ test.serial('a double-mean share stays within [1, min(2B/r, B-(r-1))]', async (t
   const specs = Array.from({ length: 40 }, () => ({ total: 1000, shares: 10, recipients }));
   const { ids } = await create(engine, specs);
   for (const id of ids) {
-    await open(engine, recipients.map((u) => [u, id] as [number, number]));
+    await open(
+      engine,
+      recipients.map((u) => [u, id] as [number, number]),
+    );
     const d = await engine.details(id);
     let b = 1000;
     let r = 10;
@@ -146,12 +158,26 @@ test.serial('open at or after expiresAt is Expired, but a repeat still returns t
   const { ids } = await create(engine, [{ total: 500, shares: 3, recipients: [1, 2, 3], expiresAt: 10_000 }]);
   const first = await open(engine, [[1, ids[0]]], 9_999);
   t.is(first.status[0], OpenStatus.Ok, 'open just before expiry succeeds');
-  const late = await open(engine, [[2, ids[0]], [1, ids[0]]], 10_000);
+  const late = await open(
+    engine,
+    [
+      [2, ids[0]],
+      [1, ids[0]],
+    ],
+    10_000,
+  );
   t.deepEqual(late.status, [OpenStatus.Expired, OpenStatus.Repeat], 'at expiresAt: a new open expires, a repeat still repeats');
   t.deepEqual(late.cents, [0, first.cents[0]], 'the repeat keeps its cents');
   const refunds = await expire(engine, 10_000);
   t.deepEqual(refunds, [{ packetId: ids[0], sender: 1, cents: 500 - first.cents[0], shares: 2 }], 'the remainder is refunded');
-  const after = await open(engine, [[3, ids[0]], [1, ids[0]]], 0);
+  const after = await open(
+    engine,
+    [
+      [3, ids[0]],
+      [1, ids[0]],
+    ],
+    0,
+  );
   t.deepEqual(after.status, [OpenStatus.Expired, OpenStatus.Repeat], 'once expired, even an early clock cannot open it');
 });
 
@@ -162,7 +188,14 @@ test.serial('expire refunds each remainder once, in ascending id order', async (
     { sender: 9, total: 100, shares: 1, recipients: [1], expiresAt: 2_000 },
     { sender: 6, total: 50, shares: 1, recipients: [1], expiresAt: 9_000 },
   ]);
-  const opened = await open(engine, [[1, ids[0]], [1, ids[2]]], 0);
+  const opened = await open(
+    engine,
+    [
+      [1, ids[0]],
+      [1, ids[2]],
+    ],
+    0,
+  );
   t.deepEqual(await expire(engine, 999), [], 'nothing is due before the earliest expiry');
   const refunds = await expire(engine, 3_000);
   t.deepEqual(
@@ -191,9 +224,17 @@ test.serial('force expires listed packets early and ignores unknown or expired i
     { total: 50, shares: 1, recipients: [1] },
   ]);
   const first = await expire(engine, 0, 16, [ids[2], 777, ids[0], ids[2]]);
-  t.deepEqual(first.map((r) => r.packetId), [ids[0], ids[2]], 'forced ids expire in ascending order, listed twice or not');
+  t.deepEqual(
+    first.map((r) => r.packetId),
+    [ids[0], ids[2]],
+    'forced ids expire in ascending order, listed twice or not',
+  );
   const second = await expire(engine, 0, 16, [ids[0], ids[1]]);
-  t.deepEqual(second.map((r) => r.packetId), [ids[1]], 'an already expired id is ignored');
+  t.deepEqual(
+    second.map((r) => r.packetId),
+    [ids[1]],
+    'an already expired id is ignored',
+  );
   t.deepEqual((await engine.totals()).group.refunded, { count: 6, cents: 120 }, 'all three refunded once');
 });
 
@@ -203,7 +244,14 @@ test.serial('evict forgets expired packets due by then: their opens answer Expir
     { total: 40, shares: 2, recipients: [1, 2], expiresAt: 200 },
     { total: 50, shares: 1, recipients: [1], expiresAt: 300 },
   ]);
-  await open(engine, [[1, ids[0]], [1, ids[1]]], 50);
+  await open(
+    engine,
+    [
+      [1, ids[0]],
+      [1, ids[1]],
+    ],
+    50,
+  );
   t.is(await engine.evict(1_000), 0, 'a live packet is never evicted, however old its expiry');
   await expire(engine, 250);
   const totals = await engine.totals();
@@ -212,9 +260,36 @@ test.serial('evict forgets expired packets due by then: their opens answer Expir
   t.is(await engine.evict(200), 0, 'once');
   t.deepEqual(await engine.totals(), totals, 'eviction moves no money: the totals keep every cent');
   t.is(await engine.details(ids[0]), null, 'no details once evicted');
-  t.deepEqual((await open(engine, [[1, ids[0]], [2, ids[0]], [9, ids[1]]], 260)).status, [OpenStatus.Expired, OpenStatus.Expired, OpenStatus.Expired], 'repeat, first open and stranger alike: Expired');
+  t.deepEqual(
+    (
+      await open(
+        engine,
+        [
+          [1, ids[0]],
+          [2, ids[0]],
+          [9, ids[1]],
+        ],
+        260,
+      )
+    ).status,
+    [OpenStatus.Expired, OpenStatus.Expired, OpenStatus.Expired],
+    'repeat, first open and stranger alike: Expired',
+  );
   t.deepEqual(await expire(engine, 250, 16, [ids[0]]), [], 'forcing an evicted id does nothing');
-  t.deepEqual((await open(engine, [[1, ids[2]], [1, ids[2] + 1]], 260)).status, [OpenStatus.Ok, OpenStatus.UnknownPacket], 'the live packet still opens; a never-made id is unknown');
+  t.deepEqual(
+    (
+      await open(
+        engine,
+        [
+          [1, ids[2]],
+          [1, ids[2] + 1],
+        ],
+        260,
+      )
+    ).status,
+    [OpenStatus.Ok, OpenStatus.UnknownPacket],
+    'the live packet still opens; a never-made id is unknown',
+  );
   await t.throwsAsync(async () => engine.evict(Number.NaN), { instanceOf: EngineInputError }, 'a NaN clock is misuse');
   assertIdentity(t, await engine.totals());
 });
@@ -223,11 +298,23 @@ test.serial('an output too small leaves the rest unexpired for the next sweep', 
   const specs = Array.from({ length: 5 }, (_, i) => ({ total: 10 + i, shares: 1, recipients: [1], expiresAt: 100 - i }));
   const { ids } = await create(engine, specs);
   const a = await expire(engine, 100, 2);
-  t.deepEqual(a.map((r) => r.packetId), [ids[0], ids[1]], 'the two lowest ids first, whatever their expiry time');
+  t.deepEqual(
+    a.map((r) => r.packetId),
+    [ids[0], ids[1]],
+    'the two lowest ids first, whatever their expiry time',
+  );
   const mid = await engine.details(ids[4]);
   t.is(mid?.expired, false, 'a due packet that did not fit is still unexpired');
-  t.deepEqual((await expire(engine, 100, 2)).map((r) => r.packetId), [ids[2], ids[3]], 'the next two');
-  t.deepEqual((await expire(engine, 100, 2)).map((r) => r.packetId), [ids[4]], 'the last one');
+  t.deepEqual(
+    (await expire(engine, 100, 2)).map((r) => r.packetId),
+    [ids[2], ids[3]],
+    'the next two',
+  );
+  t.deepEqual(
+    (await expire(engine, 100, 2)).map((r) => r.packetId),
+    [ids[4]],
+    'the last one',
+  );
   t.deepEqual(await expire(engine, 100, 0), [], 'an empty output takes nothing');
   assertIdentity(t, await engine.totals());
 });
@@ -238,7 +325,11 @@ test.serial('details list opened shares in order and the first of the largest as
   const empty = await engine.details(id);
   t.is(empty?.bestLuck, null, 'no best luck before any open');
   t.deepEqual(empty?.opened, [], 'no opened shares yet');
-  const r = await open(engine, [[13, id], [11, id], [14, id]]);
+  const r = await open(engine, [
+    [13, id],
+    [11, id],
+    [14, id],
+  ]);
   const d = await engine.details(id);
   t.truthy(d, 'details exist for a created packet');
   if (!d) return;
@@ -268,9 +359,17 @@ test.serial('details list opened shares in order and the first of the largest as
 test.serial('best luck on a tie is the first opener of the largest share', async (t) => {
   // 3 cents in 3 shares: every share is 1 cent, so the first opener has the best luck.
   const { ids } = await create(engine, [{ total: 3, shares: 3, recipients: [7, 8, 9] }]);
-  await open(engine, [[9, ids[0]], [7, ids[0]], [8, ids[0]]]);
+  await open(engine, [
+    [9, ids[0]],
+    [7, ids[0]],
+    [8, ids[0]],
+  ]);
   const d = await engine.details(ids[0]);
-  t.deepEqual(d?.opened.map((s) => s.cents), [1, 1, 1], 'one cent each');
+  t.deepEqual(
+    d?.opened.map((s) => s.cents),
+    [1, 1, 1],
+    'one cent each',
+  );
   t.is(d?.bestLuck, 9, 'the first opener wins the tie');
 });
 
@@ -283,8 +382,33 @@ test.serial('restore rebuilds packets: repeats, remaining shares, refunds and ex
       supply: null,
       shake: { createdCount: 0, createdCents: 0, paidCount: 0, paidCents: 0, unpaidIds: [], unpaidCents: [] },
       groups: [
-        { id: 3, sender: 9, totalCents: 90, shareCount: 2, splitMode, recipients: [1, 2], expiresAt: 50, opened: [{ user: 2, cents: 10 }], expired: true, refundedCents: 80 },
-        { id: 1, sender: 8, totalCents: 1000, shareCount: 4, splitMode, recipients: [1, 2, 3, 4, 5], expiresAt: NEVER, opened: [{ user: 4, cents: 300 }, { user: 1, cents: 500 }], expired: false, refundedCents: 0 },
+        {
+          id: 3,
+          sender: 9,
+          totalCents: 90,
+          shareCount: 2,
+          splitMode,
+          recipients: [1, 2],
+          expiresAt: 50,
+          opened: [{ user: 2, cents: 10 }],
+          expired: true,
+          refundedCents: 80,
+        },
+        {
+          id: 1,
+          sender: 8,
+          totalCents: 1000,
+          shareCount: 4,
+          splitMode,
+          recipients: [1, 2, 3, 4, 5],
+          expiresAt: NEVER,
+          opened: [
+            { user: 4, cents: 300 },
+            { user: 1, cents: 500 },
+          ],
+          expired: false,
+          refundedCents: 0,
+        },
       ],
     });
     const totals = await engine.totals();
@@ -294,7 +418,14 @@ test.serial('restore rebuilds packets: repeats, remaining shares, refunds and ex
     t.deepEqual(totals.group.remaining, { count: 2, cents: 200 }, `mode ${splitMode}: remaining`);
     t.deepEqual(totals.group.refunded, { count: 1, cents: 80 }, `mode ${splitMode}: refunded`);
     assertIdentity(t, totals, `mode ${splitMode}: `);
-    const r = await open(engine, [[1, 1], [2, 1], [3, 1], [5, 1], [1, 3], [2, 3]]);
+    const r = await open(engine, [
+      [1, 1],
+      [2, 1],
+      [3, 1],
+      [5, 1],
+      [1, 3],
+      [2, 3],
+    ]);
     t.deepEqual(
       r.status,
       [OpenStatus.Repeat, OpenStatus.Ok, OpenStatus.Ok, OpenStatus.Empty, OpenStatus.Expired, OpenStatus.Repeat],
@@ -304,7 +435,11 @@ test.serial('restore rebuilds packets: repeats, remaining shares, refunds and ex
     t.is(r.cents[1] + r.cents[2], 200, `mode ${splitMode}: the new shares add up to the remainder`);
     t.true(r.cents[1] >= 1 && r.cents[2] >= 1, `mode ${splitMode}: new shares are at least one cent`);
     t.is((await engine.details(1))?.bestLuck, 1, `mode ${splitMode}: best luck survives the restore (500 of 1000)`);
-    t.deepEqual(await expire(engine, Number.MAX_SAFE_INTEGER), [{ packetId: 1, sender: 8, cents: 0, shares: 0 }], `mode ${splitMode}: restored expired packets do not refund twice`);
+    t.deepEqual(
+      await expire(engine, Number.MAX_SAFE_INTEGER),
+      [{ packetId: 1, sender: 8, cents: 0, shares: 0 }],
+      `mode ${splitMode}: restored expired packets do not refund twice`,
+    );
     const created = await create(engine, [{ total: 5, shares: 1, recipients: [1] }]);
     t.deepEqual(created.ids, [4], `mode ${splitMode}: new ids continue from nextGroupId`);
   }
@@ -344,10 +479,26 @@ test.serial('bad open and expire arguments throw EngineInputError and move nothi
   const { ids } = await create(engine, [{ total: 100, shares: 2, recipients: [1, 2], expiresAt: 1_000 }]);
   const before = await observable(engine);
   const out = { status: new Uint8Array(2), cents: new Uint32Array(2) };
-  await t.throwsAsync(async () => engine.open(Uint32Array.of(1, 2), Uint32Array.of(ids[0]), 0, out), { instanceOf: EngineInputError }, 'users and packetIds of different lengths');
-  await t.throwsAsync(async () => engine.open(Uint32Array.of(1, 2), Uint32Array.of(ids[0], ids[0]), 0, { status: new Uint8Array(1), cents: new Uint32Array(2) }), { instanceOf: EngineInputError }, 'short status output');
-  await t.throwsAsync(async () => engine.open(Uint32Array.of(1, 2), Uint32Array.of(ids[0], ids[0]), 0, { status: new Uint8Array(2), cents: new Uint32Array(1) }), { instanceOf: EngineInputError }, 'short cents output');
-  await t.throwsAsync(async () => engine.open([1, -2] as never, Uint32Array.of(ids[0], ids[0]), 0, out), { instanceOf: EngineInputError }, 'a negative user id');
+  await t.throwsAsync(
+    async () => engine.open(Uint32Array.of(1, 2), Uint32Array.of(ids[0]), 0, out),
+    { instanceOf: EngineInputError },
+    'users and packetIds of different lengths',
+  );
+  await t.throwsAsync(
+    async () => engine.open(Uint32Array.of(1, 2), Uint32Array.of(ids[0], ids[0]), 0, { status: new Uint8Array(1), cents: new Uint32Array(2) }),
+    { instanceOf: EngineInputError },
+    'short status output',
+  );
+  await t.throwsAsync(
+    async () => engine.open(Uint32Array.of(1, 2), Uint32Array.of(ids[0], ids[0]), 0, { status: new Uint8Array(2), cents: new Uint32Array(1) }),
+    { instanceOf: EngineInputError },
+    'short cents output',
+  );
+  await t.throwsAsync(
+    async () => engine.open([1, -2] as never, Uint32Array.of(ids[0], ids[0]), 0, out),
+    { instanceOf: EngineInputError },
+    'a negative user id',
+  );
   const refundOut = { packetIds: new Uint32Array(4), senders: new Uint32Array(4), cents: new Uint32Array(1), shares: new Uint32Array(4) };
   await t.throwsAsync(async () => engine.expire(5_000, refundOut), { instanceOf: EngineInputError }, 'refund outputs of different lengths');
   t.deepEqual(await observable(engine), before, 'totals unchanged after refused calls');
@@ -388,7 +539,18 @@ test.serial('an inconsistent snapshot throws EngineInputError and changes nothin
   const before = await observable(engine);
   const details = await engine.details(1);
   const shake = { createdCount: 2, createdCents: 20, paidCount: 1, paidCents: 10, unpaidIds: [2], unpaidCents: [10] };
-  const group = { id: 1, sender: 1, totalCents: 90, shareCount: 2, splitMode: SplitMode.DoubleMean, recipients: [1, 2], expiresAt: NEVER, opened: [{ user: 1, cents: 40 }], expired: false, refundedCents: 0 };
+  const group = {
+    id: 1,
+    sender: 1,
+    totalCents: 90,
+    shareCount: 2,
+    splitMode: SplitMode.DoubleMean,
+    recipients: [1, 2],
+    expiresAt: NEVER,
+    opened: [{ user: 1, cents: 40 }],
+    expired: false,
+    refundedCents: 0,
+  };
   const base = { nextShakeId: 3, nextGroupId: 2, supply: null, shake, groups: [group] };
   const cases: Array<[string, unknown]> = [
     ['shake created != paid + unpaid', { ...base, shake: { ...shake, createdCents: 21 } }],
@@ -401,13 +563,50 @@ test.serial('an inconsistent snapshot throws EngineInputError and changes nothin
     ['a refund before expiry', { ...base, groups: [{ ...group, refundedCents: 5 }] }],
     ['a refund that is not the remainder', { ...base, groups: [{ ...group, expired: true, refundedCents: 49 }] }],
     ['opened shares leaving less than a cent per unopened share', { ...base, groups: [{ ...group, opened: [{ user: 1, cents: 90 }] }] }],
-    ['an expired packet with less than a cent per unopened share', { ...base, groups: [{ ...group, opened: [{ user: 1, cents: 90 }], expired: true, refundedCents: 0 }] }],
-    ['all shares opened with cents left', { ...base, groups: [{ ...group, opened: [{ user: 1, cents: 40 }, { user: 2, cents: 40 }] }] }],
-    ['an expired packet with all shares opened and cents left', { ...base, groups: [{ ...group, opened: [{ user: 1, cents: 40 }, { user: 2, cents: 40 }], expired: true, refundedCents: 10 }] }],
+    [
+      'an expired packet with less than a cent per unopened share',
+      { ...base, groups: [{ ...group, opened: [{ user: 1, cents: 90 }], expired: true, refundedCents: 0 }] },
+    ],
+    [
+      'all shares opened with cents left',
+      {
+        ...base,
+        groups: [
+          {
+            ...group,
+            opened: [
+              { user: 1, cents: 40 },
+              { user: 2, cents: 40 },
+            ],
+          },
+        ],
+      },
+    ],
+    [
+      'an expired packet with all shares opened and cents left',
+      {
+        ...base,
+        groups: [
+          {
+            ...group,
+            opened: [
+              { user: 1, cents: 40 },
+              { user: 2, cents: 40 },
+            ],
+            expired: true,
+            refundedCents: 10,
+          },
+        ],
+      },
+    ],
     ['nextGroupId above 2^32 - 1', { ...base, nextGroupId: 2 ** 32 }],
   ];
   for (const [label, snapshot] of cases) {
-    await t.throwsAsync(async () => engine.snapshotRestore(snapshot as never), { instanceOf: EngineInputError }, `${label} is refused (docs/engine.md, "Restore")`);
+    await t.throwsAsync(
+      async () => engine.snapshotRestore(snapshot as never),
+      { instanceOf: EngineInputError },
+      `${label} is refused (docs/engine.md, "Restore")`,
+    );
   }
   t.deepEqual(await observable(engine), before, 'totals and supply unchanged by refused restores');
   t.deepEqual(await engine.details(1), details, 'the existing packet is untouched');

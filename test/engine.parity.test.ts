@@ -67,7 +67,8 @@ async function groupSection(splitMode: SplitMode): Promise<unknown[]> {
     { sender: 8, total: 0, shares: 1, recipients: [1] }, // BadTotal
     { sender: 9, total: 5_000, shares: 2, recipients: [3, 3] }, // BadRecipients
   ];
-  for (let k = 0; k < 30; k++) specs.push({ sender: 20 + k, total: 500 + 37 * k, shares: 1 + (k % 6), recipients: range(6, 50 + k), expiresAt: 1_000 * (k % 7) + 500 });
+  for (let k = 0; k < 30; k++)
+    specs.push({ sender: 20 + k, total: 500 + 37 * k, shares: 1 + (k % 6), recipients: range(6, 50 + k), expiresAt: 1_000 * (k % 7) + 500 });
   log.push(await create(engine, specs));
   // Interleaved opens across packets, with repeats, strangers, unknown ids and an expired packet.
   const pairs: Array<[number, number]> = [];
@@ -76,12 +77,30 @@ async function groupSection(splitMode: SplitMode): Promise<unknown[]> {
     pairs.push([100 + r, 1], [9 - r, 5], [200 + r, 4], [r, 999]);
   }
   log.push(await open(engine, pairs, 1_000));
-  log.push(await open(engine, big.slice(0, 700).map((u) => [u, 2] as [number, number]), 1_500));
-  log.push(await open(engine, big.map((u) => [u, 3] as [number, number]), 1_500));
+  log.push(
+    await open(
+      engine,
+      big.slice(0, 700).map((u) => [u, 2] as [number, number]),
+      1_500,
+    ),
+  );
+  log.push(
+    await open(
+      engine,
+      big.map((u) => [u, 3] as [number, number]),
+      1_500,
+    ),
+  );
   log.push(await expire(engine, 2_500, 4, [6, 36, 12345]));
   log.push(await open(engine, [...range(7, 200).map((u) => [u, 4] as [number, number]), [6, 5], [9, 5], [100, 1]], 2_600));
   log.push(await expire(engine, 10_000, 64));
-  log.push(await open(engine, big.slice(650, 720).map((u) => [u, 2] as [number, number]), 10_000));
+  log.push(
+    await open(
+      engine,
+      big.slice(650, 720).map((u) => [u, 2] as [number, number]),
+      10_000,
+    ),
+  );
   for (let id = 0; id <= 38; id++) log.push(await engine.details(id));
   log.push(await engine.totals());
   return log;
@@ -95,12 +114,66 @@ async function restoreSection(splitMode: SplitMode): Promise<unknown[]> {
     nextShakeId: 51,
     nextGroupId: 20,
     supply: { total: 200, ratePerSecond: 10, released: 50, rule: { kind: 'range', min: 100, max: 2_000 }, active: true },
-    shake: { createdCount: 50, createdCents: 20_000, paidCount: 45, paidCents: 18_000, unpaidIds: [41, 46, 47, 49, 50], unpaidCents: [400, 400, 400, 400, 400] },
+    shake: {
+      createdCount: 50,
+      createdCents: 20_000,
+      paidCount: 45,
+      paidCents: 18_000,
+      unpaidIds: [41, 46, 47, 49, 50],
+      unpaidCents: [400, 400, 400, 400, 400],
+    },
     groups: [
-      { id: 17, sender: 5, totalCents: 10_000, shareCount: 6, splitMode, recipients: range(8, 1), expiresAt: 50_000, opened: [{ user: 3, cents: 2_500 }, { user: 1, cents: 100 }], expired: false, refundedCents: 0 },
-      { id: 4, sender: 6, totalCents: 500, shareCount: 3, splitMode: other, recipients: [1, 2, 3], expiresAt: 50_000, opened: [], expired: false, refundedCents: 0 },
-      { id: 9, sender: 7, totalCents: 900, shareCount: 4, splitMode, recipients: [1, 2, 3, 4], expiresAt: 100, opened: [{ user: 4, cents: 10 }], expired: true, refundedCents: 890 },
-      { id: 12, sender: 8, totalCents: 77_777, shareCount: 40, splitMode, recipients: range(40, 500), expiresAt: 60_000, opened: [{ user: 510, cents: 7 }], expired: false, refundedCents: 0 },
+      {
+        id: 17,
+        sender: 5,
+        totalCents: 10_000,
+        shareCount: 6,
+        splitMode,
+        recipients: range(8, 1),
+        expiresAt: 50_000,
+        opened: [
+          { user: 3, cents: 2_500 },
+          { user: 1, cents: 100 },
+        ],
+        expired: false,
+        refundedCents: 0,
+      },
+      {
+        id: 4,
+        sender: 6,
+        totalCents: 500,
+        shareCount: 3,
+        splitMode: other,
+        recipients: [1, 2, 3],
+        expiresAt: 50_000,
+        opened: [],
+        expired: false,
+        refundedCents: 0,
+      },
+      {
+        id: 9,
+        sender: 7,
+        totalCents: 900,
+        shareCount: 4,
+        splitMode,
+        recipients: [1, 2, 3, 4],
+        expiresAt: 100,
+        opened: [{ user: 4, cents: 10 }],
+        expired: true,
+        refundedCents: 890,
+      },
+      {
+        id: 12,
+        sender: 8,
+        totalCents: 77_777,
+        shareCount: 40,
+        splitMode,
+        recipients: range(40, 500),
+        expiresAt: 60_000,
+        opened: [{ user: 510, cents: 7 }],
+        expired: false,
+        refundedCents: 0,
+      },
       { id: 19, sender: 9, totalCents: 60, shareCount: 2, splitMode, recipients: [1, 2], expiresAt: 100, opened: [], expired: false, refundedCents: 0 },
     ],
   });
@@ -109,9 +182,25 @@ async function restoreSection(splitMode: SplitMode): Promise<unknown[]> {
   log.push(await release(engine, 12));
   log.push(await shake(engine, range(16)));
   log.push(await open(engine, [...range(8, 1).map((u) => [u, 17] as [number, number]), [1, 4], [2, 4], [3, 4], [1, 9], [4, 9], [1, 19]], 1_000));
-  log.push(await open(engine, range(40, 500).map((u) => [u, 12] as [number, number]), 1_000));
+  log.push(
+    await open(
+      engine,
+      range(40, 500).map((u) => [u, 12] as [number, number]),
+      1_000,
+    ),
+  );
   log.push(await create(engine, [{ sender: 1, total: 321, shares: 3, recipients: [1, 2, 3] }]));
-  log.push(await open(engine, [[3, 20], [2, 20], [1, 20]], 1_000));
+  log.push(
+    await open(
+      engine,
+      [
+        [3, 20],
+        [2, 20],
+        [1, 20],
+      ],
+      1_000,
+    ),
+  );
   log.push(await expire(engine, 1_000, 16));
   for (const id of [4, 9, 12, 17, 19, 20]) log.push(await engine.details(id));
   log.push(await engine.totals());
@@ -124,12 +213,26 @@ async function evictSection(): Promise<unknown[]> {
   await engine.reset({ seed: SEED, shards: SHARDS });
   const log: unknown[] = [];
   const specs: GroupSpec[] = [];
-  for (let k = 0; k < 40; k++) specs.push({ sender: 1 + k, total: 100 + k, shares: 1 + (k % 3), recipients: range(3, 10 * k), expiresAt: 1_000 + 250 * (k % 9) });
+  for (let k = 0; k < 40; k++)
+    specs.push({ sender: 1 + k, total: 100 + k, shares: 1 + (k % 3), recipients: range(3, 10 * k), expiresAt: 1_000 + 250 * (k % 9) });
   log.push(await create(engine, specs));
-  log.push(await open(engine, range(40, 1).map((id) => [10 * (id - 1), id] as [number, number]), 500));
+  log.push(
+    await open(
+      engine,
+      range(40, 1).map((id) => [10 * (id - 1), id] as [number, number]),
+      500,
+    ),
+  );
   log.push(await expire(engine, 2_000, 64, [38, 39]));
   log.push(await engine.evict(999), await engine.evict(1_500), await engine.evict(1_500));
-  const late = range(40, 1).flatMap((id) => [[10 * (id - 1), id], [10 * (id - 1) + 2, id], [7, id]] as Array<[number, number]>);
+  const late = range(40, 1).flatMap(
+    (id) =>
+      [
+        [10 * (id - 1), id],
+        [10 * (id - 1) + 2, id],
+        [7, id],
+      ] as Array<[number, number]>,
+  );
   log.push(await open(engine, [...late, [1, 41], [1, 0]], 2_100));
   for (let id = 0; id <= 41; id++) log.push(await engine.details(id));
   log.push(await expire(engine, 2_100, 64, [1, 2, 3, 40]));
@@ -142,13 +245,57 @@ async function evictSection(): Promise<unknown[]> {
     supply: null,
     shake: { createdCount: 0, createdCents: 0, paidCount: 0, paidCents: 0, unpaidIds: [], unpaidCents: [] },
     groups: [
-      { id: 3, sender: 5, totalCents: 900, shareCount: 2, splitMode: SplitMode.DoubleMean, recipients: [1, 2], expiresAt: 100, opened: [{ user: 2, cents: 400 }], expired: true, refundedCents: 500 },
-      { id: 11, sender: 6, totalCents: 50, shareCount: 1, splitMode: SplitMode.DoubleMean, recipients: [1], expiresAt: 100, opened: [], expired: false, refundedCents: 0 },
-      { id: 29, sender: 7, totalCents: 70, shareCount: 2, splitMode: SplitMode.LineSegment, recipients: [1, 2], expiresAt: 9_000, opened: [], expired: true, refundedCents: 70 },
+      {
+        id: 3,
+        sender: 5,
+        totalCents: 900,
+        shareCount: 2,
+        splitMode: SplitMode.DoubleMean,
+        recipients: [1, 2],
+        expiresAt: 100,
+        opened: [{ user: 2, cents: 400 }],
+        expired: true,
+        refundedCents: 500,
+      },
+      {
+        id: 11,
+        sender: 6,
+        totalCents: 50,
+        shareCount: 1,
+        splitMode: SplitMode.DoubleMean,
+        recipients: [1],
+        expiresAt: 100,
+        opened: [],
+        expired: false,
+        refundedCents: 0,
+      },
+      {
+        id: 29,
+        sender: 7,
+        totalCents: 70,
+        shareCount: 2,
+        splitMode: SplitMode.LineSegment,
+        recipients: [1, 2],
+        expiresAt: 9_000,
+        opened: [],
+        expired: true,
+        refundedCents: 70,
+      },
     ],
   });
   log.push(await engine.evict(1_000));
-  log.push(await open(engine, [[2, 3], [1, 11], [1, 29], [1, 19]], 1_000));
+  log.push(
+    await open(
+      engine,
+      [
+        [2, 3],
+        [1, 11],
+        [1, 29],
+        [1, 19],
+      ],
+      1_000,
+    ),
+  );
   log.push(await engine.totals());
   return log;
 }
@@ -188,9 +335,17 @@ for (const [name, run] of Object.entries(SECTIONS)) {
 test.serial('TS rng: first five outputs of stream 0 with seed 42', (t) => {
   // Also printed by an independent C implementation of xoshiro128** + splitmix32 and by native/core's test.
   const rng = new Rng(SEED, 0);
-  t.deepEqual(range(5).map(() => rng.next()), [2837322924, 544945897, 479756282, 3500138142, 339756180], 'stream 0 of seed 42');
+  t.deepEqual(
+    range(5).map(() => rng.next()),
+    [2837322924, 544945897, 479756282, 3500138142, 339756180],
+    'stream 0 of seed 42',
+  );
   const stream1 = new Rng(SEED, 1);
-  t.deepEqual(range(5).map(() => stream1.next()), [122309849, 1585491957, 2807436965, 2817732437, 3741199075], 'stream 1 of seed 42');
+  t.deepEqual(
+    range(5).map(() => stream1.next()),
+    [122309849, 1585491957, 2807436965, 2817732437, 3741199075],
+    'stream 1 of seed 42',
+  );
 });
 
 test.serial('TS rng: uniform takes no draw for one value and rejects draws at or above the limit', (t) => {

@@ -36,10 +36,25 @@ const groupSpec = fc
 /** An open aimed at a live packet and one of its recipients most of the time, resolved at run time. */
 const openPick = fc.record({ packet: fc.nat(), user: fc.nat(), kind: fc.integer({ min: 0, max: 9 }) });
 
-const MISUSE = ['create-lengths', 'create-nan-expiry', 'create-negative-cents', 'bad-rule', 'release-negative', 'open-lengths', 'shake-short-out', 'expire-out-lengths', 'evict-nan'] as const;
+const MISUSE = [
+  'create-lengths',
+  'create-nan-expiry',
+  'create-negative-cents',
+  'bad-rule',
+  'release-negative',
+  'open-lengths',
+  'shake-short-out',
+  'expire-out-lengths',
+  'evict-nan',
+] as const;
 
 const command = fc.oneof(
-  fc.record({ op: fc.constant('supply' as const), total: fc.integer({ min: 0, max: 30 }), min: fc.integer({ min: 1, max: 50 }), span: fc.integer({ min: 0, max: 100 }) }),
+  fc.record({
+    op: fc.constant('supply' as const),
+    total: fc.integer({ min: 0, max: 30 }),
+    min: fc.integer({ min: 1, max: 50 }),
+    span: fc.integer({ min: 0, max: 100 }),
+  }),
   fc.record({ op: fc.constant('stop' as const) }),
   fc.record({ op: fc.constant('release' as const), count: fc.integer({ min: 0, max: 10 }) }),
   fc.record({ op: fc.constant('shake' as const), users: fc.array(fc.integer({ min: 0, max: 0xffff_ffff }), { maxLength: 12 }) }),
@@ -74,7 +89,8 @@ function misuse(kind: (typeof MISUSE)[number], now: number): () => unknown {
     case 'evict-nan':
       return () => engine.evict(Number.NaN);
     case 'expire-out-lengths':
-      return () => engine.expire(now + 1e9, { packetIds: new Uint32Array(3), senders: new Uint32Array(3), cents: new Uint32Array(3), shares: new Uint32Array(2) });
+      return () =>
+        engine.expire(now + 1e9, { packetIds: new Uint32Array(3), senders: new Uint32Array(3), cents: new Uint32Array(3), shares: new Uint32Array(2) });
   }
 }
 
@@ -168,10 +184,17 @@ async function checkPackets(model: EngineModel): Promise<void> {
   for (const p of model.packets.values()) {
     const d = await engine.details(p.id);
     assert.ok(d, `packet ${p.id} has details`);
-    assert.deepEqual(d.opened.map((s) => [s.user, s.cents]), [...p.opened], `packet ${p.id}: opened shares in opening order`);
+    assert.deepEqual(
+      d.opened.map((s) => [s.user, s.cents]),
+      [...p.opened],
+      `packet ${p.id}: opened shares in opening order`,
+    );
     const paid = sum(d.opened.map((s) => s.cents));
     assert.equal(paid + d.remainingCents + d.refundedCents, p.total, `packet ${p.id}: paid + remaining + refunded = total`);
-    assert.ok(d.opened.every((s) => s.cents >= 1), `packet ${p.id}: every share >= 1 cent`);
+    assert.ok(
+      d.opened.every((s) => s.cents >= 1),
+      `packet ${p.id}: every share >= 1 cent`,
+    );
     if (d.opened.length === p.shares) assert.equal(paid, p.total, `packet ${p.id}: fully opened shares add up to the total exactly`);
     assert.equal(d.refundedCents, p.refunded, `packet ${p.id}: refunded as the model says`);
     assert.equal(d.expired, p.expired, `packet ${p.id}: expired flag`);
@@ -216,7 +239,10 @@ for (const splitMode of [SplitMode.DoubleMean, SplitMode.LineSegment]) {
     const names = Object.keys(OpenStatus) as Array<keyof typeof OpenStatus>;
     for (const n of names) t.true(seen.open[OpenStatus[n]] > 0, `the runs reached open outcome ${n} (${JSON.stringify(seen.open)})`);
     t.true(seen.shake[0] > 0 && seen.shake[1] > 0, `the runs had shake hits and misses (${JSON.stringify(seen.shake)})`);
-    t.true(seen.create.every((x) => x > 0), `the runs reached every create status (${JSON.stringify(seen.create)})`);
+    t.true(
+      seen.create.every((x) => x > 0),
+      `the runs reached every create status (${JSON.stringify(seen.create)})`,
+    );
     t.true(seen.refunds > 0 && seen.misuse > 0, `the runs refunded (${seen.refunds}) and tried misuse (${seen.misuse})`);
     t.true(seen.evicted > 0 && seen.opensOfEvicted > 0, `the runs evicted packets (${seen.evicted}) and opened evicted ones (${seen.opensOfEvicted})`);
     t.log(`outcomes: ${JSON.stringify(seen)}`);

@@ -80,7 +80,7 @@ test.serial('released packets are spread round-robin, every shard within one pac
   t.deepEqual(perShard, [2, 2, 2, 1], '7 packets over 4 shards from shard 0: 2, 2, 2, 1');
 });
 
-test.serial('a shake takes the oldest packet of the user\'s shard (FIFO)', async (t) => {
+test.serial("a shake takes the oldest packet of the user's shard (FIFO)", async (t) => {
   await engine.startSupply({ total: 100, ratePerSecond: 100, rule: { kind: 'range', min: 1, max: 1000 } });
   const r = await release(engine, 12);
   // Packet i (0-based) went to shard i mod 4; user 4k + s maps to shard s.
@@ -95,12 +95,19 @@ test.serial('a shake takes the oldest packet of the user\'s shard (FIFO)', async
 test.serial('shake totals: created = paid + remaining, nothing refunded', async (t) => {
   await engine.startSupply({ total: 50, ratePerSecond: 50, rule: { kind: 'range', min: 1, max: 100 } });
   const r = await release(engine, 50);
-  const s = await shake(engine, Array.from({ length: 30 }, (_, i) => i * 7));
+  const s = await shake(
+    engine,
+    Array.from({ length: 30 }, (_, i) => i * 7),
+  );
   const paidCents = s.cents.reduce((x, y) => x + y, 0);
   const paidCount = s.status.filter((x) => x === ShakeStatus.Hit).length;
   const totals = await engine.totals();
   t.deepEqual(totals.shake.paid, { count: paidCount, cents: paidCents }, 'paid is the sum of hits');
-  t.is(totals.shake.created.cents, r.cents.reduce((x, y) => x + y, 0), 'created cents are the released cents');
+  t.is(
+    totals.shake.created.cents,
+    r.cents.reduce((x, y) => x + y, 0),
+    'created cents are the released cents',
+  );
   assertIdentity(t, totals);
   const won = s.ids.filter((id) => id !== 0);
   t.is(new Set(won).size, won.length, 'no packet is won twice');

@@ -81,10 +81,7 @@ test.serial('double mean: every position has mean total/count, and the last vari
   const bias = (COUNT - 1) / 2;
   for (const [i, s] of positions.entries()) {
     const tolerance = Z * s.seMean + bias;
-    t.true(
-      Math.abs(s.mean - TOTAL / COUNT) <= tolerance,
-      `position ${i}: mean ${s.mean.toFixed(2)} within ${tolerance.toFixed(2)} of ${TOTAL / COUNT}`,
-    );
+    t.true(Math.abs(s.mean - TOTAL / COUNT) <= tolerance, `position ${i}: mean ${s.mean.toFixed(2)} within ${tolerance.toFixed(2)} of ${TOTAL / COUNT}`);
   }
   const first = positions[0];
   const last = positions[COUNT - 1];

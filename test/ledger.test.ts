@@ -77,7 +77,13 @@ test('a double win in one batch is refused and nothing of that batch is applied'
   const ledger = await openLedger(tempDb(t));
   t.teardown(() => ledger.close());
   await ledger.commit(supplyStart(10));
-  const bad = ledger.commit({ ...release([1, 2], [10, 20]), ...hits([[5, 1, 10], [6, 1, 10]]) });
+  const bad = ledger.commit({
+    ...release([1, 2], [10, 20]),
+    ...hits([
+      [5, 1, 10],
+      [6, 1, 10],
+    ]),
+  });
   const good = ledger.commit(release([3], [30])); // same group commit, innocent
   const err = await t.throwsAsync(bad, { instanceOf: LedgerDivergenceError }, 'the double win is a divergence');
   t.regex(err?.message ?? '', /shake packet 1 won twice: by user 5 and by user 6/, 'the error names the packet and both winners');
@@ -92,7 +98,13 @@ test('a double open in one batch is refused and nothing of that batch is applied
   const ledger = await openLedger(tempDb(t));
   t.teardown(() => ledger.close());
   await ledger.commit({ creates: [group(1, 100, [1, 2, 3])] });
-  const bad = ledger.commit({ creates: [group(2, 50, [4, 5])], ...opens([[1, 1, 30], [1, 1, 30]]) });
+  const bad = ledger.commit({
+    creates: [group(2, 50, [4, 5])],
+    ...opens([
+      [1, 1, 30],
+      [1, 1, 30],
+    ]),
+  });
   const err = await t.throwsAsync(bad, { instanceOf: LedgerDivergenceError }, 'the second payment is refused');
   t.regex(err?.message ?? '', /user 1 paid twice for group packet 1/, 'the error names user and packet');
   const snap = (await ledger.loadSnapshot()).engine;
@@ -107,14 +119,30 @@ test('opens that break a packet are refused with the reason', async (t) => {
   const cases: Array<[LedgerBatch, RegExp, string]> = [
     [opens([[9, 1, 10]]), /user 9 is not a recipient of group packet 1/, 'a non-recipient'],
     [opens([[1, 1, 100]]), /leaves 0 cents for 1 shares/, 'a share that leaves nothing for the last share'],
-    [opens([[1, 2, 3], [2, 2, 6]]), /leaves 1 cents for 0 shares/, 'a last share that does not take exactly the rest'],
-    [opens([[1, 1, 0]]), /a share of 0 cents to user 1 from group packet 1 \(every share is at least 1 cent\) \(SQLITE_CONSTRAINT_CHECK\)/, 'a share of 0 cents'],
+    [
+      opens([
+        [1, 2, 3],
+        [2, 2, 6],
+      ]),
+      /leaves 1 cents for 0 shares/,
+      'a last share that does not take exactly the rest',
+    ],
+    [
+      opens([[1, 1, 0]]),
+      /a share of 0 cents to user 1 from group packet 1 \(every share is at least 1 cent\) \(SQLITE_CONSTRAINT_CHECK\)/,
+      'a share of 0 cents',
+    ],
   ];
   for (const [batch, reason, what] of cases) {
     const err = await t.throwsAsync(ledger.commit(batch), { instanceOf: LedgerDivergenceError }, `${what} is refused`);
     t.regex(err?.message ?? '', reason, `${what}: the error says why`);
   }
-  await ledger.commit(opens([[1, 1, 60], [3, 1, 40]]));
+  await ledger.commit(
+    opens([
+      [1, 1, 60],
+      [3, 1, 40],
+    ]),
+  );
   const err = await t.throwsAsync(ledger.commit(opens([[2, 1, 1]])), { instanceOf: LedgerDivergenceError }, 'an open after the last share');
   t.regex(err?.message ?? '', /after all 2 shares were paid/, 'the error says the packet is used up');
   t.true(checkLedger(ledger.path).ok, 'after all the refusals the ledger still balances');
@@ -124,8 +152,16 @@ test('a refund is taken once and must match what is unopened', async (t) => {
   const ledger = await openLedger(tempDb(t));
   t.teardown(() => ledger.close());
   await ledger.commit({ creates: [group(1, 100, [1, 2, 3], { sender: 7 })], ...opens([[1, 1, 30]]) });
-  await t.throwsAsync(ledger.commit(refunds([[1, 8, 70, 2]])), { instanceOf: LedgerDivergenceError, message: /sent by 7, its refund goes to 8/ }, 'a refund to someone else');
-  await t.throwsAsync(ledger.commit(refunds([[1, 7, 71, 2]])), { instanceOf: LedgerDivergenceError, message: /does not match 70 cents \/ 2 shares/ }, 'a refund of the wrong amount');
+  await t.throwsAsync(
+    ledger.commit(refunds([[1, 8, 70, 2]])),
+    { instanceOf: LedgerDivergenceError, message: /sent by 7, its refund goes to 8/ },
+    'a refund to someone else',
+  );
+  await t.throwsAsync(
+    ledger.commit(refunds([[1, 7, 71, 2]])),
+    { instanceOf: LedgerDivergenceError, message: /does not match 70 cents \/ 2 shares/ },
+    'a refund of the wrong amount',
+  );
   await ledger.commit(refunds([[1, 7, 70, 2]]));
   await t.throwsAsync(ledger.commit(refunds([[1, 7, 70, 2]])), { instanceOf: LedgerDivergenceError, message: /refunded twice/ }, 'a second refund');
   await t.throwsAsync(ledger.commit(opens([[2, 1, 10]])), { instanceOf: LedgerDivergenceError, message: /after its refund/ }, 'an open after the refund');
@@ -165,7 +201,16 @@ test('a hit waiting for a release the full disk refused is refused as Unavailabl
   await ledger.commit(supplyStart(1000));
   await ledger.setMaxPageCount(1);
   const ids = Array.from({ length: 800 }, (_, i) => i + 1);
-  await t.throwsAsync(ledger.commit(release(ids, ids.map(() => 10))), { instanceOf: LedgerUnavailableError }, 'the release does not fit');
+  await t.throwsAsync(
+    ledger.commit(
+      release(
+        ids,
+        ids.map(() => 10),
+      ),
+    ),
+    { instanceOf: LedgerUnavailableError },
+    'the release does not fit',
+  );
   // Another thread's engine had already paid one of those packets: its hit arrives after the failure.
   const err = await t.throwsAsync(ledger.commit(hits([[5, 7, 10]])), { instanceOf: LedgerUnavailableError }, 'the hit is refused as Unavailable');
   t.regex(err?.message ?? '', /shake packet 7 won by user 5 was never released.*after a failed commit/, 'saying why');
@@ -215,7 +260,15 @@ test('a database that fills up (max_page_count) refuses with LedgerUnavailableEr
   t.teardown(() => ledger.close());
   await ledger.commit({ creates: [group(1, 100, [1, 2])] });
   await ledger.setMaxPageCount(1); // SQLite keeps it at the current size: no page may be added
-  const big: LedgerBatch = { creates: Array.from({ length: 300 }, (_, i) => group(i + 2, 1000, Array.from({ length: 50 }, (_, k) => k + 1))) };
+  const big: LedgerBatch = {
+    creates: Array.from({ length: 300 }, (_, i) =>
+      group(
+        i + 2,
+        1000,
+        Array.from({ length: 50 }, (_, k) => k + 1),
+      ),
+    ),
+  };
   const err = await t.throwsAsync(ledger.commit(big), { instanceOf: LedgerUnavailableError }, 'the commit is refused');
   t.regex(err?.message ?? '', /SQLITE_FULL/, 'the error names the cause');
   const sick = ledger.health();
@@ -248,44 +301,60 @@ test.after.always(() => {
   rmSync(tmpfs.dir, { recursive: true, force: true });
 });
 
-(tmpfs.dir ? test.serial : test.skip)(`a full disk (tmpfs) refuses with LedgerUnavailableError and the ledger recovers when space returns${tmpfs.dir ? '' : ` [skipped: ${tmpfs.why}]`}`, async (t) => {
-  const dir = tmpfs.dir!;
-  const path = join(dir, 'ledger.db');
-  const ledger = await openLedger(path);
-  t.teardown(() => ledger.close());
-  await ledger.commit({ creates: [group(1, 100, [1, 2])] });
-  // Fill the file system to the last byte.
-  const filler = join(dir, 'filler');
-  const fd = openSync(filler, 'w');
-  const chunk = Buffer.alloc(64 * 1024, 1);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    t.is((err as NodeJS.ErrnoException).code, 'ENOSPC', 'the filler stopped because the disk is full');
-  }
-  closeSync(fd);
-  t.true(statSync(filler).size > 0, 'the filler took the space');
-  const big: LedgerBatch = { creates: Array.from({ length: 400 }, (_, i) => group(i + 2, 1000, Array.from({ length: 40 }, (_, k) => k + 1))) };
-  const err = await t.throwsAsync(ledger.commit(big), { instanceOf: LedgerUnavailableError }, 'the commit is refused');
-  t.regex(err?.message ?? '', /SQLITE_FULL|SQLITE_IOERR/, 'the error names the cause');
-  t.false(ledger.health().healthy, 'unhealthy while the disk is full');
-  t.regex(ledger.health().lastError ?? '', /SQLITE_FULL|SQLITE_IOERR/, 'health says why');
+(tmpfs.dir ? test.serial : test.skip)(
+  `a full disk (tmpfs) refuses with LedgerUnavailableError and the ledger recovers when space returns${tmpfs.dir ? '' : ` [skipped: ${tmpfs.why}]`}`,
+  async (t) => {
+    const dir = tmpfs.dir!;
+    const path = join(dir, 'ledger.db');
+    const ledger = await openLedger(path);
+    t.teardown(() => ledger.close());
+    await ledger.commit({ creates: [group(1, 100, [1, 2])] });
+    // Fill the file system to the last byte.
+    const filler = join(dir, 'filler');
+    const fd = openSync(filler, 'w');
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    try {
+      for (;;) writeSync(fd, chunk);
+    } catch (err) {
+      t.is((err as NodeJS.ErrnoException).code, 'ENOSPC', 'the filler stopped because the disk is full');
+    }
+    closeSync(fd);
+    t.true(statSync(filler).size > 0, 'the filler took the space');
+    const big: LedgerBatch = {
+      creates: Array.from({ length: 400 }, (_, i) =>
+        group(
+          i + 2,
+          1000,
+          Array.from({ length: 40 }, (_, k) => k + 1),
+        ),
+      ),
+    };
+    const err = await t.throwsAsync(ledger.commit(big), { instanceOf: LedgerUnavailableError }, 'the commit is refused');
+    t.regex(err?.message ?? '', /SQLITE_FULL|SQLITE_IOERR/, 'the error names the cause');
+    t.false(ledger.health().healthy, 'unhealthy while the disk is full');
+    t.regex(ledger.health().lastError ?? '', /SQLITE_FULL|SQLITE_IOERR/, 'health says why');
 
-  unlinkSync(filler);
-  await t.notThrowsAsync(ledger.commit(big), 'the same batch commits once space is back');
-  t.true(ledger.health().healthy, 'healthy again');
-  await ledger.close();
-  const report = checkLedger(path);
-  t.true(report.ok, `the recovered ledger balances: ${report.differences.join('; ')}`);
-  t.is(report.groupPackets, 401, 'the refused attempt left nothing behind, the retry everything');
-});
+    unlinkSync(filler);
+    await t.notThrowsAsync(ledger.commit(big), 'the same batch commits once space is back');
+    t.true(ledger.health().healthy, 'healthy again');
+    await ledger.close();
+    const report = checkLedger(path);
+    t.true(report.ok, `the recovered ledger balances: ${report.differences.join('; ')}`);
+    t.is(report.groupPackets, 401, 'the refused attempt left nothing behind, the retry everything');
+  },
+);
 
 test('snapshot round trip: history in, engine snapshot and covers out', async (t) => {
   const ledger = await openLedger(tempDb(t));
   t.teardown(() => ledger.close());
   await ledger.commit({ supplyStart: { total: 50, ratePerSecond: 20, rule: { kind: 'list', values: [88, 188] }, at: AT } });
   await ledger.commit(release([1, 2, 3, 4], [88, 188, 88, 88]));
-  await ledger.commit(hits([[10, 2, 188], [11, 4, 88]]));
+  await ledger.commit(
+    hits([
+      [10, 2, 188],
+      [11, 4, 88],
+    ]),
+  );
   await ledger.commit({
     creates: [
       group(1, 100, [1, 2, 3], { sender: 9, cover: { title: '新年快乐', colour: 0xff2200, story: 'from grandma' } }),
@@ -293,7 +362,13 @@ test('snapshot round trip: history in, engine snapshot and covers out', async (t
       group(3, 10, [1], { sender: 9 }),
     ],
   });
-  await ledger.commit(opens([[3, 1, 50], [1, 1, 20], [6, 2, 5]]));
+  await ledger.commit(
+    opens([
+      [3, 1, 50],
+      [1, 1, 20],
+      [6, 2, 5],
+    ]),
+  );
   await ledger.commit(opens([[2, 1, 30]]));
   await ledger.commit(refunds([[2, 8, 55, 2]]));
   await ledger.commit({ supplyStop: { at: AT + 5 } });
@@ -317,13 +392,29 @@ test('snapshot round trip: history in, engine snapshot and covers out', async (t
       splitMode: SplitMode.DoubleMean,
       recipients: [1, 2, 3],
       expiresAt: 4_102_444_800_000,
-      opened: [{ user: 3, cents: 50 }, { user: 1, cents: 20 }, { user: 2, cents: 30 }],
+      opened: [
+        { user: 3, cents: 50 },
+        { user: 1, cents: 20 },
+        { user: 2, cents: 30 },
+      ],
       expired: false,
       refundedCents: 0,
     },
     'a fully opened packet with its shares in opening order',
   );
-  t.like(s.groups[1], { id: 2, splitMode: SplitMode.LineSegment, recipients: [4, 5, 6, 7], expiresAt: AT + 1000, opened: [{ user: 6, cents: 5 }], expired: true, refundedCents: 55 }, 'an expired, refunded packet');
+  t.like(
+    s.groups[1],
+    {
+      id: 2,
+      splitMode: SplitMode.LineSegment,
+      recipients: [4, 5, 6, 7],
+      expiresAt: AT + 1000,
+      opened: [{ user: 6, cents: 5 }],
+      expired: true,
+      refundedCents: 55,
+    },
+    'an expired, refunded packet',
+  );
   t.like(s.groups[2], { id: 3, opened: [], expired: false, refundedCents: 0 }, 'an unopened packet');
   t.deepEqual([...covers.entries()], [[1, { title: '新年快乐', colour: 0xff2200, story: 'from grandma' }]], 'covers of the packets that have one');
 });
@@ -338,7 +429,14 @@ test.serial('the snapshot restores an engine to the totals it had', async (t) =>
     { k: 'shake', users: [1, 2, 3, 4, 5, 6, 7, 8] },
     { k: 'create', sender: 3, total: 500, shares: 3, recipients: [1, 2, 3, 4], cover: true },
     { k: 'create', sender: 4, total: 90, shares: 2, recipients: [5, 6], cover: false },
-    { k: 'open', picks: [[0, 0], [1, 0], [0, 1]] },
+    {
+      k: 'open',
+      picks: [
+        [0, 0],
+        [1, 0],
+        [0, 1],
+      ],
+    },
     { k: 'expire', picks: [1] },
   ];
   for (const cmd of cmds) {
@@ -349,7 +447,11 @@ test.serial('the snapshot restores an engine to the totals it had', async (t) =>
   await engine.reset({ seed: 3, shards: 4 });
   await engine.snapshotRestore((await ledger.loadSnapshot()).engine);
   t.deepEqual(await engine.totals(), expected, 'the restored engine has the same totals');
-  t.deepEqual(await engine.supplyState(), { total: 30, ratePerSecond: 10, released: 12, rule: { kind: 'range', min: 1, max: 300 }, active: true }, 'and the same supply');
+  t.deepEqual(
+    await engine.supplyState(),
+    { total: 30, ratePerSecond: 10, released: 12, rule: { kind: 'range', min: 1, max: 300 }, active: true },
+    'and the same supply',
+  );
 });
 
 test('ledger check passes on a consistent database and prints table and JSON', async (t) => {
@@ -357,7 +459,14 @@ test('ledger check passes on a consistent database and prints table and JSON', a
   const ledger = await openLedger(path);
   await ledger.commit({ ...supplyStart(10), ...release([1, 2], [5, 7]) });
   await ledger.commit({ ...hits([[3, 1, 5]]), creates: [group(1, 100, [1, 2]), group(2, 9, [1, 2, 3])] });
-  await ledger.commit({ ...opens([[1, 1, 61], [2, 1, 39], [3, 2, 4]]), ...refunds([]) });
+  await ledger.commit({
+    ...opens([
+      [1, 1, 61],
+      [2, 1, 39],
+      [3, 2, 4],
+    ]),
+    ...refunds([]),
+  });
   await ledger.commit(refunds([[2, 7, 5, 2]]));
   await ledger.close();
   const r = await cli(['check', '--db', path]);
@@ -375,7 +484,13 @@ test('ledger check fails naming the difference after a raw UPDATE', async (t) =>
   const path = tempDb(t);
   const ledger = await openLedger(path);
   await ledger.commit({ creates: [group(1, 100, [1, 2]), group(2, 50, [1, 2])] });
-  await ledger.commit(opens([[1, 1, 61], [2, 1, 39], [1, 2, 10]]));
+  await ledger.commit(
+    opens([
+      [1, 1, 61],
+      [2, 1, 39],
+      [1, 2, 10],
+    ]),
+  );
   await ledger.close();
   const raw = new Database(path);
   raw.prepare('UPDATE opens SET cents = cents + 1 WHERE packet_id = 1 AND user = 2').run(); // one cent out of thin air
@@ -385,10 +500,22 @@ test('ledger check fails naming the difference after a raw UPDATE', async (t) =>
   t.is(r.code, 1, 'exit 1 on a difference');
   const json = JSON.parse(r.stdout);
   t.false(json.ok, 'JSON says not ok');
-  t.true(json.differences.some((d: string) => /group packet 1: opens table pays 2 shares \/ 101 cents, the packet counts 2 \/ 100/.test(d)), `the counter mismatch is named: ${json.differences}`);
-  t.true(json.differences.some((d: string) => /group packet 1: paid and refunded 2 shares \/ 101 cents of 2 \/ 100/.test(d)), 'the overpaid packet is named');
-  t.true(json.differences.some((d: string) => /group flow, cents: 150 created != 111 paid \+ 40 remaining \+ 0 refunded/.test(d)), 'the flow imbalance is named');
-  t.false(json.differences.some((d: string) => /group packet 2/.test(d)), 'the untouched packet is not blamed');
+  t.true(
+    json.differences.some((d: string) => /group packet 1: opens table pays 2 shares \/ 101 cents, the packet counts 2 \/ 100/.test(d)),
+    `the counter mismatch is named: ${json.differences}`,
+  );
+  t.true(
+    json.differences.some((d: string) => /group packet 1: paid and refunded 2 shares \/ 101 cents of 2 \/ 100/.test(d)),
+    'the overpaid packet is named',
+  );
+  t.true(
+    json.differences.some((d: string) => /group flow, cents: 150 created != 111 paid \+ 40 remaining \+ 0 refunded/.test(d)),
+    'the flow imbalance is named',
+  );
+  t.false(
+    json.differences.some((d: string) => /group packet 2/.test(d)),
+    'the untouched packet is not blamed',
+  );
   t.regex(r.stderr, /group .* NO/, 'the table marks the flow unbalanced');
   t.regex(r.stderr, /difference\(s\):/, 'stderr lists the differences');
 });
@@ -407,9 +534,18 @@ test('ledger check finds a refund that does not match and a supply released past
   raw.close();
   const report = checkLedger(path);
   t.false(report.ok, 'not balanced');
-  t.true(report.differences.some((d) => /refunds table returns 2 shares \/ 59 cents, the packet counts 2 \/ 60/.test(d)), `refund mismatch named: ${report.differences}`);
-  t.true(report.differences.some((d) => /expired with 0 shares \/ 1 cents neither paid nor refunded/.test(d)), 'the lost cent is named');
-  t.true(report.differences.some((d) => /supply 1: released 2 packets, more than its total 1/.test(d)), 'the over-released supply is named');
+  t.true(
+    report.differences.some((d) => /refunds table returns 2 shares \/ 59 cents, the packet counts 2 \/ 60/.test(d)),
+    `refund mismatch named: ${report.differences}`,
+  );
+  t.true(
+    report.differences.some((d) => /expired with 0 shares \/ 1 cents neither paid nor refunded/.test(d)),
+    'the lost cent is named',
+  );
+  t.true(
+    report.differences.some((d) => /supply 1: released 2 packets, more than its total 1/.test(d)),
+    'the over-released supply is named',
+  );
   t.regex(formatReport(report), /difference\(s\)/, 'the table lists them');
 });
 
@@ -437,7 +573,12 @@ test('a closed ledger refuses commits', async (t) => {
 // ---- property: whatever the engine does, the ledger's books balance and match the engine's totals
 
 const command: fc.Arbitrary<Command> = fc.oneof(
-  fc.record({ k: fc.constant('start' as const), total: fc.integer({ min: 0, max: 40 }), min: fc.integer({ min: 1, max: 50 }), max: fc.integer({ min: 50, max: 300 }) }),
+  fc.record({
+    k: fc.constant('start' as const),
+    total: fc.integer({ min: 0, max: 40 }),
+    min: fc.integer({ min: 1, max: 50 }),
+    max: fc.integer({ min: 50, max: 300 }),
+  }),
   fc.constant({ k: 'stop' as const }),
   fc.record({ k: fc.constant('release' as const), n: fc.integer({ min: 0, max: 15 }) }),
   fc.record({ k: fc.constant('shake' as const), users: fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 20 }) }),
@@ -462,43 +603,48 @@ test.serial('random sequences of engine batches, committed concurrently, keep th
   let run = 0;
   // Inside the property, failures throw (node:assert) so that fast-check can shrink them.
   const property = fc.assert(
-    fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 8 }), fc.constantFrom(SplitMode.DoubleMean, SplitMode.LineSegment), async (cmds, inFlight, mode) => {
-      await engine.reset({ seed: 5 + run, shards: 4, splitMode: mode });
-      const dir = mkdtempSync(join(tmpdir(), 'hongbao-ledger-prop-'));
-      const path = join(dir, `run-${run++}.db`);
-      const ledger = await openLedger(path);
-      try {
-        let pending: Array<Promise<void>> = [];
-        let batches = 0;
-        for (const cmd of cmds) {
-          const batch = await drive(engine, cmd, mode, AT);
-          if (!batch) continue;
-          batches++;
-          pending.push(ledger.commit(batch));
-          if (pending.length >= inFlight) {
-            await Promise.all(pending);
-            pending = [];
+    fc.asyncProperty(
+      fc.array(command, { minLength: 1, maxLength: 40 }),
+      fc.integer({ min: 1, max: 8 }),
+      fc.constantFrom(SplitMode.DoubleMean, SplitMode.LineSegment),
+      async (cmds, inFlight, mode) => {
+        await engine.reset({ seed: 5 + run, shards: 4, splitMode: mode });
+        const dir = mkdtempSync(join(tmpdir(), 'hongbao-ledger-prop-'));
+        const path = join(dir, `run-${run++}.db`);
+        const ledger = await openLedger(path);
+        try {
+          let pending: Array<Promise<void>> = [];
+          let batches = 0;
+          for (const cmd of cmds) {
+            const batch = await drive(engine, cmd, mode, AT);
+            if (!batch) continue;
+            batches++;
+            pending.push(ledger.commit(batch));
+            if (pending.length >= inFlight) {
+              await Promise.all(pending);
+              pending = [];
+            }
           }
+          await Promise.all(pending);
+          const health = ledger.health();
+          if (health.batches !== batches || health.divergences !== 0) throw new Error(`health ${JSON.stringify(health)} for ${batches} batches`);
+          const report = checkLedger(path);
+          if (!report.ok) throw new Error(`ledger check failed: ${report.differences.join('; ')}`);
+          const totals = await engine.totals();
+          deepStrictEqual(flowOf(report.shake), flowOf(totals.shake), 'shake flow: ledger and engine agree');
+          deepStrictEqual(flowOf(report.group), flowOf(totals.group), 'group flow: ledger and engine agree');
+          deepStrictEqual(report.groupPackets, totals.groupPackets, 'group packet count agrees');
+          const snap = (await ledger.loadSnapshot()).engine;
+          await engine.reset({ seed: 99, shards: 3, splitMode: mode });
+          await engine.snapshotRestore(snap);
+          deepStrictEqual(await engine.totals(), totals, 'an engine restored from the snapshot has the same totals');
+          return report.shake.balanced && report.group.balanced;
+        } finally {
+          await ledger.close();
+          rmSync(dir, { recursive: true, force: true });
         }
-        await Promise.all(pending);
-        const health = ledger.health();
-        if (health.batches !== batches || health.divergences !== 0) throw new Error(`health ${JSON.stringify(health)} for ${batches} batches`);
-        const report = checkLedger(path);
-        if (!report.ok) throw new Error(`ledger check failed: ${report.differences.join('; ')}`);
-        const totals = await engine.totals();
-        deepStrictEqual(flowOf(report.shake), flowOf(totals.shake), 'shake flow: ledger and engine agree');
-        deepStrictEqual(flowOf(report.group), flowOf(totals.group), 'group flow: ledger and engine agree');
-        deepStrictEqual(report.groupPackets, totals.groupPackets, 'group packet count agrees');
-        const snap = (await ledger.loadSnapshot()).engine;
-        await engine.reset({ seed: 99, shards: 3, splitMode: mode });
-        await engine.snapshotRestore(snap);
-        deepStrictEqual(await engine.totals(), totals, 'an engine restored from the snapshot has the same totals');
-        return report.shake.balanced && report.group.balanced;
-      } finally {
-        await ledger.close();
-        rmSync(dir, { recursive: true, force: true });
-      }
-    }),
+      },
+    ),
     { numRuns: 25 },
   );
   await t.notThrowsAsync(property, 'every random history balances, matches the engine and restores it');

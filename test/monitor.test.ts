@@ -29,7 +29,11 @@ test('pushes from several processes arriving out of order, or late, are aligned 
 
   t.deepEqual(c.take((S + 1) * 1000 + 500), [], 'nothing is final before the lag has passed');
   const rows = c.take((S + 3) * 1000 + 100);
-  t.deepEqual(rows.map((r) => r.second), [S, S + 1], 'seconds S and S+1 are final, in order');
+  t.deepEqual(
+    rows.map((r) => r.second),
+    [S, S + 1],
+    'seconds S and S+1 are final, in order',
+  );
   t.is(rows[0].client.sent, 19, 'sent summed over processes');
   t.is(rows[0].client.hitCents, 120, 'cents summed');
   t.is(rows[0].client.targetQps, 20, 'target QPS is the same for all: max, not sum');
@@ -41,14 +45,22 @@ test('pushes from several processes arriving out of order, or late, are aligned 
   t.true(c.add({ source: 'client', id: 'c', second: S, counters: { sent: 1, connected: 1, targetQps: 20 } }), 'a late push is kept');
   t.is(c.late, 1, 'and counted as late');
   const revised = c.revisions();
-  t.deepEqual(revised.map((r) => r.second), [S], 'its second is recomputed');
+  t.deepEqual(
+    revised.map((r) => r.second),
+    [S],
+    'its second is recomputed',
+  );
   t.is(revised[0].client.sent, 20, 'with the late process added to the sum');
   t.is(revised[0].client.processes, 3, 'three client processes now');
   t.deepEqual(c.revisions(), [], 'each revision is handed out once');
   t.false(c.add({ source: 'nobody', id: 'x', second: S + 9, counters: {} }), 'malformed push refused');
 
   const rest = c.takeUpTo();
-  t.deepEqual(rest.map((r) => r.second), [S + 2, S + 3], 'finish emits the gap second and the last one');
+  t.deepEqual(
+    rest.map((r) => r.second),
+    [S + 2, S + 3],
+    'finish emits the gap second and the last one',
+  );
   t.is(rest[0].client.processes, 0, 'the gap second is visible as no processes');
   t.is(rest[1].client.sent, 20, 'last second kept');
 });
@@ -109,7 +121,10 @@ test('a monitor process aligns live pushes, writes JSONL and CSV, and renders th
   await post('/push', { source: 'client', id: 'late', second: first, counters: { sent: 5, targetQps: 200, connected: 1 } });
   const finished = (await post('/finish', {})) as { rows: number; late: number; plots: Array<{ svg: string; png: string | null }> };
   t.is(finished.late, 1, 'one late push');
-  const rows = readFileSync(path.join(out, 'series.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const rows = readFileSync(path.join(out, 'series.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const mine = rows.filter((r) => r.second >= first && r.second < first + 3);
   t.is(mine.length, 3, 'one row per pushed second');
   for (const r of mine) {

@@ -12,9 +12,28 @@ test('a short rehearsal runs every phase and reconciles ledger, server and clien
   const out = mkdtempSync(path.join(tmpdir(), 'hongbao-rehearsal-test-'));
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const args = [
-    '--import', 'tsx', 'src/cli.ts', 'rehearsal',
-    '--users', '300', '--users-per-process', '150', '--qps1', '300', '--qps2', '600', '--phase-seconds', '3',
-    '--supply-rate', '20', '--group-rate', '10', '--recipients', '3', '--out', out,
+    '--import',
+    'tsx',
+    'src/cli.ts',
+    'rehearsal',
+    '--users',
+    '300',
+    '--users-per-process',
+    '150',
+    '--qps1',
+    '300',
+    '--qps2',
+    '600',
+    '--phase-seconds',
+    '3',
+    '--supply-rate',
+    '20',
+    '--group-rate',
+    '10',
+    '--recipients',
+    '3',
+    '--out',
+    out,
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
@@ -47,11 +66,7 @@ test('a short rehearsal runs every phase and reconciles ledger, server and clien
   t.deepEqual(report.group.received, report.group.clients.received, 'group: ledger paid = clients received');
   t.deepEqual(report.group.issued, report.group.clients.issued, 'group: ledger created = clients notified');
   t.deepEqual(report.group.remaining, { count: 0, cents: 0 }, 'nothing left unexpired after the drain');
-  t.is(
-    report.group.issued.cents,
-    report.group.received.cents + report.group.refunded.cents,
-    'group: issued = received + refunded, to the cent',
-  );
+  t.is(report.group.issued.cents, report.group.received.cents + report.group.refunded.cents, 'group: issued = received + refunded, to the cent');
   for (const f of ['report.html', 'series.jsonl', 'series.csv', 'ledger.db', 'plots/qps.svg', 'plots/latency.svg', 'plots/network.svg']) {
     t.true(existsSync(path.join(out, f)), `${f} written`);
   }

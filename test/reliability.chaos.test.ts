@@ -34,5 +34,8 @@ test('three kills and a SIGTERM under load lose nothing and pay nothing twice', 
   t.is(f.paidTwice, 0, 'nothing was paid twice');
   t.true(f.ledger.released <= f.ledger.supplyTotal, `the supply released ${f.ledger.released} of at most ${f.ledger.supplyTotal}`);
   t.true(f.check.ok, `created = paid + remaining + refunded: ${f.check.differences.join('; ')}`);
-  t.true(result.rounds.every((r) => r.repeatMismatches.length === 0), 'after each restart, shares told before come back as the same share');
+  t.true(
+    result.rounds.every((r) => r.repeatMismatches.length === 0),
+    'after each restart, shares told before come back as the same share',
+  );
 });

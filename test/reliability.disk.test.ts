@@ -20,7 +20,19 @@ import { encodeCreate, encodeOpen, encodeShake, type ServerFrame } from '../src/
 import { CommonStatus, ServerType } from '../src/protocol/codes.ts';
 import { parseFlags } from '../src/server/flags.ts';
 import { startServer as startInProcess, type RunningServer } from '../src/server/server.ts';
-import { detachLoop, failFilesystem, fill, isReadOnly, mountLoopExt4, mountTmpfs, remount, repairLoopExt4, unfill, unmount, type Outcome } from '../scripts/reliability/disk.ts';
+import {
+  detachLoop,
+  failFilesystem,
+  fill,
+  isReadOnly,
+  mountLoopExt4,
+  mountTmpfs,
+  remount,
+  repairLoopExt4,
+  unfill,
+  unmount,
+  type Outcome,
+} from '../scripts/reliability/disk.ts';
 import { ServerProc } from '../scripts/reliability/server-proc.ts';
 import { checkTold, Told } from '../scripts/reliability/told.ts';
 import { tempDir, TestClient, type TestServer } from './helpers/server.ts';
@@ -37,7 +49,9 @@ test.after.always(() => {
 /** The disk under the ledger: ext4 on a loop device, else a tmpfs, else none (the ledger's switches). */
 function mountDisk(root: string, disk: string): { kind: 'ext4' | 'tmpfs' | 'none'; why: string } {
   if (process.env.HONGBAO_TEST_NO_MOUNT) return { kind: 'none', why: 'HONGBAO_TEST_NO_MOUNT is set' };
-  const loop = process.env.HONGBAO_TEST_NO_LOOP ? { ok: false, why: 'HONGBAO_TEST_NO_LOOP is set', device: '' } : mountLoopExt4(disk, path.join(root, 'disk.img'), 16 * 1024 * 1024);
+  const loop = process.env.HONGBAO_TEST_NO_LOOP
+    ? { ok: false, why: 'HONGBAO_TEST_NO_LOOP is set', device: '' }
+    : mountLoopExt4(disk, path.join(root, 'disk.img'), 16 * 1024 * 1024);
   if (loop.ok) {
     loopDevice = loop.device;
     return { kind: 'ext4', why: '' };
@@ -67,15 +81,38 @@ test.serial('a full disk, then a read-only disk: nothing acknowledged that is no
   let server: RunningServer | null = null;
   const told = new Told();
   try {
-    server = await startInProcess(parseFlags(['--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--data', dataDir, '--db', dbFile, '--shards', '1', '--max-messages-per-second', '100000']), (m) => logs.push(m));
+    server = await startInProcess(
+      parseFlags([
+        '--port',
+        '0',
+        '--admin-port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--data',
+        dataDir,
+        '--db',
+        dbFile,
+        '--shards',
+        '1',
+        '--max-messages-per-second',
+        '100000',
+      ]),
+      (m) => logs.push(m),
+    );
     const s = server;
     const secret = readFileSync(path.join(dataDir, 'secret'), 'utf8').trim();
     const adminToken = readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
     const fake = { ws: `ws://127.0.0.1:${s.ready.port}/ws`, token: (u: number) => mintToken(secret, u, Date.now() / 1000 + 600) } as unknown as TestServer;
     const health = async () => (await fetch(`http://127.0.0.1:${s.ready.port}/health`)).status;
     const admin = (method: string, route: string, body?: unknown) =>
-      fetch(`http://127.0.0.1:${s.ready.adminPort}${route}`, { method, headers: { authorization: `Bearer ${adminToken}` }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const httpShake = (user: number) => fetch(`http://127.0.0.1:${s.ready.port}/v1/shake`, { method: 'POST', headers: { authorization: `Bearer ${fake.token(user)}` } });
+      fetch(`http://127.0.0.1:${s.ready.adminPort}${route}`, {
+        method,
+        headers: { authorization: `Bearer ${adminToken}` },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const httpShake = (user: number) =>
+      fetch(`http://127.0.0.1:${s.ready.port}/v1/shake`, { method: 'POST', headers: { authorization: `Bearer ${fake.token(user)}` } });
     let request = 1;
     const ask = (c: TestClient, bytes: (id: number) => Uint8Array): Promise<ServerFrame> => {
       const id = request++;
@@ -100,7 +137,11 @@ test.serial('a full disk, then a read-only disk: nothing acknowledged that is no
       return health();
     };
 
-    t.is((await admin('POST', '/admin/supply', { total: 1_000_000, ratePerSecond: 3000, rule: { kind: 'list', values: [7, 11] } })).status, 200, 'supply started');
+    t.is(
+      (await admin('POST', '/admin/supply', { total: 1_000_000, ratePerSecond: 3000, rule: { kind: 'list', values: [7, 11] } })).status,
+      200,
+      'supply started',
+    );
     t.truthy(await shakeUntil(isHit, 400), 'shakes hit while the disk has room');
     const sender = await TestClient.login(fake, 2);
     const r3 = await TestClient.login(fake, 3);
@@ -119,7 +160,11 @@ test.serial('a full disk, then a read-only disk: nothing acknowledged that is no
     const full = await shakeUntil(isUnavailable, 20_000);
     t.truthy(full, 'once the disk is full, shakes are answered Unavailable');
     t.like(await ask(r4, (id) => encodeOpen(id, packetId)), { status: CommonStatus.Unavailable }, 'an open is answered Unavailable');
-    t.like(await ask(sender, (id) => encodeCreate(id, 50, 1, [3])), { type: ServerType.CreateResult, status: CommonStatus.Unavailable }, 'a create is answered Unavailable');
+    t.like(
+      await ask(sender, (id) => encodeCreate(id, 50, 1, [3])),
+      { type: ServerType.CreateResult, status: CommonStatus.Unavailable },
+      'a create is answered Unavailable',
+    );
     const http = await httpShake(9);
     t.is(http.status, 503, 'an HTTP shake is 503');
     t.deepEqual(await http.json(), { status: 'unavailable' }, 'with status "unavailable"');
@@ -131,9 +176,16 @@ test.serial('a full disk, then a read-only disk: nothing acknowledged that is no
     if (mounted.ok) unfill(disk);
     else await s.ledger.setMaxPageCount(1_000_000_000);
     t.is(await waitHealthy(), 200, 'healthy again once the disk has room');
-    t.true(logs.some((l) => /engine rebuilt from the ledger/.test(l)), 'the rebuild is logged');
+    t.true(
+      logs.some((l) => /engine rebuilt from the ledger/.test(l)),
+      'the rebuild is logged',
+    );
     t.truthy(await shakeUntil(isHit, 2000), 'shakes hit again');
-    t.like(await ask(r3, (id) => encodeOpen(id, packetId)), { status: OpenStatus.Repeat, cents: (open3 as { cents: number }).cents }, 'the share told before is still there');
+    t.like(
+      await ask(r3, (id) => encodeOpen(id, packetId)),
+      { status: OpenStatus.Repeat, cents: (open3 as { cents: number }).cents },
+      'the share told before is still there',
+    );
     const open4 = await ask(r4, (id) => encodeOpen(id, packetId));
     t.like(open4, { status: OpenStatus.Ok }, 'user 4 opens the other share now');
     told.share(packetId, 4, (open4 as { cents: number }).cents);
@@ -183,7 +235,11 @@ test.serial('a full disk, then a read-only disk: nothing acknowledged that is no
     );
     t.truthy(failed, 'a server on a read-only disk does not start');
     t.regex(failed ?? '', /exited \(code 1/, 'it exits 1');
-    t.regex(failed ?? '', /hongbao server: cannot open ledger .*read-only filesystem/, `with one line saying why: ${failed?.split('\n').find((l) => l.includes('ledger'))}`);
+    t.regex(
+      failed ?? '',
+      /hongbao server: cannot open ledger .*read-only filesystem/,
+      `with one line saying why: ${failed?.split('\n').find((l) => l.includes('ledger'))}`,
+    );
     remount(disk, 'rw');
   }
 

@@ -21,7 +21,9 @@ test('5,000 fuzz frames and 600 malformed HTTP requests: documented answers, no 
     serverArgs: [],
     log: (line) => t.log(line),
   });
-  t.log(`seed ${seed}: ${r.ws.frames} frames on ${r.ws.connections} connections, ${r.http.requests} HTTP requests; RSS ${r.rssMb.before} -> ${r.rssMb.peak} MiB`);
+  t.log(
+    `seed ${seed}: ${r.ws.frames} frames on ${r.ws.connections} connections, ${r.http.requests} HTTP requests; RSS ${r.rssMb.before} -> ${r.rssMb.peak} MiB`,
+  );
   t.deepEqual(r.ws.examples, [], `every frame got its documented answer (seed ${seed})`);
   t.deepEqual(r.http.examples, [], `every HTTP request got its documented answer (seed ${seed})`);
   t.true(r.serverAlive, 'the server is alive');

@@ -43,7 +43,17 @@ function tally(hits: Array<[number, number, number]>, shares: Array<[number, num
 function input(tallies: FinalTally[]): ReconcileInput {
   return {
     check: check(),
-    items: { hits: [[1, 4, 100], [2, 5, 200]], shares: [[7, 1, 400], [7, 2, 300]], packets: [[7, 1000, 3]] },
+    items: {
+      hits: [
+        [1, 4, 100],
+        [2, 5, 200],
+      ],
+      shares: [
+        [7, 1, 400],
+        [7, 2, 300],
+      ],
+      packets: [[7, 1000, 3]],
+    },
     serverTotals: {
       shake: { created: cc(3, 600), paid: cc(2, 300), remaining: cc(1, 300), refunded: cc(0, 0) },
       group: { created: cc(3, 1000), paid: cc(2, 700), remaining: cc(0, 0), refunded: cc(1, 300) },
@@ -60,7 +70,20 @@ test('matching ledger, server and clients (split over two processes) reconcile',
 });
 
 test('one cent of difference fails and is named with the packet and the user', (t) => {
-  const r = reconcile(input([tally([[1, 4, 100], [2, 5, 199]], [[7, 1, 400], [7, 2, 300]])]));
+  const r = reconcile(
+    input([
+      tally(
+        [
+          [1, 4, 100],
+          [2, 5, 199],
+        ],
+        [
+          [7, 1, 400],
+          [7, 2, 300],
+        ],
+      ),
+    ]),
+  );
   t.false(r.ok, 'one cent short fails');
   t.false(r.shake.ok, 'the shake flow is marked');
   t.true(r.group.ok, 'the group flow is not');
@@ -75,22 +98,68 @@ test('one cent of difference fails and is named with the packet and the user', (
 });
 
 test('a share the ledger never paid, and one no client saw, are both named', (t) => {
-  const r = reconcile(input([tally([[1, 4, 100], [2, 5, 200]], [[7, 1, 400], [7, 3, 300]])]));
+  const r = reconcile(
+    input([
+      tally(
+        [
+          [1, 4, 100],
+          [2, 5, 200],
+        ],
+        [
+          [7, 1, 400],
+          [7, 3, 300],
+        ],
+      ),
+    ]),
+  );
   t.false(r.ok);
-  t.true(r.differences.some((d) => d.includes('group packet 7 share of user 2: 300 cents in the ledger, no client received it')), r.differences.join(' | '));
-  t.true(r.differences.some((d) => d.includes('group packet 7 share of user 3: a client received 300 cents the ledger never paid')), r.differences.join(' | '));
+  t.true(
+    r.differences.some((d) => d.includes('group packet 7 share of user 2: 300 cents in the ledger, no client received it')),
+    r.differences.join(' | '),
+  );
+  t.true(
+    r.differences.some((d) => d.includes('group packet 7 share of user 3: a client received 300 cents the ledger never paid')),
+    r.differences.join(' | '),
+  );
 });
 
 test('the server engine disagreeing with its own ledger fails too', (t) => {
-  const i = input([tally([[1, 4, 100], [2, 5, 200]], [[7, 1, 400], [7, 2, 300]])]);
+  const i = input([
+    tally(
+      [
+        [1, 4, 100],
+        [2, 5, 200],
+      ],
+      [
+        [7, 1, 400],
+        [7, 2, 300],
+      ],
+    ),
+  ]);
   i.serverTotals!.group.refunded = cc(1, 299);
   const r = reconcile(i);
   t.false(r.ok);
-  t.true(r.differences.some((d) => d.startsWith('group refunded: the ledger has 1 shares / 300 cents, the server')), r.differences.join(' | '));
+  t.true(
+    r.differences.some((d) => d.startsWith('group refunded: the ledger has 1 shares / 300 cents, the server')),
+    r.differences.join(' | '),
+  );
 });
 
 test('the summary table shows phases, money by source and the verdict', (t) => {
-  const r = reconcile(input([tally([[1, 4, 100], [2, 5, 199]], [[7, 1, 400], [7, 2, 300]])]));
+  const r = reconcile(
+    input([
+      tally(
+        [
+          [1, 4, 100],
+          [2, 5, 199],
+        ],
+        [
+          [7, 1, 400],
+          [7, 2, 300],
+        ],
+      ),
+    ]),
+  );
   const report = {
     ok: false,
     engine: 'ts',

@@ -35,7 +35,7 @@ test.serial('an expired token closes the connection with 4002', async (t) => {
   t.is((await c.closed).code, CloseCode.TokenExpired, 'close code 4002');
 });
 
-test.serial("a valid token for another user id closes with 4001: a user can only act as themselves", async (t) => {
+test.serial('a valid token for another user id closes with 4001: a user can only act as themselves', async (t) => {
   const c = await TestClient.connect(server.ws);
   c.send(encodeLogin(1, 6, server.token(5)));
   t.is((await c.closed).code, CloseCode.AuthFailed, 'close code 4001');
@@ -73,7 +73,11 @@ test.serial('a second login replaces the first across worker threads too', async
   const conns: TestClient[] = [];
   for (let i = 0; i < 6; i++) conns.push(await TestClient.login(server, 78));
   const codes = await Promise.all(conns.slice(0, -1).map((c) => c.closed.then((x) => x.code)));
-  t.deepEqual(codes, codes.map(() => CloseCode.Replaced), 'every older connection was replaced with 4004');
+  t.deepEqual(
+    codes,
+    codes.map(() => CloseCode.Replaced),
+    'every older connection was replaced with 4004',
+  );
   conns.at(-1)!.close();
 });
 
@@ -87,7 +91,11 @@ test.serial('admin API: no token and a wrong token are 401', async (t) => {
 test.serial('admin API is not served on the public port', async (t) => {
   const headers = { authorization: `Bearer ${server.adminToken}` };
   for (const path of ['/admin/expire', '/admin/supply', '/stats', '/metrics']) {
-    const res = await fetch(`${server.http}${path}`, { method: path.startsWith('/admin') ? 'POST' : 'GET', headers, body: path.startsWith('/admin') ? '{}' : undefined });
+    const res = await fetch(`${server.http}${path}`, {
+      method: path.startsWith('/admin') ? 'POST' : 'GET',
+      headers,
+      body: path.startsWith('/admin') ? '{}' : undefined,
+    });
     t.is(res.status, 404, `${path} is 404 on the public port`);
   }
 });

@@ -23,9 +23,14 @@ test('covers are dropped with the packets expiring at or before the eviction tim
   t.is(book.size, 0);
 });
 
-test('covers read back from the ledger carry their packet\'s expiry', (t) => {
+test("covers read back from the ledger carry their packet's expiry", (t) => {
   const snapshot = {
-    engine: { groups: [{ id: 5, expiresAt: 1_234 }, { id: 6, expiresAt: 99 }] },
+    engine: {
+      groups: [
+        { id: 5, expiresAt: 1_234 },
+        { id: 6, expiresAt: 99 },
+      ],
+    },
     covers: new Map([[5, cover('five')]]),
   } as unknown as LedgerSnapshot;
   t.deepEqual(coverEntries(snapshot), [[5, cover('five'), 1_234]]);

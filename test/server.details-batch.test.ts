@@ -76,10 +76,21 @@ test('the details requests of one turn cost one engine lookup per packet, and ea
   batcher.details(target, 401, 13);
   batcher.details(target, 402, 13);
   await batcher.idle();
-  t.deepEqual([...calls].sort((a, b) => a - b), [7, 8, 13, 99], 'one lookup per distinct packet');
+  t.deepEqual(
+    [...calls].sort((a, b) => a - b),
+    [7, 8, 13, 99],
+    'one lookup per distinct packet',
+  );
   t.is(target.got.length, 308, 'every request is answered');
-  t.deepEqual(target.got.map((g) => g.requestId), [...Array.from({ length: 305 }, (_, i) => i), 400, 401, 402], 'in order, each with its own request id');
-  t.true(target.got.slice(0, 305).every((g) => g.status === DetailsStatus.Found && g.details !== null), 'the known packets are Found');
+  t.deepEqual(
+    target.got.map((g) => g.requestId),
+    [...Array.from({ length: 305 }, (_, i) => i), 400, 401, 402],
+    'in order, each with its own request id',
+  );
+  t.true(
+    target.got.slice(0, 305).every((g) => g.status === DetailsStatus.Found && g.details !== null),
+    'the known packets are Found',
+  );
   t.like(target.got[305], { status: DetailsStatus.UnknownPacket, details: null }, 'an unknown packet is UnknownPacket');
   t.like(target.got[306], { status: CommonStatus.Unavailable }, 'a lookup that throws answers Unavailable');
   t.like(target.got[307], { status: CommonStatus.Unavailable }, 'for every request of that packet');
@@ -110,7 +121,11 @@ test('a session encodes the details of one lookup once and answers each request 
   s.detailsResult(12, DetailsStatus.Found, d, cover);
   s.detailsResult(13, DetailsStatus.Found, packet(7, 1000), null);
   const frames = sent.map((b) => decodeServerFrame(b));
-  t.deepEqual(frames.map((f) => f.requestId), [11, 12, 13], 'each answer carries its request id');
+  t.deepEqual(
+    frames.map((f) => f.requestId),
+    [11, 12, 13],
+    'each answer carries its request id',
+  );
   for (const f of frames) t.is(f.type, ServerType.DetailsResult, 'a details answer');
   const [a, b, c] = frames as Array<Extract<(typeof frames)[number], { type: typeof ServerType.DetailsResult }>>;
   t.deepEqual(a.details, b.details, 'the same details for the same lookup');

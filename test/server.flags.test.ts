@@ -6,14 +6,28 @@ import { FlagError, parseFlags } from '../src/server/flags.ts';
 
 test('defaults: public 8080 on all addresses, admin 8081 on 127.0.0.1, ledger in ./data', (t) => {
   const f = parseFlags([]);
-  t.like(f, { port: 8080, host: '0.0.0.0', adminPort: 8081, adminHost: '127.0.0.1', idleTimeout: 120, maxShakesPerSecond: 0, semiSpaceMb: 8 }, 'documented defaults');
+  t.like(
+    f,
+    { port: 8080, host: '0.0.0.0', adminPort: 8081, adminHost: '127.0.0.1', idleTimeout: 120, maxShakesPerSecond: 0, semiSpaceMb: 8 },
+    'documented defaults',
+  );
   t.is(f.dbFile, path.resolve('data', 'hongbao.db'), 'the ledger lives in the data directory');
   t.is(parseFlags(['--data', '/x']).dbFile, '/x/hongbao.db', '--data moves the ledger with it');
   t.is(parseFlags(['--data', '/x', '--db', '/y/z.db']).dbFile, '/y/z.db', '--db overrides');
 });
 
 test('flags that would abort uWS or make no sense are refused with a FlagError', (t) => {
-  for (const argv of [['--idle-timeout', '1'], ['--idle-timeout', '7'], ['--threads', '0'], ['--port', 'x'], ['--split-mode', 'fair'], ['--monitor', 'ftp://x'], ['--port', '9', '--admin-port', '9'], ['--semi-space-mb', '129'], ['--nope']]) {
+  for (const argv of [
+    ['--idle-timeout', '1'],
+    ['--idle-timeout', '7'],
+    ['--threads', '0'],
+    ['--port', 'x'],
+    ['--split-mode', 'fair'],
+    ['--monitor', 'ftp://x'],
+    ['--port', '9', '--admin-port', '9'],
+    ['--semi-space-mb', '129'],
+    ['--nope'],
+  ]) {
     t.throws(() => parseFlags(argv), { instanceOf: FlagError }, `${argv.join(' ')} is refused`);
   }
   t.is(parseFlags(['--idle-timeout', '0']).idleTimeout, 0, 'idle timeout 0 (off) is fine');

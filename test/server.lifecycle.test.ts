@@ -31,13 +31,22 @@ test('start-up errors are one clear line and a non-zero exit', async (t) => {
     ['an idle timeout uWS would abort on', ['--idle-timeout', '3'], {}, 2, /--idle-timeout must be 0 or >= 8/],
     ['a port in use', ['--data', dir, '--port', String(busy), '--admin-port', '0'], {}, 1, new RegExp(`port 0\\.0\\.0\\.0:${busy} is in use`)],
     ['an unreadable database', ['--data', dir, '--db', garbage, '--port', '0', '--admin-port', '0'], {}, 1, /not a database/],
-    ['the uWS JavaScript fallback', ['--data', dir, '--port', '0', '--admin-port', '0'], { UWS_USE_FALLBACK: '1' }, 1, /native binary not in use.*--allow-uws-fallback/],
+    [
+      'the uWS JavaScript fallback',
+      ['--data', dir, '--port', '0', '--admin-port', '0'],
+      { UWS_USE_FALLBACK: '1' },
+      1,
+      /native binary not in use.*--allow-uws-fallback/,
+    ],
   ];
   try {
     for (const [name, args, env, want, message] of cases) {
       const { code, stderr } = await runServerCommand(args, env);
       t.is(code, want, `${name}: exit code ${want}`);
-      const lines = stderr.trim().split('\n').filter((l) => l.startsWith('hongbao server:'));
+      const lines = stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('hongbao server:'));
       t.is(lines.length, 1, `${name}: one line on stderr (got ${JSON.stringify(stderr)})`);
       t.regex(lines[0] ?? '', message, `${name}: the line says why`);
     }
@@ -49,7 +58,11 @@ test('start-up errors are one clear line and a non-zero exit', async (t) => {
 test('SIGTERM: requests in hand are answered, connections close with 1001, exit 0', async (t) => {
   const readyFile = path.join(tempDir(), 'ready.json');
   const server = await startServer({ args: ['--shards', '1', '--ready-file', readyFile] });
-  t.like(JSON.parse(readFileSync(readyFile, 'utf8')), { event: 'ready', port: server.ready.port, adminPort: server.ready.adminPort }, '--ready-file holds the ready line');
+  t.like(
+    JSON.parse(readFileSync(readyFile, 'utf8')),
+    { event: 'ready', port: server.ready.port, adminPort: server.ready.adminPort },
+    '--ready-file holds the ready line',
+  );
   await server.adminFetch('POST', '/admin/supply', { total: 1000, ratePerSecond: 1000, rule: { kind: 'range', min: 1, max: 9 } });
   for (let i = 0; i < 30 && (await server.adminFetch('GET', '/stats')).body.supply.released === 0; i++) await sleep(100);
   const c = await TestClient.login(server, 1);
@@ -134,7 +147,11 @@ test('restart on the same database: balances, shares and the supply carry on, no
       for (const f of replies) if (f.type === ServerType.ShakeResult && f.status === ShakeStatus.Hit) won.push(f.packetId);
     }
     t.is(won.length, 8, 'the eight packets left are won after the restart');
-    t.deepEqual(won.filter((id) => wonBefore.includes(id)), [], 'no packet won before the restart is won again');
+    t.deepEqual(
+      won.filter((id) => wonBefore.includes(id)),
+      [],
+      'no packet won before the restart is won again',
+    );
     t.is(new Set(won).size, won.length, 'no packet is won twice after the restart');
     for (const c of [...users, r11, r12]) c.close();
   } finally {

@@ -76,7 +76,10 @@ test.serial('shakes above the per-second ceiling are answered Overloaded at once
   const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => c.reply(i + 1)));
   const overloaded = replies.filter((f) => f.type === ServerType.ShakeResult && f.status === CommonStatus.Overloaded).length;
   t.true(overloaded >= 20, `at most 5 per second (x2 if the burst straddles a second) go through; ${overloaded} of 30 were Overloaded`);
-  t.true(replies.every((f) => f.type === ServerType.ShakeResult), 'every shake got a ShakeResult');
+  t.true(
+    replies.every((f) => f.type === ServerType.ShakeResult),
+    'every shake got a ShakeResult',
+  );
   c.close();
 });
 

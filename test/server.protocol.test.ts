@@ -138,7 +138,14 @@ test.serial('details list who got how much, the best luck and the cover', async 
   t.is(d.type, ServerType.DetailsResult, 'details are answered with a DetailsResult');
   if (d.type !== ServerType.DetailsResult || !d.details) return t.fail('details missing');
   t.is(d.status, DetailsStatus.Found, 'a known packet is Found');
-  t.deepEqual(d.details.opened, [{ user: a.id, cents: oa.cents }, { user: b.id, cents: ob.cents }], 'shares in opening order');
+  t.deepEqual(
+    d.details.opened,
+    [
+      { user: a.id, cents: oa.cents },
+      { user: b.id, cents: ob.cents },
+    ],
+    'shares in opening order',
+  );
   t.is(d.details.bestLuck, oa.cents >= ob.cents ? a.id : b.id, 'best luck is the first of the largest shares');
   t.deepEqual(d.details.cover, { title: '新年快乐', colour: 0xff0000, story: 'gong xi' }, 'the cover comes back as sent');
   t.like(d.details, { remainingCents: 0, remainingShares: 0, totalCents: 300, sender: sender.id }, 'the packet is fully opened');
@@ -148,7 +155,11 @@ test.serial('details list who got how much, the best luck and the cover', async 
 
 test.serial('a create the engine refuses answers its status, a bad cover answers BadCover', async (t) => {
   const sender = await user();
-  t.like(await ask(sender.c, (r) => encodeCreate(r, 2, 3, [1, 2, 3])), { type: ServerType.CreateResult, status: 1, packetId: 0 }, 'total below shares: TotalBelowShares');
+  t.like(
+    await ask(sender.c, (r) => encodeCreate(r, 2, 3, [1, 2, 3])),
+    { type: ServerType.CreateResult, status: 1, packetId: 0 },
+    'total below shares: TotalBelowShares',
+  );
   t.like(await ask(sender.c, (r) => encodeCreate(r, 100, 2, [5, 5])), { status: 4 }, 'a recipient twice: BadRecipients');
   const longTitle = 'x'.repeat(41);
   t.like(
@@ -227,7 +238,10 @@ test.serial('stats and metrics count what happened', async (t) => {
   t.true(s.cumulative.opens >= 5, 'opens are counted');
   t.true(s.connections >= 1, 'connections are counted');
   t.true(Number.isFinite(s.loopDelayMs) && s.loopDelayMs >= 0, `the longest loop delay of the last second is reported (${s.loopDelayMs} ms)`);
-  t.true(s.heapMb.length >= 1 && s.heapMb.every((mb: number, i: number) => mb >= s.heapUsedMb[i] && s.heapUsedMb[i] > 0), `each thread's heap is reported (${s.heapUsedMb} in use of ${s.heapMb} MiB)`);
+  t.true(
+    s.heapMb.length >= 1 && s.heapMb.every((mb: number, i: number) => mb >= s.heapUsedMb[i] && s.heapUsedMb[i] > 0),
+    `each thread's heap is reported (${s.heapUsedMb} in use of ${s.heapMb} MiB)`,
+  );
   t.true(s.ledger.heapUsedMb > 0 && s.ledger.heapMb >= s.ledger.heapUsedMb, `and the ledger writer's (${s.ledger.heapUsedMb} of ${s.ledger.heapMb} MiB)`);
   for (const flow of ['shake', 'group'] as const) {
     const f = s.totals[flow];
@@ -249,7 +263,11 @@ test.serial('a packet past its expiry is refunded by the sweep and can no longer
     d = await ask(r.c, (id) => encodeDetails(id, packetId));
     if (d.type === ServerType.DetailsResult && d.details?.expired) break;
   }
-  t.like(d, { type: ServerType.DetailsResult, details: { expired: true, refundedCents: 300, remainingCents: 0 } }, 'the sweep expired it and refunded everything');
+  t.like(
+    d,
+    { type: ServerType.DetailsResult, details: { expired: true, refundedCents: 300, remainingCents: 0 } },
+    'the sweep expired it and refunded everything',
+  );
   t.like(await ask(r.c, (id) => encodeOpen(id, packetId)), { status: OpenStatus.Expired }, 'an open after expiry is Expired');
 });
 
@@ -261,5 +279,9 @@ test.serial('the server pushes its counters to the monitor once a second', async
   t.true(Number.isInteger(last.second), 'each push names its second');
   t.true('shakes' in last.counters && 'connections' in last.counters && 'totals' in last.counters, 'with the second block, connections and totals');
   const seconds = pushes.map((p) => p.second);
-  t.deepEqual(seconds, [...new Set(seconds)].sort((a, b) => a - b), 'one push per second, in order');
+  t.deepEqual(
+    seconds,
+    [...new Set(seconds)].sort((a, b) => a - b),
+    'one push per second, in order',
+  );
 });

@@ -70,15 +70,25 @@ test.serial('a full disk: Unavailable, no move acknowledged, then a rebuild from
     t.like(await ask(r2, (id) => encodeOpen(id, packetId)), { status: CommonStatus.Unavailable }, 'an open is answered Unavailable');
     t.like(await ask(r1, (id) => encodeOpen(id, packetId)), { status: CommonStatus.Unavailable }, 'even a repeat open waits for the ledger');
     t.is(await health(), 503, 'GET /health says 503 while degraded');
-    t.true(logs.some((l) => /ledger cannot commit/.test(l)), 'the failure is logged');
+    t.true(
+      logs.some((l) => /ledger cannot commit/.test(l)),
+      'the failure is logged',
+    );
 
     await server.ledger.setMaxPageCount(1_000_000); // room again
     for (let i = 0; i < 100 && (await health()) !== 200; i++) await sleep(100);
     t.is(await health(), 200, 'the server is healthy again');
     t.is(logs.filter((l) => /ledger cannot commit/.test(l)).length, 1, 'logged once per state change, not per failure');
-    t.true(logs.some((l) => /engine rebuilt from the ledger/.test(l)), 'the rebuild is logged');
+    t.true(
+      logs.some((l) => /engine rebuilt from the ledger/.test(l)),
+      'the rebuild is logged',
+    );
 
-    t.like(await ask(r1, (id) => encodeOpen(id, packetId)), { status: OpenStatus.Repeat, cents: share1 }, 'the share acknowledged before the failure is still there');
+    t.like(
+      await ask(r1, (id) => encodeOpen(id, packetId)),
+      { status: OpenStatus.Repeat, cents: share1 },
+      'the share acknowledged before the failure is still there',
+    );
     const second = await ask(r2, (id) => encodeOpen(id, packetId));
     t.like(second, { status: OpenStatus.Ok }, 'the other recipient can open now');
     t.is(share1 + (second as { cents: number }).cents, 100, 'the shares still add up to the total');
@@ -86,7 +96,9 @@ test.serial('a full disk: Unavailable, no move acknowledged, then a rebuild from
     await sleep(300);
     const snapshot = await server.ledger.loadSnapshot();
     t.is(snapshot.engine.shake.paidCount, told, 'the ledger holds exactly the hits that were told, no more');
-    const stats = await (await fetch(`http://127.0.0.1:${server.ready.adminPort}/stats`, { headers: { authorization: `Bearer ${readToken(dataDir, 'admin-token')}` } })).json();
+    const stats = await (
+      await fetch(`http://127.0.0.1:${server.ready.adminPort}/stats`, { headers: { authorization: `Bearer ${readToken(dataDir, 'admin-token')}` } })
+    ).json();
     t.is(stats.totals.shake.paid.count, told, 'the rebuilt engine agrees with the ledger');
     const f = stats.totals.shake;
     t.is(f.created.cents, f.paid.cents + f.remaining.cents + f.refunded.cents, 'created = paid + remaining + refunded');

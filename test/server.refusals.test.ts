@@ -34,7 +34,10 @@ async function ask(c: TestClient, bytes: (id: number) => Uint8Array): Promise<Se
 }
 
 async function totals() {
-  return (await server.adminFetch('GET', '/stats')).body.totals as Record<'shake' | 'group', { paid: { count: number; cents: number }; remaining: { count: number; cents: number }; refunded: { count: number; cents: number } }>;
+  return (await server.adminFetch('GET', '/stats')).body.totals as Record<
+    'shake' | 'group',
+    { paid: { count: number; cents: number }; remaining: { count: number; cents: number }; refunded: { count: number; cents: number } }
+  >;
 }
 
 function httpOpen(token: string, body: unknown): Promise<Response> {
@@ -63,7 +66,8 @@ test.serial('shakes after the supply ended miss and move nothing', async (t) => 
   }
   t.is(hits, 3, 'the three packets are won');
   const before = await totals();
-  for (let i = 0; i < 10; i++) t.like(await ask(c, encodeShake), { type: ServerType.ShakeResult, status: ShakeStatus.Miss, packetId: 0, cents: 0 }, `shake ${i + 1} after the end misses`);
+  for (let i = 0; i < 10; i++)
+    t.like(await ask(c, encodeShake), { type: ServerType.ShakeResult, status: ShakeStatus.Miss, packetId: 0, cents: 0 }, `shake ${i + 1} after the end misses`);
   const http = await fetch(`${server.http}/v1/shake`, { method: 'POST', headers: { authorization: `Bearer ${server.token(2)}` } });
   t.deepEqual(await http.json(), { status: 'miss' }, 'an HTTP shake misses too');
   t.deepEqual((await totals()).shake, before.shake, 'the shake totals did not move');
@@ -130,36 +134,53 @@ test.serial('a packet evicted after --retain-expired-ms: its opens are Expired, 
     return d.type === ServerType.DetailsResult && d.status === DetailsStatus.Found;
   };
   for (let i = 0; i < 100 && (await held()); i++) await sleep(100);
-  t.like(await details(), { type: ServerType.DetailsResult, status: DetailsStatus.UnknownPacket }, 'details once evicted (~3.2 s after it was made): unknown packet');
+  t.like(
+    await details(),
+    { type: ServerType.DetailsResult, status: DetailsStatus.UnknownPacket },
+    'details once evicted (~3.2 s after it was made): unknown packet',
+  );
   for (let i = 0; i < 30 && (await evicted()) === start; i++) await sleep(100); // /stats is summed once a second
   t.true((await evicted()) > start, '/stats counts the eviction');
   const before = await totals();
   t.like(await ask(r31, (id) => encodeOpen(id, packetId)), { status: OpenStatus.Expired, cents: 0 }, 'the opener asking again: Expired (no longer Repeat)');
-  t.deepEqual(await (await httpOpen(server.token(32), { packetId })).json(), { status: 'expired', packetId, cents: 0 }, 'the other recipient over HTTP: expired');
+  t.deepEqual(
+    await (await httpOpen(server.token(32), { packetId })).json(),
+    { status: 'expired', packetId, cents: 0 },
+    'the other recipient over HTTP: expired',
+  );
   t.deepEqual(await totals(), before, 'nothing moved');
   r31.close();
 });
 
-test.serial('HTTP: an expired token, a token of another server and the admin token are refused; a body naming another user opens as the token\'s user', async (t) => {
-  const expired = await fetch(`${server.http}/v1/shake`, { method: 'POST', headers: { authorization: `Bearer ${mintToken(server.secret, 5, Date.now() / 1000 - 1)}` } });
-  t.is(expired.status, 401, 'an expired user token: 401');
-  t.like(await expired.json(), { error: 'token-expired' }, 'named token-expired');
-  const foreign = await fetch(`${server.http}/v1/shake`, { method: 'POST', headers: { authorization: `Bearer ${mintToken('another server', 5, Date.now() / 1000 + 60)}` } });
-  t.is(foreign.status, 401, 'a token signed with another secret: 401');
-  const admin = await fetch(`${server.http}/v1/shake`, { method: 'POST', headers: { authorization: `Bearer ${server.adminToken}` } });
-  t.is(admin.status, 401, 'the admin token is no user token: 401');
+test.serial(
+  "HTTP: an expired token, a token of another server and the admin token are refused; a body naming another user opens as the token's user",
+  async (t) => {
+    const expired = await fetch(`${server.http}/v1/shake`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${mintToken(server.secret, 5, Date.now() / 1000 - 1)}` },
+    });
+    t.is(expired.status, 401, 'an expired user token: 401');
+    t.like(await expired.json(), { error: 'token-expired' }, 'named token-expired');
+    const foreign = await fetch(`${server.http}/v1/shake`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${mintToken('another server', 5, Date.now() / 1000 + 60)}` },
+    });
+    t.is(foreign.status, 401, 'a token signed with another secret: 401');
+    const admin = await fetch(`${server.http}/v1/shake`, { method: 'POST', headers: { authorization: `Bearer ${server.adminToken}` } });
+    t.is(admin.status, 401, 'the admin token is no user token: 401');
 
-  const made = await server.adminFetch('POST', '/admin/packets', { sender: 30, totalCents: 77, shareCount: 1, recipients: [31] });
-  const packetId = made.body.packetId;
-  told.packet(packetId, 77, 1);
-  const before = await totals();
-  const asOther = await httpOpen(server.token(32), { packetId, user: 31, userId: 31 });
-  t.deepEqual(await asOther.json(), { status: 'not-recipient', packetId, cents: 0 }, 'user 32 naming user 31 in the body is still user 32: not-recipient');
-  t.deepEqual((await totals()).group, before.group, 'nothing moved');
-  const own = await httpOpen(server.token(31), { packetId });
-  t.deepEqual(await own.json(), { status: 'ok', packetId, cents: 77 }, 'user 31 still gets the share');
-  told.share(packetId, 31, 77);
-});
+    const made = await server.adminFetch('POST', '/admin/packets', { sender: 30, totalCents: 77, shareCount: 1, recipients: [31] });
+    const packetId = made.body.packetId;
+    told.packet(packetId, 77, 1);
+    const before = await totals();
+    const asOther = await httpOpen(server.token(32), { packetId, user: 31, userId: 31 });
+    t.deepEqual(await asOther.json(), { status: 'not-recipient', packetId, cents: 0 }, 'user 32 naming user 31 in the body is still user 32: not-recipient');
+    t.deepEqual((await totals()).group, before.group, 'nothing moved');
+    const own = await httpOpen(server.token(31), { packetId });
+    t.deepEqual(await own.json(), { status: 'ok', packetId, cents: 77 }, 'user 31 still gets the share');
+    told.share(packetId, 31, 77);
+  },
+);
 
 test.serial('the admin API listens on 127.0.0.1 only: another local address is refused', async (t) => {
   const refused = await new Promise<string>((resolve) => {

@@ -31,10 +31,11 @@ async function fakeServer(): Promise<Fake> {
     hits: [],
     opens: [],
     sockets: new Map(),
-    close: () => new Promise((resolve) => {
-      for (const ws of wss.clients) ws.terminate();
-      wss.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        for (const ws of wss.clients) ws.terminate();
+        wss.close(() => resolve());
+      }),
   };
   let nextPacket = 1;
   wss.on('connection', (ws) => {
@@ -102,7 +103,14 @@ test('simulated users log in, shake on schedule, open notified packets and tally
   t.deepEqual(sim.setQps(400, start).scheduled, { qps: 400, at: start }, 'the rate is planned from the next second');
   t.deepEqual(
     sim.setQps(0, start + 2),
-    { qps: 0, pending: [{ qps: 400, at: start }, { qps: 0, at: start + 2 }], scheduled: { qps: 0, at: start + 2 } },
+    {
+      qps: 0,
+      pending: [
+        { qps: 400, at: start },
+        { qps: 0, at: start + 2 },
+      ],
+      scheduled: { qps: 0, at: start + 2 },
+    },
     'and the stop two seconds later',
   );
   t.true(await waitFor(() => Date.now() >= (start + 2) * 1000 + 200, 6000), 'two full seconds passed');

@@ -27,7 +27,11 @@ test('a request unanswered for 2^20 requests is counted lost when its place is r
   const f = new InFlight(1);
   let lost = 0;
   const first = f.take(Kind.Shake, 0, 1, () => lost++);
-  for (let i = 1; i < 1 << 20; i++) f.settle(f.take(Kind.Shake, 0, 1, () => lost++), Kind.Shake);
+  for (let i = 1; i < 1 << 20; i++)
+    f.settle(
+      f.take(Kind.Shake, 0, 1, () => lost++),
+      Kind.Shake,
+    );
   t.is(lost, 0, 'nothing lost yet');
   f.take(Kind.Shake, 0, 1, () => lost++);
   t.is(lost, 1, 'the first request is lost now');

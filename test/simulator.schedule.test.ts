@@ -64,22 +64,17 @@ test('the union of the processes is the whole schedule: each global slot owned e
 
 test('shakes are spread evenly inside the second: slot k at k/qps, sorted, no burst at the start', (t) => {
   fc.assert(
-    fc.property(
-      fc.integer({ min: 1, max: 5000 }),
-      fc.integer({ min: 1, max: 20000 }),
-      fc.integer({ min: 0, max: 4_000_000_000 }),
-      (total, qps, second) => {
-        const slots = slotsInSecond(second, qps, total, 1, total);
-        if (slots.length !== qps) return false;
-        for (let i = 0; i < slots.length; i++) {
-          if (slots[i].offsetMicros !== Math.floor((i * 1e6) / qps)) return false;
-        }
-        // every tenth of the second holds qps/10 slots, give or take one
-        const tenths = new Array(10).fill(0);
-        for (const s of slots) tenths[Math.floor(s.offsetMicros / 100_000)]++;
-        return tenths.every((c) => Math.abs(c - qps / 10) <= 1);
-      },
-    ),
+    fc.property(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 20000 }), fc.integer({ min: 0, max: 4_000_000_000 }), (total, qps, second) => {
+      const slots = slotsInSecond(second, qps, total, 1, total);
+      if (slots.length !== qps) return false;
+      for (let i = 0; i < slots.length; i++) {
+        if (slots[i].offsetMicros !== Math.floor((i * 1e6) / qps)) return false;
+      }
+      // every tenth of the second holds qps/10 slots, give or take one
+      const tenths = new Array(10).fill(0);
+      for (const s of slots) tenths[Math.floor(s.offsetMicros / 100_000)]++;
+      return tenths.every((c) => Math.abs(c - qps / 10) <= 1);
+    }),
     { numRuns: 200 },
   );
   t.pass('offsets are k * 1e6 / qps and each tenth of a second holds qps/10 ± 1 slots');

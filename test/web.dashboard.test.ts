@@ -111,10 +111,7 @@ async function startMonitor(): Promise<MonitorUnderTest> {
 
 test.before(async (t) => {
   const monitor = await startMonitor();
-  const [server, chrome] = await Promise.all([
-    startServer({ args: ['--threads', '1', '--monitor', monitor.url] }),
-    launchChromium(),
-  ]);
+  const [server, chrome] = await Promise.all([startServer({ args: ['--threads', '1', '--monitor', monitor.url] }), launchChromium()]);
   t.context = { monitor, server, chrome, clients: null };
 });
 test.after.always(async (t) => {
@@ -129,14 +126,36 @@ test('the dashboard moves every second and its reconciliation stays green, to th
   const { monitor, server, chrome } = t.context;
   t.log(`dashboard served by ${monitor.how}`);
   const users = 'users 1-200';
-  t.is((await server.adminFetch('POST', '/admin/supply', { total: 3000, ratePerSecond: 200, rule: { kind: 'range', min: 1, max: 300 } })).status, 200, 'supply');
+  t.is(
+    (await server.adminFetch('POST', '/admin/supply', { total: 3000, ratePerSecond: 200, rule: { kind: 'range', min: 1, max: 300 } })).status,
+    200,
+    'supply',
+  );
   const campaign = await server.adminFetch('POST', '/admin/campaign', {
-    count: 200, ratePerSecond: 20, recipientsPerPacket: 3, userFrom: 1, userTo: 200, rule: { kind: 'range', min: 300, max: 3000 }, expiresInMs: 3_600_000,
+    count: 200,
+    ratePerSecond: 20,
+    recipientsPerPacket: 3,
+    userFrom: 1,
+    userTo: 200,
+    rule: { kind: 'range', min: 300, max: 3000 },
+    expiresInMs: 3_600_000,
   });
   t.is(campaign.status, 200, `campaign: ${JSON.stringify(campaign.body)}`);
   const clients = spawnCli([
-    'clients', '--server', server.ws, '--users', '1-200', '--qps', '400', '--secret-file', server.ready.secretFile!,
-    '--monitor', monitor.url, '--quiet', '--duration', '60',
+    'clients',
+    '--server',
+    server.ws,
+    '--users',
+    '1-200',
+    '--qps',
+    '400',
+    '--secret-file',
+    server.ready.secretFile!,
+    '--monitor',
+    monitor.url,
+    '--quiet',
+    '--duration',
+    '60',
   ]);
   t.context.clients = clients.child;
   clients.child.on('exit', (code) => code && t.log(`clients (${users}) exited ${code}: ${clients.stderr().slice(-500)}`));
@@ -165,11 +184,19 @@ test('the dashboard moves every second and its reconciliation stays green, to th
     seconds.push(Number(await page.locator('html').getAttribute('data-last-second')));
     hits.push(await page.locator('#tile-hits').innerText());
   }
-  t.true(seconds.every((s, i) => i === 0 || s > seconds[i - 1]), `a new second each time: ${seconds.join(', ')}`);
+  t.true(
+    seconds.every((s, i) => i === 0 || s > seconds[i - 1]),
+    `a new second each time: ${seconds.join(', ')}`,
+  );
   t.log(`client QPS ${await clientQps.innerText()}, server QPS ${await page.locator('#tile-server-qps').innerText()}, hits/s ${hits.join(' ')}`);
-  t.true(hits.some((h) => Number(h.replace(/,/g, '')) > 0), `shake hits are shown: ${hits.join(', ')}`);
+  t.true(
+    hits.some((h) => Number(h.replace(/,/g, '')) > 0),
+    `shake hits are shown: ${hits.join(', ')}`,
+  );
   t.regex(await page.locator('#tile-connections').innerText(), /^\d/, 'connections are shown');
-  await page.waitForFunction(() => Number(document.querySelector('tr[data-flow="group"] td')?.textContent?.replace(/[, ].*$/, '') ?? 0) > 0, null, { timeout: 15_000 });
+  await page.waitForFunction(() => Number(document.querySelector('tr[data-flow="group"] td')?.textContent?.replace(/[, ].*$/, '') ?? 0) > 0, null, {
+    timeout: 15_000,
+  });
   await screenshot(page, 'dashboard-desktop');
   const phone = await newPage(chrome, PHONE);
   await phone.page.goto(`${monitor.url}/`);

@@ -67,8 +67,7 @@ test('reconciliation: balanced, in flight, and red on any other gap', (t) => {
   t.is(withClients([12, 1201], [4, 400]).state, 'in-flight', 'the cents of a lead are not known per packet, only bounded');
   t.is(withClients([12, 1301], [4, 400]).state, 'off', 'a lead in cents past what was paid in three seconds: red');
   t.is(withClients([10, 999], [4, 400]).state, 'off', 'same count, one cent short: red');
-  const silent = (shake: [number, number]) =>
-    reconcile({ ...base, servers: 0, clientReceived: { shake: cc(...shake), group: cc(4, 400) } }, earlier);
+  const silent = (shake: [number, number]) => reconcile({ ...base, servers: 0, clientReceived: { shake: cc(...shake), group: cc(4, 400) } }, earlier);
   t.is(silent([12, 1200]).state, 'in-flight', 'no server push this second: its totals are old, clients may be ahead');
   t.is(silent([6, 600]).state, 'off', 'but never behind what the server had paid three seconds ago');
   const broken = totals();
@@ -89,10 +88,18 @@ test('the feed closes seconds in order after the grace period, drops late pushes
   t.false(feed.ingest({ source: 'x', second: 1 }), 'malformed');
   now = 101_400;
   feed.tick();
-  t.deepEqual(feed.series().map((p) => p.second), [99], 'second 100 is still within its grace period');
+  t.deepEqual(
+    feed.series().map((p) => p.second),
+    [99],
+    'second 100 is still within its grace period',
+  );
   now = 101_500;
   feed.tick();
-  t.deepEqual(feed.series().map((p) => p.second), [99, 100], 'closed in order');
+  t.deepEqual(
+    feed.series().map((p) => p.second),
+    [99, 100],
+    'closed in order',
+  );
   t.is(feed.series()[1].shakes, 7, 'the later push won');
   t.false(feed.ingest(server(100, { shakes: 1 })), 'a push for a closed second is late');
   t.is(feed.latePushes, 1, 'and counted');
@@ -121,7 +128,11 @@ test('node:http: the dashboard page, /series and /events', async (t) => {
     t.is((await fetch(`${base}/style.css`, { method: 'POST' })).status, 404, 'only GET and HEAD');
 
     feed.publish(toDashboardPoint(5, [server(5, { shakes: 3 })], { totals: null, received: null }));
-    t.deepEqual(((await (await fetch(`${base}/series`)).json()) as Array<{ second: number }>).map((p) => p.second), [5], 'history');
+    t.deepEqual(
+      ((await (await fetch(`${base}/series`)).json()) as Array<{ second: number }>).map((p) => p.second),
+      [5],
+      'history',
+    );
 
     const events = await fetch(`${base}/events`);
     t.is(events.headers.get('content-type'), 'text/event-stream; charset=utf-8', 'SSE content type');
@@ -195,8 +206,14 @@ test("the monitor's aligned rows become points, with client tallies accumulated"
     net: null,
     ...(serverTotals ? { serverTotals } : {}),
   });
-  feed.publishRow(row(10, { processes: 2, sent: 900, hits: 6, hitCents: 600, opens: 4, openCents: 400, connected: 40, p50Ms: 0.5, p99Ms: 7 },
-    { processes: 1, shakes: 888, hits: 6, opens: 4, creates: 1, released: 200, connections: 40 }, totals()));
+  feed.publishRow(
+    row(
+      10,
+      { processes: 2, sent: 900, hits: 6, hitCents: 600, opens: 4, openCents: 400, connected: 40, p50Ms: 0.5, p99Ms: 7 },
+      { processes: 1, shakes: 888, hits: 6, opens: 4, creates: 1, released: 200, connections: 40 },
+      totals(),
+    ),
+  );
   feed.publishRow(row(11, { processes: 2, hits: 4, hitCents: 400 }, { processes: 0 }));
   feed.publishRow(row(11, { processes: 2, hits: 100, hitCents: 100 }, { processes: 0 }));
   const [a, b] = feed.series();

@@ -70,9 +70,18 @@ test('a group packet arrives live, opens, and shows its cover and every share', 
   const packet: FakePacket = {
     recipients: [20, 21, 22],
     details: {
-      id: 7001, sender: 9, totalCents: 1000, shareCount: 3, splitMode: 0, expired: false,
-      remainingCents: 600, remainingShares: 2, refundedCents: 0, expiresAt: Date.now() + 3_600_000,
-      bestLuck: 20, cover: { title: '新年快乐 Happy New Year', colour: 0xf2c14e, story: 'Open before midnight!' },
+      id: 7001,
+      sender: 9,
+      totalCents: 1000,
+      shareCount: 3,
+      splitMode: 0,
+      expired: false,
+      remainingCents: 600,
+      remainingShares: 2,
+      refundedCents: 0,
+      expiresAt: Date.now() + 3_600_000,
+      bestLuck: 20,
+      cover: { title: '新年快乐 Happy New Year', colour: 0xf2c14e, story: 'Open before midnight!' },
       opened: [{ user: 20, cents: 400 }],
     },
   };
@@ -146,7 +155,7 @@ test('the dashboard moves every second and turns red on a one-cent gap', async (
   const { fake, chrome } = t.context;
   const now = Math.floor(Date.now() / 1000);
   for (let s = now - 20; s < now - 2; s++) {
-    fake.feed.ingest({ source: 'server', id: 'srv', second: s, counters: { shakes: 1000 + s % 7, hits: 0, connections: 50, totals: totals(400) } });
+    fake.feed.ingest({ source: 'server', id: 'srv', second: s, counters: { shakes: 1000 + (s % 7), hits: 0, connections: 50, totals: totals(400) } });
   }
   fake.feed.tick();
   const { page, errors } = await newPage(chrome);

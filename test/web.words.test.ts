@@ -2,15 +2,7 @@
 import test from 'ava';
 import { CloseCode, CommonStatus, CreateExtraStatus, ErrorCode } from '../src/protocol/codes.ts';
 import { CreateStatus, OpenStatus } from '../src/engine/types.ts';
-import {
-  closeCodeText,
-  createStatusText,
-  errorCodeText,
-  formatCents,
-  openStatusText,
-  parseRecipients,
-  parseYuan,
-} from '../src/web/shake/words.ts';
+import { closeCodeText, createStatusText, errorCodeText, formatCents, openStatusText, parseRecipients, parseYuan } from '../src/web/shake/words.ts';
 
 test('cents are formatted as yuan with two decimals', (t) => {
   t.is(formatCents(0), '¥0.00', 'zero');

@@ -50,10 +50,13 @@ export function parsePerfScript(text: string): Sample[] {
  * removes one, so an address reused after a GC would otherwise keep the name of dead code.
  */
 export function latestWinsPerfMap(text: string): string {
-  const entries = text.split('\n').filter(Boolean).map((line) => {
-    const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
-    return m ? { start: parseInt(m[1], 16), size: parseInt(m[2], 16), line } : null;
-  });
+  const entries = text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+      return m ? { start: parseInt(m[1], 16), size: parseInt(m[2], 16), line } : null;
+    });
   const PAGE = 4096;
   const taken = new Map<number, Array<[number, number]>>();
   const kept: string[] = [];
@@ -205,7 +208,10 @@ export function renderSvg(root: Node, title: string, width = 1600): string {
   };
   draw(root, 0, 0);
   const legend = Object.entries(COLOURS)
-    .map(([k, [r, g, b]], i) => `<rect x="${10 + i * 110}" y="${height - 22}" width="12" height="12" fill="rgb(${r},${g},${b})"/><text x="${26 + i * 110}" y="${height - 12}">${k}</text>`)
+    .map(
+      ([k, [r, g, b]], i) =>
+        `<rect x="${10 + i * 110}" y="${height - 22}" width="12" height="12" fill="rgb(${r},${g},${b})"/><text x="${26 + i * 110}" y="${height - 12}">${k}</text>`,
+    )
     .join('');
   return (
     `<?xml version="1.0" standalone="no"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="monospace" font-size="11">` +

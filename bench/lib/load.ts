@@ -46,11 +46,31 @@ export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
     Array.from({ length: k }, (_, i) => {
       const from = first + i * per;
       const to = first + Math.min(o.connections, (i + 1) * per) - 1;
-      return spawnReady(`clients-${from}`, CLI, [
-        'clients', '--server', o.wsUrl, '--users', `${from}-${to}`, '--total', String(o.total ?? o.connections), '--qps', '0',
-        '--secret-file', o.secretFile, '--monitor', o.collector.url, '--id', `${o.label}-c${from}`, '--quiet',
-        '--connect-concurrency', String(o.connectConcurrency ?? 256),
-      ], { logFile: path.join(o.logDir, `${o.label}-clients-${from}.log`) });
+      return spawnReady(
+        `clients-${from}`,
+        CLI,
+        [
+          'clients',
+          '--server',
+          o.wsUrl,
+          '--users',
+          `${from}-${to}`,
+          '--total',
+          String(o.total ?? o.connections),
+          '--qps',
+          '0',
+          '--secret-file',
+          o.secretFile,
+          '--monitor',
+          o.collector.url,
+          '--id',
+          `${o.label}-c${from}`,
+          '--quiet',
+          '--connect-concurrency',
+          String(o.connectConcurrency ?? 256),
+        ],
+        { logFile: path.join(o.logDir, `${o.label}-clients-${from}.log`) },
+      );
     }),
   );
   if (o.nice) for (const c of clients) renice(c.pid, o.nice);
@@ -75,7 +95,12 @@ function renice(pid: number, nice: number): void {
 
 /** Two generators (disjoint users of one --total) driven as one. */
 export function mergeGenerators(a: Generator, b: Generator): Generator {
-  return { clients: [...a.clients, ...b.clients], controls: [...a.controls, ...b.controls], connected: a.connected + b.connected, connectSeconds: a.connectSeconds + b.connectSeconds };
+  return {
+    clients: [...a.clients, ...b.clients],
+    controls: [...a.controls, ...b.controls],
+    connected: a.connected + b.connected,
+    connectSeconds: a.connectSeconds + b.connectSeconds,
+  };
 }
 
 /** Final tallies (POST /stop) of every client process; they exit afterwards. */
@@ -144,7 +169,10 @@ export async function runStep(g: Generator, c: Collector, o: StepOptions): Promi
   await sleep(1500); // and the server's
   const cpu: Record<string, number> = {};
   for (const [name, pid] of Object.entries(names)) cpu[name] = round(used.get(pid) ?? NaN, 2);
-  const clientCores = round(Object.keys(clientPids).reduce((s, n) => s + (cpu[n] || 0), 0), 2);
+  const clientCores = round(
+    Object.keys(clientPids).reduce((s, n) => s + (cpu[n] || 0), 0),
+    2,
+  );
 
   const sent = c.clientSeries(from, to, 'sent');
   const answered = c.clientSeries(from, to, (x) => Number(x.hits) + Number(x.misses) + Number(x.overloaded) + Number(x.unavailable ?? 0) + Number(x.errors));

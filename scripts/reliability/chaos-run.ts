@@ -211,7 +211,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const start = () => ServerProc.start({ dataDir: o.dataDir, port, adminPort, args: o.serverArgs, env });
   const told = new Told();
   const rounds: RoundResult[] = [];
-  const result: ChaosResult = { ok: false, seed: o.seed, engine: process.env.HONGBAO_ENGINE ?? 'native', rounds, killsSurvived: 0, termsClean: 0, final: null, failure: null };
+  const result: ChaosResult = {
+    ok: false,
+    seed: o.seed,
+    engine: process.env.HONGBAO_ENGINE ?? 'native',
+    rounds,
+    killsSurvived: 0,
+    termsClean: 0,
+    final: null,
+    failure: null,
+  };
 
   let server = await start();
   const sim = new WatchedSimulator({
@@ -236,7 +245,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       userTo: o.users,
       rule: { kind: 'range', min: 3, max: 2000 },
     });
-  const supply = await server.adminFetch('POST', '/admin/supply', { total: o.supplyTotal, ratePerSecond: o.supplyRate, rule: { kind: 'range', min: 1, max: 500 } });
+  const supply = await server.adminFetch('POST', '/admin/supply', {
+    total: o.supplyTotal,
+    ratePerSecond: o.supplyRate,
+    rule: { kind: 'range', min: 1, max: 500 },
+  });
   if (supply.status !== 200) throw new Error(`cannot start the supply: ${JSON.stringify(supply.body)}`);
   await campaign();
   sim.start();
@@ -277,7 +290,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       const report = checkTold(server.ready.db, now);
       const differences = [...report.differences];
       if (signal === 'SIGTERM') {
-        if (exit.code !== 0 || exit.hung) differences.push(`SIGTERM: exit code ${exit.code} (signal ${exit.signal}${exit.hung ? ', hung: killed' : ''}), expected a clean exit 0`);
+        if (exit.code !== 0 || exit.hung)
+          differences.push(`SIGTERM: exit code ${exit.code} (signal ${exit.signal}${exit.hung ? ', hung: killed' : ''}), expected a clean exit 0`);
         const abrupt = [...sim.closeCodes.entries()].filter(([code]) => code !== 1001);
         if (abrupt.length > 0) differences.push(`SIGTERM: connections closed with ${JSON.stringify(Object.fromEntries(abrupt))} instead of 1001`);
         if (!line) differences.push('SIGTERM: the server never said "ledger closed"');

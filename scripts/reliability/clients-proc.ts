@@ -66,15 +66,24 @@ export class ClientsProc {
 
   static async start(o: { ws: string; users: [number, number]; qps: number; secretFile: string; monitor: string; extra?: string[] }): Promise<ClientsProc> {
     const args = [
-      '--import', 'tsx', CLI, 'clients',
-      '--server', o.ws,
-      '--users', `${o.users[0]}-${o.users[1]}`,
-      '--qps', String(o.qps),
-      '--secret-file', o.secretFile,
-      '--monitor', o.monitor,
+      '--import',
+      'tsx',
+      CLI,
+      'clients',
+      '--server',
+      o.ws,
+      '--users',
+      `${o.users[0]}-${o.users[1]}`,
+      '--qps',
+      String(o.qps),
+      '--secret-file',
+      o.secretFile,
+      '--monitor',
+      o.monitor,
       '--quiet',
       // the tally goes to a file: a large one on an unread stdout pipe would block the process
-      '--out', path.join(mkdtempSync(path.join(tmpdir(), 'hongbao-clients-')), 'tally.json'),
+      '--out',
+      path.join(mkdtempSync(path.join(tmpdir(), 'hongbao-clients-')), 'tally.json'),
       ...(o.extra ?? []),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });

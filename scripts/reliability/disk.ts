@@ -57,7 +57,9 @@ export function failFilesystem(device: string): Outcome {
 
 /** Whether the filesystem mounted at `dir` is read-only (ext4 shows `emergency_ro` after an error). */
 export function isReadOnly(dir: string): boolean {
-  const line = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === dir);
+  const line = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[1] === dir);
   const options = line?.split(' ')[3]?.split(',') ?? [];
   return options.includes('ro') || options.includes('emergency_ro');
 }

@@ -107,8 +107,7 @@ function expectCreate(b: Uint8Array, loggedIn: boolean, requestId: number): Expe
   if (b.length !== colourAt + 6 + s) return err(ErrorCode.BadLength);
   if (b[12] > 1) return err(ErrorCode.BadField);
   const colour = u32(b, colourAt);
-  const badCover =
-    t > MAX_TITLE || s > MAX_STORY || colour > 0xffffff || !isUtf8(b.subarray(tAt + 1, colourAt)) || !isUtf8(b.subarray(colourAt + 6));
+  const badCover = t > MAX_TITLE || s > MAX_STORY || colour > 0xffffff || !isUtf8(b.subarray(tAt + 1, colourAt)) || !isUtf8(b.subarray(colourAt + 6));
   if (badCover) return loggedIn ? { kind: 'result', type: ServerType.CreateResult, requestId, createStatus: 0x10 } : err(ErrorCode.BadField);
   if (!loggedIn) return err(ErrorCode.NotLoggedIn);
   const total = u32(b, 6);
@@ -188,9 +187,15 @@ function valid(rng: Rng, ctx: FrameContext, requestId: number): Uint8Array {
     case 3:
       return create(rng, requestId, ctx.user);
     case 4: // logins: as someone else with my token, expired, or my own
-      return rng.chance(0.5) ? login(requestId, ctx.user + 1 + rng.int(1000), ctx.token) : login(requestId, ctx.user, rng.chance(0.5) ? ctx.expiredToken : ctx.token);
+      return rng.chance(0.5)
+        ? login(requestId, ctx.user + 1 + rng.int(1000), ctx.token)
+        : login(requestId, ctx.user, rng.chance(0.5) ? ctx.expiredToken : ctx.token);
     default:
-      return login(requestId, ctx.user, rng.pick(['', 'hello', `${ctx.user}.9999999999.${'A'.repeat(43)}`, ctx.token.slice(0, -1) + (ctx.token.endsWith('A') ? 'Q' : 'A')]));
+      return login(
+        requestId,
+        ctx.user,
+        rng.pick(['', 'hello', `${ctx.user}.9999999999.${'A'.repeat(43)}`, ctx.token.slice(0, -1) + (ctx.token.endsWith('A') ? 'Q' : 'A')]),
+      );
   }
 }
 

@@ -169,7 +169,7 @@ function publicCase(rng: Rng, o: HttpFuzzOptions): Case {
     }
     case 5: {
       const packetId = rng.chance(0.7) && o.packetIds.length ? rng.pick(o.packetIds) : rng.int(2 ** 32);
-      return authed('open: someone else\'s packet', req('POST', '/v1/open', auth.header, JSON.stringify({ packetId, user: 1 })), [200, 503], {}, 'open');
+      return authed("open: someone else's packet", req('POST', '/v1/open', auth.header, JSON.stringify({ packetId, user: 1 })), [200, 503], {}, 'open');
     }
     case 6: {
       const id = rng.pick(['x', '-1', '1.5', '99999999999', '4294967296', '%31', '0x10', '1;2', 'ab%00cd']);
@@ -220,7 +220,12 @@ function brokenHttp(rng: Rng, admin: boolean): Case {
   ];
   const [kind, text] = rng.pick(variants);
   // Any refusal is fine here: a status from 400 up, a 404 for a path it does not know, or a close.
-  return { kind: `broken HTTP: ${kind}`, admin, request: Buffer.from(text, 'latin1'), allow: [0, 200, 400, 401, 404, 405, 411, 413, 414, 417, 431, 501, 503, 505] };
+  return {
+    kind: `broken HTTP: ${kind}`,
+    admin,
+    request: Buffer.from(text, 'latin1'),
+    allow: [0, 200, 400, 401, 404, 405, 411, 413, 414, 417, 431, 501, 503, 505],
+  };
 }
 
 const ADMIN_BODIES: Record<string, { status: number[]; bodies: string[] }> = {
@@ -294,8 +299,21 @@ function adminCase(rng: Rng, o: HttpFuzzOptions): Case {
       { Authorization: `Bearer ${mintToken(o.secret, 1, Date.now() / 1000 + 60)}` },
       { Authorization: o.adminToken },
     ]);
-    const [method, path] = rng.pick([['POST', rng.pick(routes)], ['DELETE', '/admin/supply'], ['DELETE', '/admin/campaign'], ['GET', '/stats'], ['GET', '/metrics'], ['GET', '/nowhere']]);
-    return { kind: 'admin: no or wrong token', admin: true, request: req(method, path, header, method === 'POST' ? '{}' : ''), allow: [401], errors: { 401: ['unauthorized'] } };
+    const [method, path] = rng.pick([
+      ['POST', rng.pick(routes)],
+      ['DELETE', '/admin/supply'],
+      ['DELETE', '/admin/campaign'],
+      ['GET', '/stats'],
+      ['GET', '/metrics'],
+      ['GET', '/nowhere'],
+    ]);
+    return {
+      kind: 'admin: no or wrong token',
+      admin: true,
+      request: req(method, path, header, method === 'POST' ? '{}' : ''),
+      allow: [401],
+      errors: { 401: ['unauthorized'] },
+    };
   }
   const auth = { Authorization: `Bearer ${o.adminToken}` };
   if (roll < 7) {
@@ -322,8 +340,20 @@ function adminCase(rng: Rng, o: HttpFuzzOptions): Case {
     return { kind: 'admin: body too large', admin: true, request: req('POST', rng.pick(routes), auth, big), allow: [413], errors: { 413: ['too-large'] } };
   }
   if (roll < 9) {
-    const [method, path] = rng.pick([['GET', '/admin/supply'], ['PUT', '/admin/packets'], ['GET', '/v1/shake'], ['POST', '/health'], ['GET', '/admin']]);
-    return { kind: 'admin: unknown route', admin: true, request: req(method, path, auth, method === 'POST' || method === 'PUT' ? '{}' : ''), allow: [404], errors: { 404: ['not-found'] } };
+    const [method, path] = rng.pick([
+      ['GET', '/admin/supply'],
+      ['PUT', '/admin/packets'],
+      ['GET', '/v1/shake'],
+      ['POST', '/health'],
+      ['GET', '/admin'],
+    ]);
+    return {
+      kind: 'admin: unknown route',
+      admin: true,
+      request: req(method, path, auth, method === 'POST' || method === 'PUT' ? '{}' : ''),
+      allow: [404],
+      errors: { 404: ['not-found'] },
+    };
   }
   return brokenHttp(rng, true);
 }
@@ -361,7 +391,8 @@ export async function fuzzHttp(o: HttpFuzzOptions): Promise<HttpFuzzResult> {
       // not JSON
     }
     const want = c.errors?.[res.status];
-    if (want && !want.includes(json?.error ?? json?.status)) mismatch(`${where}: status ${res.status} with error ${JSON.stringify(json?.error)}, expected ${want.join(' or ')}`);
+    if (want && !want.includes(json?.error ?? json?.status))
+      mismatch(`${where}: status ${res.status} with error ${JSON.stringify(json?.error)}, expected ${want.join(' or ')}`);
     if (res.status === 200 && json) recordTold(c, json, o.told);
   }
   // Broken HTTP may be ignored until uWS's HTTP idle timeout (~10-12 s) closes it: those wait in a

@@ -65,7 +65,12 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
       packetIds.push(r.body.packetId);
     }
     for (let i = 0; i < 20; i++) {
-      const r = await server.adminFetch('POST', '/admin/packets', { sender: 900_000, totalCents: 1000 + i, shareCount: 3, recipients: [900_001, 900_002, 900_003] });
+      const r = await server.adminFetch('POST', '/admin/packets', {
+        sender: 900_000,
+        totalCents: 1000 + i,
+        shareCount: 3,
+        recipients: [900_001, 900_002, 900_003],
+      });
       told.packet(r.body.packetId, 1000 + i, 3);
       packetIds.push(r.body.packetId);
     }

@@ -116,7 +116,9 @@ export async function fuzzWebSocket(o: WsFuzzOptions): Promise<WsFuzzResult> {
         const verdict = judge(want, got, g.bytes, user, loggedIn, o.secret, o.told);
         bump(r.answers, verdict.label);
         if (verdict.problem) {
-          mismatch(`user ${user} (${loggedIn ? 'logged in' : 'not logged in'}), ${g.kind} ${hex(g.bytes)}: expected ${show(want)}, got ${describe(got)} (${verdict.problem})`);
+          mismatch(
+            `user ${user} (${loggedIn ? 'logged in' : 'not logged in'}), ${g.kind} ${hex(g.bytes)}: expected ${show(want)}, got ${describe(got)} (${verdict.problem})`,
+          );
           return;
         }
         if (verdict.loggedIn) loggedIn = true;
@@ -127,7 +129,8 @@ export async function fuzzWebSocket(o: WsFuzzOptions): Promise<WsFuzzResult> {
         if (got.bytes[1] === ServerType.Error && ++errors > o.maxErrors) {
           const close = await link.next(timeoutMs);
           bump(r.closes, close?.kind === 'close' ? String(close.code) : 'none');
-          if (close?.kind !== 'close' || close.code !== CloseCode.TooManyErrors) mismatch(`user ${user}: error ${errors} should close with 4005, got ${describe(close)}`);
+          if (close?.kind !== 'close' || close.code !== CloseCode.TooManyErrors)
+            mismatch(`user ${user}: error ${errors} should close with 4005, got ${describe(close)}`);
           return;
         }
       }
@@ -174,13 +177,23 @@ function judge(want: Expectation, got: LinkEvent, sent: Uint8Array, user: number
   }
   if (want.kind === 'login') {
     const check = verifyToken(secret, want.token);
-    const code = !check.ok ? (check.reason === 'expired' ? CloseCode.TokenExpired : CloseCode.AuthFailed) : check.userId !== want.userId ? CloseCode.AuthFailed : 0;
+    const code = !check.ok
+      ? check.reason === 'expired'
+        ? CloseCode.TokenExpired
+        : CloseCode.AuthFailed
+      : check.userId !== want.userId
+        ? CloseCode.AuthFailed
+        : 0;
     if (code !== 0) {
       if (got.kind !== 'close') return { label: 'login refused', problem: `a bad login (${check.ok ? 'token of another user' : check.reason}) was not closed` };
       return { label: `close ${got.code}`, problem: got.code === code ? null : `close code ${got.code}, expected ${code}` };
     }
     if (got.kind !== 'frame' || got.bytes[1] !== ServerType.LoginOk) return { label: 'login', problem: 'a valid login was not answered LoginOk' };
-    return { label: 'LoginOk', problem: u32(got.bytes, 2) === want.requestId && u32(got.bytes, 6) === want.userId ? null : 'LoginOk for the wrong request or user', loggedIn: true };
+    return {
+      label: 'LoginOk',
+      problem: u32(got.bytes, 2) === want.requestId && u32(got.bytes, 6) === want.userId ? null : 'LoginOk for the wrong request or user',
+      loggedIn: true,
+    };
   }
   if (got.kind !== 'frame') return { label: `close ${got.code}`, problem: 'closed instead of answered' };
   const b = got.bytes;

@@ -189,8 +189,10 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadResult> {
     }));
     if (!server.alive) failures.push('the server died');
     if (phases.surge.overloadedPerSecond === 0) failures.push('nothing was answered "overloaded" during the surge');
-    if (phases.surge.letThroughPerSecond > o.ceiling * 1.1) failures.push(`${phases.surge.letThroughPerSecond} shakes/s were let through, above the ceiling ${o.ceiling}`);
-    if (phases.surge.unavailable + phases.surge.errors > 0) failures.push(`${phases.surge.unavailable} unavailable and ${phases.surge.errors} errors during the surge`);
+    if (phases.surge.letThroughPerSecond > o.ceiling * 1.1)
+      failures.push(`${phases.surge.letThroughPerSecond} shakes/s were let through, above the ceiling ${o.ceiling}`);
+    if (phases.surge.unavailable + phases.surge.errors > 0)
+      failures.push(`${phases.surge.unavailable} unavailable and ${phases.surge.errors} errors during the surge`);
     const healthAll = health.summary();
     const statsAll = stats.summary();
     if (healthAll.failed + statsAll.failed > 0) failures.push(`${healthAll.failed} /health and ${statsAll.failed} /stats probes failed`);

@@ -172,7 +172,12 @@ export class ServerProc {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     const t = token === undefined ? this.adminToken : token;
     if (t !== null) headers.authorization = `Bearer ${t}`;
-    const res = await fetch(`${this.admin}${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${this.admin}${route}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {

@@ -201,9 +201,15 @@ export async function runSlowClients(o: SlowOptions): Promise<SlowResult> {
     const big = made.body.packetId as number;
     for (let i = 0; i < recipients.length; i += 25) {
       await Promise.all(
-        recipients.slice(i, i + 25).map((u) =>
-          fetch(`${server.http}/v1/open`, { method: 'POST', headers: { authorization: `Bearer ${server.token(u)}` }, body: JSON.stringify({ packetId: big }) }),
-        ),
+        recipients
+          .slice(i, i + 25)
+          .map((u) =>
+            fetch(`${server.http}/v1/open`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${server.token(u)}` },
+              body: JSON.stringify({ packetId: big }),
+            }),
+          ),
       );
     }
     const goodUsers = Array.from({ length: o.goodUsers }, (_, i) => i + 1);
@@ -220,7 +226,9 @@ export async function runSlowClients(o: SlowOptions): Promise<SlowResult> {
     // Log the non-readers in, 50 at a time.
     const readers: NonReader[] = [];
     for (let i = 0; i < o.clients; i += 50) {
-      const batch = await Promise.all(Array.from({ length: Math.min(50, o.clients - i) }, (_, k) => NonReader.open(server.ready.port, 300_000 + i + k, server.secret)));
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, o.clients - i) }, (_, k) => NonReader.open(server.ready.port, 300_000 + i + k, server.secret)),
+      );
       readers.push(...batch);
     }
     await sleep(300);
@@ -271,11 +279,15 @@ export async function runSlowClients(o: SlowOptions): Promise<SlowResult> {
     const closeCodes: Record<string, number> = {};
     for (const c of codes) closeCodes[String(c)] = (closeCodes[String(c)] ?? 0) + 1;
     const cut = codes.filter((c) => c === 4008).length;
-    if (cut !== readers.length) failures.push(`${readers.length - cut} of ${readers.length} non-readers were not closed with 4008: ${JSON.stringify(closeCodes)}`);
+    if (cut !== readers.length)
+      failures.push(`${readers.length - cut} of ${readers.length} non-readers were not closed with 4008: ${JSON.stringify(closeCodes)}`);
     if (connectionsAfter > o.goodUsers) failures.push(`the server still holds ${connectionsAfter} connections (${o.goodUsers} well-behaved)`);
     if (goodResult.failures.length) failures.push(`well-behaved users: ${goodResult.failures.slice(0, 3).join('; ')}`);
     if (!server.alive) failures.push('the server died');
-    const health = await fetch(`${server.http}/health`).then((r) => r.status, () => 0);
+    const health = await fetch(`${server.http}/health`).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (health !== 200) failures.push(`/health answered ${health}`);
     return {
       ok: failures.length === 0,

@@ -176,7 +176,16 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
 
     // -- errors of any kind, and the exact reconciliation
     const k = tally.counters;
-    const errors = { errors: k.errors, unavailable: k.unavailable, overloaded: k.overloaded, dropped: k.dropped, lost: k.lost, disconnects: k.disconnects, connectFailures: k.connectFailures, unmatched: k.unmatched };
+    const errors = {
+      errors: k.errors,
+      unavailable: k.unavailable,
+      overloaded: k.overloaded,
+      dropped: k.dropped,
+      lost: k.lost,
+      disconnects: k.disconnects,
+      connectFailures: k.connectFailures,
+      unmatched: k.unmatched,
+    };
     for (const [name, n] of Object.entries(errors)) if (n > 0) failures.push(`${n} ${name}`);
     const check = checkLedger(server.ready.db);
     const rec = reconcile({ check, items: readLedgerItems(server.ready.db), serverTotals: statsEnd.totals, tallies: [tally] });

@@ -143,7 +143,8 @@ export function checkTold(dbPath: string, told: Told, opts: { exact?: boolean } 
     }
   }
   if (opts.exact) {
-    for (const [id, [user, cents]] of ledgerHits) if (!toldHits.has(id)) diff(`shake packet ${id}: the ledger paid user ${user} ${cents} cents nobody was told of`);
+    for (const [id, [user, cents]] of ledgerHits)
+      if (!toldHits.has(id)) diff(`shake packet ${id}: the ledger paid user ${user} ${cents} cents nobody was told of`);
     for (const [key, cents] of ledgerShares) if (!toldShares.has(key)) diff(`group share ${key}: the ledger paid ${cents} cents nobody was told of`);
     for (const [id] of ledgerPackets) if (!toldPackets.has(id)) diff(`group packet ${id}: in the ledger, nobody was told it was created`);
   }

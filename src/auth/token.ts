@@ -2,9 +2,7 @@
 // Verified in constant time; expired tokens are refused.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-export type TokenCheck =
-  | { ok: true; userId: number; expiresAt: number }
-  | { ok: false; reason: 'malformed' | 'forged' | 'expired' };
+export type TokenCheck = { ok: true; userId: number; expiresAt: number } | { ok: false; reason: 'malformed' | 'forged' | 'expired' };
 
 function mac(secret: string | Buffer, payload: string): Buffer {
   return createHmac('sha256', secret).update(payload).digest();

@@ -40,14 +40,7 @@ interface NativeBinding {
     packetIds: Uint32Array,
   ): void;
   openPackets(users: Uint32Array, packetIds: Uint32Array, nowMs: number, status: Uint8Array, cents: Uint32Array): void;
-  expire(
-    nowMs: number,
-    packetIds: Uint32Array,
-    senders: Uint32Array,
-    cents: Uint32Array,
-    shares: Uint32Array,
-    force?: Uint32Array | null,
-  ): number;
+  expire(nowMs: number, packetIds: Uint32Array, senders: Uint32Array, cents: Uint32Array, shares: Uint32Array, force?: Uint32Array | null): number;
   evict(beforeMs: number): number;
   details(packetId: number): PacketDetails | null;
   totals(): Totals;

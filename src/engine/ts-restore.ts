@@ -71,7 +71,17 @@ export function restoreInto(st: EngineState, snap: EngineSnapshot): void {
     if (new Set(recipients).size !== recipients.length) fail(`group ${id} lists a recipient twice`);
     if (s.splitMode !== SplitMode.DoubleMean && s.splitMode !== SplitMode.LineSegment) fail(`group ${id} splitMode is invalid`);
     if (total < shareCount) fail(`group ${id} totalCents is below shareCount`);
-    const p = new GroupPacket(id, checkU32(`group ${id} sender`, s.sender), total, shareCount, s.splitMode, recipients, 0, recipients.length, checkFinite(`group ${id} expiresAt`, s.expiresAt));
+    const p = new GroupPacket(
+      id,
+      checkU32(`group ${id} sender`, s.sender),
+      total,
+      shareCount,
+      s.splitMode,
+      recipients,
+      0,
+      recipients.length,
+      checkFinite(`group ${id} expiresAt`, s.expiresAt),
+    );
     if (!Array.isArray(s.opened) || s.opened.length > shareCount) fail(`group ${id} has more opened shares than shares`);
     for (const o of s.opened) {
       const position = p.positionOf(checkU32(`group ${id} opener`, o.user));

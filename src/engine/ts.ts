@@ -2,18 +2,7 @@
 // (docs/engine.md). Lives in one JavaScript heap, so it is not shared across worker threads.
 // Every method answers synchronously; each batch is checked whole before any state changes.
 import { getRandomValues } from 'node:crypto';
-import {
-  checkF64Array,
-  checkFinite,
-  checkTime,
-  checkLength,
-  checkOut,
-  checkRule,
-  checkU32,
-  checkU32Array,
-  fail,
-  resolveOptions,
-} from './check.ts';
+import { checkF64Array, checkFinite, checkTime, checkLength, checkOut, checkRule, checkU32, checkU32Array, fail, resolveOptions } from './check.ts';
 import { restoreInto } from './ts-restore.ts';
 import { doubleMeanShare, lineSegmentSplit } from './split.ts';
 import { GroupPacket } from './ts-group.ts';

@@ -77,9 +77,7 @@ export class BatchApplier {
         )
         .pluck(),
       open: db.prepare(`INSERT INTO opens (packet_id, user, cents, ord, at) VALUES (?, ?, ?, ?, ?)`),
-      expire: db.prepare(
-        `UPDATE group_packets SET expired = 1, expired_at = ?, refunded_cents = ?, refunded_shares = ? WHERE id = ? AND expired = 0`,
-      ),
+      expire: db.prepare(`UPDATE group_packets SET expired = 1, expired_at = ?, refunded_cents = ?, refunded_shares = ? WHERE id = ? AND expired = 0`),
       refund: db.prepare(`INSERT INTO refunds (packet_id, sender, cents, shares, at) VALUES (?, ?, ?, ?, ?)`),
     };
   }
@@ -105,7 +103,10 @@ export class BatchApplier {
     }
     for (let i = 0; i < r.count; i++) {
       const id = r.ids[i];
-      guarded(() => `shake packet ${id} released twice or with ${r.cents[i]} cents`, () => this.s.release.run(id, r.cents[i], supply.seq, r.at));
+      guarded(
+        () => `shake packet ${id} released twice or with ${r.cents[i]} cents`,
+        () => this.s.release.run(id, r.cents[i], supply.seq, r.at),
+      );
     }
   }
 
@@ -130,10 +131,24 @@ export class BatchApplier {
     guarded(
       () => `group packet ${c.id} created twice or with an invalid total/share count (${c.totalCents} cents, ${c.shareCount} shares)`,
       () =>
-        this.s.create.run(c.id, c.sender, c.totalCents, c.shareCount, c.splitMode, c.expiresAt, c.createdAt, cover?.title ?? null, cover?.colour ?? null, cover?.story ?? null),
+        this.s.create.run(
+          c.id,
+          c.sender,
+          c.totalCents,
+          c.shareCount,
+          c.splitMode,
+          c.expiresAt,
+          c.createdAt,
+          cover?.title ?? null,
+          cover?.colour ?? null,
+          cover?.story ?? null,
+        ),
     );
     c.recipients.forEach((user, pos) => {
-      guarded(() => `group packet ${c.id} lists recipient ${user} twice`, () => this.s.recipient.run(c.id, pos, user));
+      guarded(
+        () => `group packet ${c.id} lists recipient ${user} twice`,
+        () => this.s.recipient.run(c.id, pos, user),
+      );
     });
   }
 
@@ -187,7 +202,10 @@ export class BatchApplier {
       // Shares are unaccounted for: opens the engine made before the expiry are still on their way.
       if (leftShares > 0) throw new MissingDependencyError(`group packet ${id} refunded while ${leftShares} of its opens have not reached the ledger`);
       this.s.expire.run(r.at, cents, shares, id);
-      guarded(() => `group packet ${id} refunded twice`, () => this.s.refund.run(id, r.senders[i], cents, shares, r.at));
+      guarded(
+        () => `group packet ${id} refunded twice`,
+        () => this.s.refund.run(id, r.senders[i], cents, shares, r.at),
+      );
     }
   }
 }

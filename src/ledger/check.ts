@@ -52,8 +52,7 @@ interface PacketRow {
 const cc = (count: number, cents: number): CountCents => ({ count, cents });
 
 function flow(created: CountCents, paid: CountCents, remaining: CountCents, refunded: CountCents): FlowCheck {
-  const balanced =
-    created.count === paid.count + remaining.count + refunded.count && created.cents === paid.cents + remaining.cents + refunded.cents;
+  const balanced = created.count === paid.count + remaining.count + refunded.count && created.cents === paid.cents + remaining.cents + refunded.cents;
   return { created, paid, remaining, refunded, balanced };
 }
 
@@ -75,8 +74,10 @@ function checkPacket(p: PacketRow, diff: (msg: string) => void): CountCents {
   if (p.refund_sender !== null && p.refund_sender !== p.sender) diff(`${at}: sent by ${p.sender} but refunded to ${p.refund_sender}`);
   const leftShares = p.share_count - p.paid_count - refundShares;
   const leftCents = p.total_cents - p.paid_cents - refundCents;
-  if (leftShares < 0 || leftCents < 0) diff(`${at}: paid and refunded ${p.paid_count + refundShares} shares / ${p.paid_cents + refundCents} cents of ${p.share_count} / ${p.total_cents}`);
-  else if (leftShares === 0 && leftCents !== 0) diff(`${at}: every share is paid or refunded yet ${leftCents} cents are unaccounted for (shares sum to ${p.paid_cents + refundCents} of ${p.total_cents})`);
+  if (leftShares < 0 || leftCents < 0)
+    diff(`${at}: paid and refunded ${p.paid_count + refundShares} shares / ${p.paid_cents + refundCents} cents of ${p.share_count} / ${p.total_cents}`);
+  else if (leftShares === 0 && leftCents !== 0)
+    diff(`${at}: every share is paid or refunded yet ${leftCents} cents are unaccounted for (shares sum to ${p.paid_cents + refundCents} of ${p.total_cents})`);
   else if (leftCents < leftShares) diff(`${at}: ${leftCents} cents left for ${leftShares} unopened shares`);
   if (p.expired === 1 && (leftShares !== 0 || leftCents !== 0)) diff(`${at}: expired with ${leftShares} shares / ${leftCents} cents neither paid nor refunded`);
   // What the packet itself says is left (its counters), for the flow totals.
@@ -97,7 +98,8 @@ export function checkDatabase(db: Database.Database, name = db.name): CheckRepor
     );
     const shake = flow(cc(sh.n, sh.c), cc(sh.pn, sh.pc), cc(sh.n - sh.pn, sh.c - sh.pc), cc(0, 0));
     for (const r of all<{ id: number; cents: number }>(`SELECT id, cents FROM shake_packets WHERE cents < 1`)) diff(`shake packet ${r.id}: ${r.cents} cents`);
-    for (const r of all<{ id: number }>(`SELECT id FROM shake_packets WHERE (winner IS NULL) <> (won_at IS NULL)`)) diff(`shake packet ${r.id}: a winner without a time or a time without a winner`);
+    for (const r of all<{ id: number }>(`SELECT id FROM shake_packets WHERE (winner IS NULL) <> (won_at IS NULL)`))
+      diff(`shake packet ${r.id}: a winner without a time or a time without a winner`);
     for (const r of all<{ id: number }>(`SELECT id FROM shake_packets WHERE supply_seq NOT IN (SELECT seq FROM supply_events WHERE kind = 'start')`)) {
       diff(`shake packet ${r.id}: released by no supply`);
     }
@@ -132,7 +134,9 @@ export function checkDatabase(db: Database.Database, name = db.name): CheckRepor
       leftCount += left.count;
       leftCents += left.cents;
     }
-    for (const r of all<{ packet_id: number; user: number; n: number }>(`SELECT packet_id, user, count(*) n FROM opens GROUP BY packet_id, user HAVING n > 1`)) {
+    for (const r of all<{ packet_id: number; user: number; n: number }>(
+      `SELECT packet_id, user, count(*) n FROM opens GROUP BY packet_id, user HAVING n > 1`,
+    )) {
       diff(`group packet ${r.packet_id}: user ${r.user} paid ${r.n} times`);
     }
     for (const r of all<{ packet_id: number; n: number }>(`SELECT packet_id, count(*) n FROM refunds GROUP BY packet_id HAVING n > 1`)) {
@@ -153,7 +157,10 @@ export function checkDatabase(db: Database.Database, name = db.name): CheckRepor
     const refunded = one<{ n: number; c: number }>(`SELECT coalesce(sum(shares), 0) n, coalesce(sum(cents), 0) c FROM refunds`);
     const group = flow(cc(createdCount, createdCents), cc(paid.n, paid.c), cc(leftCount, leftCents), cc(refunded.n, refunded.c));
 
-    for (const [name, f] of [['shake', shake], ['group', group]] as const) {
+    for (const [name, f] of [
+      ['shake', shake],
+      ['group', group],
+    ] as const) {
       if (f.balanced) continue;
       const show = (k: 'count' | 'cents'): string => `${f.created[k]} created != ${f.paid[k]} paid + ${f.remaining[k]} remaining + ${f.refunded[k]} refunded`;
       if (f.created.count !== f.paid.count + f.remaining.count + f.refunded.count) diff(`${name} flow, count: ${show('count')}`);
@@ -178,12 +185,24 @@ export function formatReport(r: CheckReport): string {
   const cell = (x: CountCents): string => `${x.count} / ${x.cents}`;
   const rows = [
     ['flow', 'created', 'paid', 'remaining', 'refunded', 'balanced'],
-    ...([['shake', r.shake], ['group', r.group]] as const).map(([name, f]) => [name, cell(f.created), cell(f.paid), cell(f.remaining), cell(f.refunded), f.balanced ? 'yes' : 'NO']),
+    ...(
+      [
+        ['shake', r.shake],
+        ['group', r.group],
+      ] as const
+    ).map(([name, f]) => [name, cell(f.created), cell(f.paid), cell(f.remaining), cell(f.refunded), f.balanced ? 'yes' : 'NO']),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  const lines = rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  const lines = rows.map((row) =>
+    row
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd(),
+  );
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   const head = `ledger ${r.db}: ${r.groupPackets} group packets, ${r.supplies} supplies (count / cents; group counts shares)`;
-  const tail = r.ok ? 'balanced: every packet and every flow adds up to the cent' : `${r.differences.length} difference(s):\n${r.differences.map((d) => `  - ${d}`).join('\n')}`;
+  const tail = r.ok
+    ? 'balanced: every packet and every flow adds up to the cent'
+    : `${r.differences.length} difference(s):\n${r.differences.map((d) => `  - ${d}`).join('\n')}`;
   return `${head}\n${lines.join('\n')}\n${tail}\n`;
 }

@@ -29,7 +29,17 @@ function toError(e: WireError): Error {
   return e.name === 'LedgerDivergenceError' ? new LedgerDivergenceError(e.message) : new LedgerUnavailableError(e.message);
 }
 
-const UNKNOWN_HEALTH: LedgerHealth = { healthy: true, lastError: null, commits: 0, batches: 0, lastCommitMs: 0, divergences: 0, waiting: 0, heapMb: 0, heapUsedMb: 0 };
+const UNKNOWN_HEALTH: LedgerHealth = {
+  healthy: true,
+  lastError: null,
+  commits: 0,
+  batches: 0,
+  lastCommitMs: 0,
+  divergences: 0,
+  waiting: 0,
+  heapMb: 0,
+  heapUsedMb: 0,
+};
 
 /** A ledger client over one MessagePort to the writer thread. */
 class PortLedger implements Ledger {

@@ -4,10 +4,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { CoverRecord, LedgerBatch, LedgerHealth, LedgerSnapshot } from './types.ts';
 
-export type Request =
-  | { t: 'batch'; id: number; batch: LedgerBatch }
-  | { t: 'barrier'; id: number }
-  | { t: 'snapshot'; id: number };
+export type Request = { t: 'batch'; id: number; batch: LedgerBatch } | { t: 'barrier'; id: number } | { t: 'snapshot'; id: number };
 
 /** Only on the owner's port. */
 export type Control =
@@ -21,10 +18,7 @@ export interface WireError {
   message: string;
 }
 
-export type Reply =
-  | { t: 'ok'; id: number; snapshot?: LedgerSnapshot }
-  | { t: 'err'; id: number; error: WireError }
-  | { t: 'hello'; health: SharedArrayBuffer };
+export type Reply = { t: 'ok'; id: number; snapshot?: LedgerSnapshot } | { t: 'err'; id: number; error: WireError } | { t: 'hello'; health: SharedArrayBuffer };
 
 /** Sent once on the owner's port when the database is open (or could not be). */
 export type Ready = { t: 'ready' } | { t: 'failed'; message: string };
@@ -47,7 +41,8 @@ function u32(name: string, a: Uint32Array, count: number): Uint32Array {
 }
 
 function checkCount(name: string, count: unknown): number {
-  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw new RangeError(`${name}.count must be a non-negative integer, got ${String(count)}`);
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0)
+    throw new RangeError(`${name}.count must be a non-negative integer, got ${String(count)}`);
   return count;
 }
 

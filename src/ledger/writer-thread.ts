@@ -92,7 +92,17 @@ class Writer {
   private queryOnly = false;
   private readonly cell: HealthCell;
   private readonly ports = new Set<MessagePort>();
-  private readonly health: LedgerHealth = { healthy: true, lastError: null, commits: 0, batches: 0, lastCommitMs: 0, divergences: 0, waiting: 0, heapMb: 0, heapUsedMb: 0 };
+  private readonly health: LedgerHealth = {
+    healthy: true,
+    lastError: null,
+    commits: 0,
+    batches: 0,
+    lastCommitMs: 0,
+    divergences: 0,
+    waiting: 0,
+    heapMb: 0,
+    heapUsedMb: 0,
+  };
   private arrivals = 0;
   private fresh: QueuedBatch[] = [];
   private waiting: QueuedBatch[] = [];
@@ -289,7 +299,10 @@ class Writer {
       } else if (now >= b.deadline && this.lastFailureMs >= b.deadline - this.data.dependencyWaitMs - FAILURE_WINDOW_MS) {
         // What it waits for was most likely in a batch the database refused (a release that could not be
         // written, then hits of its packets from other threads): the disk's fault, not a divergence.
-        this.fail(b, { name: 'LedgerUnavailableError', message: `ledger cannot commit: ${b.reason}, after a failed commit (${this.health.lastError ?? 'since recovered'})` });
+        this.fail(b, {
+          name: 'LedgerUnavailableError',
+          message: `ledger cannot commit: ${b.reason}, after a failed commit (${this.health.lastError ?? 'since recovered'})`,
+        });
       } else if (now >= b.deadline) {
         this.health.divergences++;
         this.fail(b, { name: 'LedgerDivergenceError', message: `ledger refused the batch: ${b.reason} (waited ${this.data.dependencyWaitMs} ms)` });
@@ -382,10 +395,13 @@ class Writer {
     this.timer = null;
     if (this.waiting.length === 0 || this.closed) return;
     const next = this.waiting.reduce((m, b) => Math.min(m, b.deadline), Infinity);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      if (!this.scheduled) this.flush();
-    }, Math.max(1, next - Date.now() + 1));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        if (!this.scheduled) this.flush();
+      },
+      Math.max(1, next - Date.now() + 1),
+    );
   }
 
   private close(): void {

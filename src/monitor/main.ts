@@ -101,10 +101,14 @@ async function run(argv: string[]): Promise<number> {
   if (!values.quiet) process.stderr.write(`hongbao monitor: live dashboard at http://${values.host}:${actualPort}/\n`);
   monitor.start();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => void monitor.finish().then(finished, (err) => {
-      process.stderr.write(`hongbao monitor: finish failed: ${String(err)}\n`);
-      exitWith(1);
-    }));
+    process.on(
+      signal,
+      () =>
+        void monitor.finish().then(finished, (err) => {
+          process.stderr.write(`hongbao monitor: finish failed: ${String(err)}\n`);
+          exitWith(1);
+        }),
+    );
   }
   const code = await exited;
   server.close();

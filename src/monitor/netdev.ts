@@ -15,7 +15,11 @@ export function parseNetDev(text: string): NetTotals {
     const colon = line.indexOf(':');
     if (colon < 0) continue;
     // receive: bytes packets errs drop fifo frame compressed multicast | transmit: bytes packets ...
-    const fields = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    const fields = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     if (fields.length < 10 || fields.some((n) => !Number.isFinite(n))) continue;
     rxPackets += fields[1];
     txPackets += fields[9];

@@ -132,8 +132,7 @@ function encodePacketRequest(type: number, requestId: number, packetId: number):
 }
 
 export const encodeOpen = (requestId: number, packetId: number) => encodePacketRequest(ClientType.Open, requestId, packetId);
-export const encodeDetails = (requestId: number, packetId: number) =>
-  encodePacketRequest(ClientType.Details, requestId, packetId);
+export const encodeDetails = (requestId: number, packetId: number) => encodePacketRequest(ClientType.Details, requestId, packetId);
 
 function coverSize(title: Uint8Array, story: Uint8Array): number {
   return 1 + title.length + 4 + 2 + story.length;
@@ -210,12 +209,7 @@ export function decodeClientFrame(bytes: Uint8Array): ClientFrame | FrameError {
   }
 }
 
-function decodeCreate(
-  bytes: Uint8Array,
-  dv: DataView,
-  requestId: number,
-  bad: (message: string, code?: ErrorCode) => FrameError,
-): ClientFrame | FrameError {
+function decodeCreate(bytes: Uint8Array, dv: DataView, requestId: number, bad: (message: string, code?: ErrorCode) => FrameError): ClientFrame | FrameError {
   let at = HEADER_SIZE;
   if (bytes.length < at + 9) return bad('create too short');
   const totalCents = dv.getUint32(at, true);
@@ -235,8 +229,7 @@ function decodeCreate(
   at += 6;
   if (bytes.length !== at + storyLength) return bad('create length does not match its cover story');
   if (splitMode > 1) return bad(`unknown split mode ${splitMode}`, ErrorCode.BadField);
-  const badCover = (message: string) =>
-    new FrameError(ErrorCode.BadField, message, requestId, ClientType.Create, CreateExtraStatus.BadCover);
+  const badCover = (message: string) => new FrameError(ErrorCode.BadField, message, requestId, ClientType.Create, CreateExtraStatus.BadCover);
   if (titleLength > MAX_TITLE_BYTES || storyLength > MAX_STORY_BYTES || colour > 0xffffff) {
     return badCover('cover too long or colour out of range');
   }
@@ -317,13 +310,7 @@ export function encodeError(requestId: number, code: number, offendingType: numb
   return out;
 }
 
-export function encodePacketNotify(
-  packetId: number,
-  sender: number,
-  shareCount: number,
-  totalCents: number,
-  expiresAt: number,
-): Uint8Array {
+export function encodePacketNotify(packetId: number, sender: number, shareCount: number, totalCents: number, expiresAt: number): Uint8Array {
   const out = new Uint8Array(FrameSize.PacketNotify);
   const dv = view(out);
   writeHeader(dv, 0, ServerType.PacketNotify, 0);

@@ -91,9 +91,26 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
       strict: true,
       options: Object.fromEntries(
         [
-          'users', 'users-per-process', 'qps1', 'qps2', 'phase-seconds', 'step1-seconds', 'supply-seconds', 'group-seconds',
-          'step2-seconds', 'supply-rate', 'supply-total', 'supply-cents', 'group-rate', 'group-total', 'recipients', 'group-cents',
-          'threads', 'connect-timeout', 'drain-timeout', 'out',
+          'users',
+          'users-per-process',
+          'qps1',
+          'qps2',
+          'phase-seconds',
+          'step1-seconds',
+          'supply-seconds',
+          'group-seconds',
+          'step2-seconds',
+          'supply-rate',
+          'supply-total',
+          'supply-cents',
+          'group-rate',
+          'group-total',
+          'recipients',
+          'group-cents',
+          'threads',
+          'connect-timeout',
+          'drain-timeout',
+          'out',
         ]
           .map((n) => [n, { type: 'string' as const }])
           .concat([['help', { type: 'boolean' as const, short: 'h' } as never]]),
@@ -121,7 +138,8 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
   if (partial.usersPerProcess > 19_500) throw new FlagError('--users-per-process must stay below ~19,500 (20,000 open files per process here)');
   if (partial.recipients >= partial.users) throw new FlagError('--recipients must be below --users');
   const groupRule = rangeRule('group-cents', s('group-cents'), { kind: 'range', min: 300, max: 5000 });
-  if (groupRule.kind === 'range' && groupRule.min < partial.recipients) throw new FlagError('--group-cents MIN must be at least --recipients (1 cent per share)');
+  if (groupRule.kind === 'range' && groupRule.min < partial.recipients)
+    throw new FlagError('--group-cents MIN must be at least --recipients (1 cent per share)');
   const threadsRaw = s('threads');
   const config: RehearsalConfig = {
     ...partial,

@@ -23,7 +23,12 @@ export class ChildFailed extends Error {}
 /** The last lines of a log, to show why a child failed. */
 export function tail(file: string, lines = 15): string {
   try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
+    return readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .map((l) => `    ${l}`)
+      .join('\n');
   } catch {
     return '    (no log)';
   }
@@ -83,10 +88,7 @@ export async function stopChild(child: Child, signal: NodeJS.Signals, ms: number
   return code;
 }
 
-export async function httpJson<T = unknown>(
-  url: string,
-  init: { method?: string; body?: unknown; token?: string; timeoutMs?: number } = {},
-): Promise<T> {
+export async function httpJson<T = unknown>(url: string, init: { method?: string; body?: unknown; token?: string; timeoutMs?: number } = {}): Promise<T> {
   const res = await fetch(url, {
     method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
     headers: {

@@ -54,13 +54,7 @@ function sum(tallies: FinalTally[], pick: (t: FinalTally) => CountCents): CountC
 }
 
 /** Compare two keyed item lists ([key..., cents]) and name what differs. */
-function compareItems(
-  what: string,
-  ledger: Map<string, number>,
-  clients: Map<string, number>,
-  duplicates: string[],
-  diff: (msg: string) => void,
-): void {
+function compareItems(what: string, ledger: Map<string, number>, clients: Map<string, number>, duplicates: string[], diff: (msg: string) => void): void {
   const found: string[] = [...duplicates];
   for (const [key, cents] of ledger) {
     const seen = clients.get(key);

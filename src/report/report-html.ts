@@ -28,7 +28,23 @@ export function reportHtml(report: RehearsalReport, plots: HtmlPlot[]): string {
     ? `<p class="ok">Reconciled: the ledger, the server and the clients agree to the cent.</p>`
     : `<div class="fail"><p>Failed:</p><ul>${[...r.differences, ...report.problems].map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul></div>`;
   const phases = htmlTable(
-    ['phase', 'seconds', 'target QPS', 'client QPS (median)', 'server QPS (median)', 'p50 ms', 'p99 ms', 'p99.9 ms', 'hits/s', 'released/s', 'creates/s', 'opens/s', 'errors', 'overloaded', 'dropped'],
+    [
+      'phase',
+      'seconds',
+      'target QPS',
+      'client QPS (median)',
+      'server QPS (median)',
+      'p50 ms',
+      'p99 ms',
+      'p99.9 ms',
+      'hits/s',
+      'released/s',
+      'creates/s',
+      'opens/s',
+      'errors',
+      'overloaded',
+      'dropped',
+    ],
     report.phases.map((p) => [
       p.name,
       p.seconds,
@@ -50,12 +66,37 @@ export function reportHtml(report: RehearsalReport, plots: HtmlPlot[]): string {
   const moneyRows: string[][] = [];
   for (const flow of ['shake', 'group'] as const) {
     const f = r[flow];
-    moneyRows.push([`${flow}`, 'ledger', countCents(f.ledger.issued), countCents(f.ledger.received), countCents(f.ledger.remaining), countCents(f.ledger.refunded)]);
-    if (f.server) moneyRows.push(['', 'server engine', countCents(f.server.issued), countCents(f.server.received), countCents(f.server.remaining), countCents(f.server.refunded)]);
-    moneyRows.push(['', 'clients', countCents(f.clients.issued), countCents(f.clients.received), f.clients.unclaimed ? `${countCents(f.clients.unclaimed)} (remaining + refunded)` : '-', '-']);
+    moneyRows.push([
+      `${flow}`,
+      'ledger',
+      countCents(f.ledger.issued),
+      countCents(f.ledger.received),
+      countCents(f.ledger.remaining),
+      countCents(f.ledger.refunded),
+    ]);
+    if (f.server)
+      moneyRows.push([
+        '',
+        'server engine',
+        countCents(f.server.issued),
+        countCents(f.server.received),
+        countCents(f.server.remaining),
+        countCents(f.server.refunded),
+      ]);
+    moneyRows.push([
+      '',
+      'clients',
+      countCents(f.clients.issued),
+      countCents(f.clients.received),
+      f.clients.unclaimed ? `${countCents(f.clients.unclaimed)} (remaining + refunded)` : '-',
+      '-',
+    ]);
   }
   const money = htmlTable(['flow', 'source', 'issued', 'received', 'remaining', 'refunded'], moneyRows);
-  const counters = htmlTable(['client counter', 'value'], Object.entries(report.clientCounters).map(([k, v]) => [k, v]));
+  const counters = htmlTable(
+    ['client counter', 'value'],
+    Object.entries(report.clientCounters).map(([k, v]) => [k, v]),
+  );
   const lat = report.latency;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

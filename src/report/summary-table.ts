@@ -5,7 +5,11 @@ import type { RehearsalReport } from './report-json.ts';
 
 export function table(rows: string[][], rightAligned: (i: number) => boolean = (i) => i > 0): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (rightAligned(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (rightAligned(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
@@ -14,7 +18,9 @@ const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.
 export const countCents = (x: CountCents | null | undefined) => (x ? `${int(x.count)} / ${int(x.cents)}` : '-');
 
 export function phaseTable(report: RehearsalReport): string {
-  const rows = [['phase', 'seconds', 'target QPS', 'client QPS', 'server QPS', 'p50 ms', 'p99 ms', 'hits/s', 'creates/s', 'opens/s', 'errors', 'overloaded', 'dropped']];
+  const rows = [
+    ['phase', 'seconds', 'target QPS', 'client QPS', 'server QPS', 'p50 ms', 'p99 ms', 'hits/s', 'creates/s', 'opens/s', 'errors', 'overloaded', 'dropped'],
+  ];
   for (const p of report.phases) {
     rows.push([
       p.name,
@@ -42,7 +48,8 @@ export function moneyTable(report: RehearsalReport): string {
     const f = r[flow];
     const label = flow === 'shake' ? 'shake (packets)' : 'group (shares)';
     rows.push([label, 'ledger', countCents(f.ledger.issued), countCents(f.ledger.received), countCents(f.ledger.remaining), countCents(f.ledger.refunded)]);
-    if (f.server) rows.push(['', 'server', countCents(f.server.issued), countCents(f.server.received), countCents(f.server.remaining), countCents(f.server.refunded)]);
+    if (f.server)
+      rows.push(['', 'server', countCents(f.server.issued), countCents(f.server.received), countCents(f.server.remaining), countCents(f.server.refunded)]);
     const unclaimed = f.clients.unclaimed ? `${countCents(f.clients.unclaimed)} (both)` : '-';
     rows.push(['', 'clients', countCents(f.clients.issued), countCents(f.clients.received), flow === 'group' ? unclaimed : '-', '-']);
   }

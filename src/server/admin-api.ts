@@ -66,7 +66,8 @@ function rule(obj: Record<string, unknown>): AmountRule {
     return { kind: 'range', min, max };
   }
   if (r.kind === 'list' && Array.isArray(r.values) && r.values.length > 0) {
-    for (const v of r.values) if (!Number.isInteger(v) || v < 1 || v > MAX_PACKET_CENTS) throw new BadRequest(`rule.values must be integers in [1, ${MAX_PACKET_CENTS}]`);
+    for (const v of r.values)
+      if (!Number.isInteger(v) || v < 1 || v > MAX_PACKET_CENTS) throw new BadRequest(`rule.values must be integers in [1, ${MAX_PACKET_CENTS}]`);
     return { kind: 'list', values: r.values as number[] };
   }
   throw new BadRequest('rule.kind must be "range" (with min, max) or "list" (with values)');
@@ -105,11 +106,7 @@ export function mountAdminApi(app: TemplatedApp, deps: AdminDeps): void {
   };
 
   /** Route with auth, JSON body (for POST), and one place that turns errors into answers. */
-  const route = (
-    method: 'get' | 'post' | 'del',
-    pattern: string,
-    handle: (ex: HttpExchange, body: Record<string, unknown>) => Promise<void> | void,
-  ) => {
+  const route = (method: 'get' | 'post' | 'del', pattern: string, handle: (ex: HttpExchange, body: Record<string, unknown>) => Promise<void> | void) => {
     app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
       const ex = new HttpExchange(res);
       if (!authorized(req)) {
@@ -152,7 +149,8 @@ export function mountAdminApi(app: TemplatedApp, deps: AdminDeps): void {
     const recipientsPerPacket = int(b, 'recipientsPerPacket', 1, MAX_SHARES);
     const userFrom = int(b, 'userFrom', 0, 0xfffffffe);
     const userTo = int(b, 'userTo', userFrom, 0xfffffffe);
-    if (userTo - userFrom < recipientsPerPacket) throw new BadRequest('the user range needs more users than recipientsPerPacket (the sender is not a recipient)');
+    if (userTo - userFrom < recipientsPerPacket)
+      throw new BadRequest('the user range needs more users than recipientsPerPacket (the sender is not a recipient)');
     const campaign = deps.campaign.start({
       count: int(b, 'count', 1, 0xffffffff),
       ratePerSecond: positive(b, 'ratePerSecond'),
@@ -180,7 +178,11 @@ export function mountAdminApi(app: TemplatedApp, deps: AdminDeps): void {
     const to = recipients(b);
     const expiresInMs = int(b, 'expiresInMs', 1, 365 * DAY_MS, DAY_MS);
     if (c === 'bad') {
-      ex.json(422, { status: 'bad-cover', error: 'bad-cover', message: `cover title <= ${MAX_TITLE_BYTES} bytes, story <= ${MAX_STORY_BYTES} bytes, colour 0xRRGGBB` });
+      ex.json(422, {
+        status: 'bad-cover',
+        error: 'bad-cover',
+        message: `cover title <= ${MAX_TITLE_BYTES} bytes, story <= ${MAX_STORY_BYTES} bytes, colour 0xRRGGBB`,
+      });
       return;
     }
     const [r] = await deps.groups.create([{ sender, totalCents, shareCount, recipients: to, expiresAt: Date.now() + expiresInMs, cover: c }]);

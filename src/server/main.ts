@@ -35,7 +35,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { ready } = server;
   const shown = (host: string) => (host === '0.0.0.0' ? '127.0.0.1' : host);
-  log(`listening on port ${ready.port}: ws://${shown(ready.host)}:${ready.port}/ws and http://${shown(ready.host)}:${ready.port}/v1/ (${ready.threads} thread${ready.threads > 1 ? 's' : ''}, ${ready.engine} engine)`);
+  log(
+    `listening on port ${ready.port}: ws://${shown(ready.host)}:${ready.port}/ws and http://${shown(ready.host)}:${ready.port}/v1/ (${ready.threads} thread${ready.threads > 1 ? 's' : ''}, ${ready.engine} engine)`,
+  );
   log(`admin API listening on port ${ready.adminPort}: http://${ready.adminHost}:${ready.adminPort}/`);
   log(`ledger ${ready.db}`);
   log(ready.secretFile ? `token secret in ${ready.secretFile}` : 'token secret from HONGBAO_SECRET');

@@ -30,7 +30,11 @@ export class Metrics {
       ]),
     ) as Record<CounterField, Counter>;
     this.connections = new Gauge({ name: 'hongbao_connections', help: 'open WebSocket connections', registers: [this.registry] });
-    this.loopDelay = new Gauge({ name: 'hongbao_loop_delay_max_ms', help: 'longest event-loop delay of any server thread in the last second', registers: [this.registry] });
+    this.loopDelay = new Gauge({
+      name: 'hongbao_loop_delay_max_ms',
+      help: 'longest event-loop delay of any server thread in the last second',
+      registers: [this.registry],
+    });
     this.totals = new Gauge({
       name: 'hongbao_engine_totals',
       help: 'engine totals: flow (shake|group), part (created|paid|remaining|refunded), unit (count|cents)',

@@ -56,7 +56,12 @@ function probePort(host: string, port: number, what: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'is in use' : err.code === 'EADDRNOTAVAIL' ? 'is not an address of this machine' : `cannot be bound (${err.code ?? err.message})`;
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'is in use'
+          : err.code === 'EADDRNOTAVAIL'
+            ? 'is not an address of this machine'
+            : `cannot be bound (${err.code ?? err.message})`;
       reject(new StartupError(`${what} port ${host}:${port} ${why}`));
     });
     s.listen({ host, port, exclusive: true }, () => {
@@ -89,7 +94,9 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
   const loaded = loadUws();
   if (!loaded.native) {
     if (!flags.allowUwsFallback) {
-      throw new StartupError(`uWebSockets.js native binary not in use (${loaded.reason}); refusing to run on the slow fallback (--allow-uws-fallback to start anyway)`);
+      throw new StartupError(
+        `uWebSockets.js native binary not in use (${loaded.reason}); refusing to run on the slow fallback (--allow-uws-fallback to start anyway)`,
+      );
     }
     notices.push(`WARNING: uWebSockets.js runs its JavaScript fallback (${loaded.reason}): numbers from this server are not benchmarks`);
   }

@@ -2,13 +2,7 @@
 // and its binary replies: fixed-size frames written into reused buffers, sent corked.
 import type { WebSocket } from '@trufflesuite/uws-js-unofficial';
 import type { PacketDetails } from '../engine/types.ts';
-import {
-  encodeDetailsResult,
-  encodeError,
-  encodeCreateResult,
-  writeResult,
-  type Cover,
-} from '../protocol/codec.ts';
+import { encodeDetailsResult, encodeError, encodeCreateResult, writeResult, type Cover } from '../protocol/codec.ts';
 import { CloseCode, ErrorCode, FrameSize, NO_USER, ServerType } from '../protocol/codes.ts';
 import { C } from './counters.ts';
 import { EMPTY_COVER, type Replier } from './replier.ts';

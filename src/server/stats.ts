@@ -79,7 +79,15 @@ export class StatsAggregator {
     const second = zero();
     for (const f of COUNTER_FIELDS) second[f] = cumulative[f] - this.previous[f];
     this.previous = cumulative;
-    this.last = { at, second, cumulative, connections: this.connections(), loopDelayMs: this.loopDelayMs(), heapMb: this.sources.map((s) => s[HEAP_MB]), heapUsedMb: this.sources.map((s) => s[HEAP_USED_MB]) };
+    this.last = {
+      at,
+      second,
+      cumulative,
+      connections: this.connections(),
+      loopDelayMs: this.loopDelayMs(),
+      heapMb: this.sources.map((s) => s[HEAP_MB]),
+      heapUsedMb: this.sources.map((s) => s[HEAP_USED_MB]),
+    };
     for (const l of this.listeners) {
       try {
         l(this.last);

@@ -43,13 +43,7 @@ export function wsBehavior(deps: WsApiDeps): WebSocketBehavior<UserData> {
         return;
       }
       const userData: UserData = { session: new Session(deps.limits, deps.counters, Date.now()) };
-      res.upgrade(
-        userData,
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
-      );
+      res.upgrade(userData, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
       const s = ws.getUserData().session;

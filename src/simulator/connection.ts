@@ -5,15 +5,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { ServerType, PROTOCOL_VERSION, HEADER_SIZE } from '../protocol/codes.ts';
 import { encodeLogin } from '../protocol/codec.ts';
-import {
-  Opcode,
-  checkUpgradeResponse,
-  encodeClientFrame,
-  newWebSocketKey,
-  parseServerFrames,
-  upgradeRequest,
-  type FrameSink,
-} from './ws-frames.ts';
+import { Opcode, checkUpgradeResponse, encodeClientFrame, newWebSocketKey, parseServerFrames, upgradeRequest, type FrameSink } from './ws-frames.ts';
 
 /** The masking key of every frame this process sends (RFC 6455 requires a mask, not a fresh one). */
 export const FRAME_MASK: Uint8Array = randomBytes(4);

@@ -59,14 +59,7 @@ export function scheduleBuffer(qps: number): ScheduleOut {
  * Write into `out` the shakes due in unix second `second` for users in [from, to] (inclusive),
  * sorted by offset; returns how many. `out` must hold at least `qps` items. Allocation-free.
  */
-export function fillSecond(
-  second: number,
-  qps: number,
-  total: number,
-  from: number,
-  to: number,
-  out: ScheduleOut,
-): number {
+export function fillSecond(second: number, qps: number, total: number, from: number, to: number, out: ScheduleOut): number {
   checkTotal(total);
   if (!Number.isInteger(qps) || qps < 0) throw new RangeError(`qps must be a non-negative integer, got ${qps}`);
   if (!Number.isInteger(second) || second < 0) throw new RangeError(`second must be a non-negative integer`);

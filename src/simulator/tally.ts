@@ -1,13 +1,6 @@
 // Counters out: everything one simulator process counts, per second (pushed to the monitor) and in
 // total (its final tally for the reconciliation). Money is in integer cents.
-import {
-  encodeHistogram,
-  latencyHistogram,
-  recordMicros,
-  summarize,
-  type Histogram,
-  type LatencySummary,
-} from './histogram.ts';
+import { encodeHistogram, latencyHistogram, recordMicros, summarize, type Histogram, type LatencySummary } from './histogram.ts';
 import type { ClientSecondCounters } from '../monitor/push.ts';
 
 export const COUNTERS = [

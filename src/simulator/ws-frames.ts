@@ -13,7 +13,9 @@ export function newWebSocketKey(): string {
 }
 
 export function expectedAccept(key: string): string {
-  return createHash('sha1').update(key + WS_GUID).digest('base64');
+  return createHash('sha1')
+    .update(key + WS_GUID)
+    .digest('base64');
 }
 
 export function upgradeRequest(host: string, port: number, path: string, key: string): string {

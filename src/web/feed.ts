@@ -5,14 +5,7 @@
 //   GET /events -> text/event-stream, one `event: point` per second
 // Framework-neutral core plus adapters for node:http and uWebSockets.js (see docs/web.md).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  pointFromAlignedRow,
-  toDashboardPoint,
-  type AlignedRow,
-  type DashboardPoint,
-  type FeedCarry,
-  type PushBody,
-} from './dashboard/point.ts';
+import { pointFromAlignedRow, toDashboardPoint, type AlignedRow, type DashboardPoint, type FeedCarry, type PushBody } from './dashboard/point.ts';
 
 export interface FeedOptions {
   /** A second is closed this long after it ended (pushes arrive just after their second). Default 800 ms. */

@@ -43,13 +43,14 @@ export async function create(engine: Engine, specs: GroupSpec[]): Promise<{ stat
   return { status: Array.from(out.status), ids: Array.from(out.packetIds) };
 }
 
-export async function open(
-  engine: Engine,
-  pairs: Array<[user: number, packetId: number]>,
-  nowMs = 0,
-): Promise<{ status: number[]; cents: number[] }> {
+export async function open(engine: Engine, pairs: Array<[user: number, packetId: number]>, nowMs = 0): Promise<{ status: number[]; cents: number[] }> {
   const out = { status: new Uint8Array(pairs.length), cents: new Uint32Array(pairs.length) };
-  await engine.open(Uint32Array.from(pairs, (p) => p[0]), Uint32Array.from(pairs, (p) => p[1]), nowMs, out);
+  await engine.open(
+    Uint32Array.from(pairs, (p) => p[0]),
+    Uint32Array.from(pairs, (p) => p[1]),
+    nowMs,
+    out,
+  );
   return { status: Array.from(out.status), cents: Array.from(out.cents) };
 }
 

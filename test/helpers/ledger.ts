@@ -107,7 +107,9 @@ export async function drive(engine: Engine, cmd: Command, splitMode: SplitMode, 
       const n = cmd.users.length;
       const out = { status: new Uint8Array(n), packetIds: new Uint32Array(n), cents: new Uint32Array(n) };
       await engine.shake(u32(cmd.users), out);
-      const won = cmd.users.map((user, i) => [user, out.packetIds[i], out.cents[i]] as [number, number, number]).filter((_, i) => out.status[i] === ShakeStatus.Hit);
+      const won = cmd.users
+        .map((user, i) => [user, out.packetIds[i], out.cents[i]] as [number, number, number])
+        .filter((_, i) => out.status[i] === ShakeStatus.Hit);
       return won.length > 0 ? hits(won, now) : null;
     }
     case 'create': {
@@ -123,7 +125,9 @@ export async function drive(engine: Engine, cmd: Command, splitMode: SplitMode, 
       await engine.createGroup(batch, out);
       if (out.status[0] !== CreateStatus.Ok) return null;
       const cover = cmd.cover ? { title: `packet ${out.packetIds[0]}`, colour: 0xff0000, story: '恭喜发财' } : null;
-      return { creates: [{ ...group(out.packetIds[0], cmd.total, cmd.recipients, { sender: cmd.sender, shareCount: cmd.shares, splitMode, cover }), createdAt: now }] };
+      return {
+        creates: [{ ...group(out.packetIds[0], cmd.total, cmd.recipients, { sender: cmd.sender, shareCount: cmd.shares, splitMode, cover }), createdAt: now }],
+      };
     }
     case 'open': {
       const totals = await engine.totals();

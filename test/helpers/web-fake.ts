@@ -101,9 +101,19 @@ export async function startFakeServer(): Promise<FakeServer> {
           const packet: FakePacket = {
             recipients: f.recipients,
             details: {
-              id, sender: user, totalCents: f.totalCents, shareCount: f.shareCount, splitMode: f.splitMode,
-              expired: false, remainingCents: f.totalCents, remainingShares: f.shareCount, refundedCents: 0,
-              expiresAt: Date.now() + 86_400_000, bestLuck: null, cover: f.cover, opened: [],
+              id,
+              sender: user,
+              totalCents: f.totalCents,
+              shareCount: f.shareCount,
+              splitMode: f.splitMode,
+              expired: false,
+              remainingCents: f.totalCents,
+              remainingShares: f.shareCount,
+              refundedCents: 0,
+              expiresAt: Date.now() + 86_400_000,
+              bestLuck: null,
+              cover: f.cover,
+              opened: [],
             },
           };
           ws.send(encodeCreateResult(f.requestId, 0, id));

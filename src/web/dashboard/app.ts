@@ -87,10 +87,7 @@ function buildCharts(): void {
           values: (_u, ticks) => ticks.map((v) => (spec.unit === 'ms' ? ms.format(v) : int.format(v))),
         },
       ],
-      series: [
-        {},
-        ...spec.series.map((s) => ({ label: s.label, stroke: s.colour, width: 2, dash: s.dash, spanGaps: false })),
-      ],
+      series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.colour, width: 2, dash: s.dash, spanGaps: false }))],
     };
     charts.push({ spec, plot: new uPlot(opts, dataFor(spec), el) });
   }

@@ -107,7 +107,11 @@ export function toDashboardPoint(second: number, pushes: readonly PushBody[], ca
       p.connections = (p.connections ?? 0) + num(c.connections);
       if (isTotals(c.totals)) {
         totals = totals
-          ? { shake: addFlow(totals.shake, c.totals.shake), group: addFlow(totals.group, c.totals.group), groupPackets: totals.groupPackets + c.totals.groupPackets }
+          ? {
+              shake: addFlow(totals.shake, c.totals.shake),
+              group: addFlow(totals.group, c.totals.group),
+              groupPackets: totals.groupPackets + c.totals.groupPackets,
+            }
           : c.totals;
       }
     } else if (push.source === 'client') {
@@ -131,9 +135,7 @@ export function toDashboardPoint(second: number, pushes: readonly PushBody[], ca
   if (p50N > 0) p.p50Ms = p50Sum / p50N;
   if (totals) carry.totals = totals;
   p.totals = carry.totals;
-  p.clientReceived = carry.received
-    ? { shake: { ...carry.received.shake }, group: { ...carry.received.group } }
-    : null;
+  p.clientReceived = carry.received ? { shake: { ...carry.received.shake }, group: { ...carry.received.group } } : null;
   return p;
 }
 

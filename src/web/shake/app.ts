@@ -209,8 +209,7 @@ async function send(ev: SubmitEvent): Promise<void> {
     frame = await s.client.request((id) => encodeCreate(id, total, Math.min(shares, 0xffff), recipients, split, cover));
   } catch (err) {
     status.dataset.state = 'error';
-    status.textContent =
-      err instanceof RangeError ? createStatusText(0x10) : (err as Error).message;
+    status.textContent = err instanceof RangeError ? createStatusText(0x10) : (err as Error).message;
     return;
   }
   if (frame.type === ServerType.CreateResult && frame.status === CreateStatus.Ok) {

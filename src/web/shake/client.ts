@@ -23,7 +23,10 @@ export class HongbaoClient {
   /** Called once when a signed-in connection ends, with a sentence for the person. */
   onClosed: (sentence: string) => void = () => {};
 
-  private constructor(private readonly ws: WebSocket, readonly userId: number) {}
+  private constructor(
+    private readonly ws: WebSocket,
+    readonly userId: number,
+  ) {}
 
   static wsUrl(loc: Location = location): string {
     return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}${WS_PATH}`;

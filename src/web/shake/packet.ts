@@ -54,9 +54,7 @@ export class Packets {
     const n = item.notify;
     const text = document.createElement('span');
     text.className = 'what';
-    text.append(
-      `From user ${n.sender} · ${n.shareCount} ${n.shareCount === 1 ? 'share' : 'shares'} of ${formatCents(n.totalCents)}`,
-    );
+    text.append(`From user ${n.sender} · ${n.shareCount} ${n.shareCount === 1 ? 'share' : 'shares'} of ${formatCents(n.totalCents)}`);
     if (item.opened !== null) {
       const got = document.createElement('strong');
       got.textContent = ` · you got ${formatCents(item.opened)}`;
@@ -123,8 +121,7 @@ export class Packets {
         this.paintCoverFrom(frame.details);
         return frame.details;
       }
-      $('open-result').textContent =
-        frame.type === ServerType.DetailsResult ? openStatusText(OpenStatus.UnknownPacket, 0) : frameError(frame);
+      $('open-result').textContent = frame.type === ServerType.DetailsResult ? openStatusText(OpenStatus.UnknownPacket, 0) : frameError(frame);
     } catch (err) {
       $('open-result').textContent = (err as Error).message;
     }
