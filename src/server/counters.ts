@@ -40,12 +40,10 @@ export function newCounters(): Float64Array {
 
 /** Int32 slots of the control block shared by every thread. */
 export const Ctl = {
-  /** unix second the shake ceiling's count belongs to */
-  ceilingSecond: 0,
-  /** shakes let through in that second, over all threads */
-  ceilingCount: 1,
+  /** the shake ceiling's second and count in ONE word, so a new second and its first count are one CAS */
+  ceiling: 0,
   /** last login sequence number handed out (a later login of the same user replaces an earlier one) */
-  loginSeq: 2,
+  loginSeq: 1,
 } as const;
 export const CTL_SLOTS = 4;
 
@@ -53,22 +51,36 @@ export function newControl(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(CTL_SLOTS * 4));
 }
 
-/** The shake ceiling over all threads: one atomic add per batch, never per message. */
+/** The ceiling word: the low 8 bits of the unix second above, the shakes let through in it below. */
+const COUNT_BITS = 24;
+const COUNT_MASK = (1 << COUNT_BITS) - 1;
+/** A ceiling above this (16.7M shakes/s) would not fit the word; flags refuse it. */
+export const MAX_CEILING = COUNT_MASK;
+
+/** The shake ceiling over all threads: one compare-and-swap per batch, never per message. The second
+ *  and its count change together, so no add from another thread is lost at a second's turn or
+ *  counted against the wrong second. */
 export class ShakeCeiling {
   constructor(
     private readonly ctl: Int32Array,
     private readonly perSecond: number,
-  ) {}
+  ) {
+    if (perSecond > MAX_CEILING) throw new RangeError(`a shake ceiling above ${MAX_CEILING}/s does not fit the shared word`);
+  }
 
   /** How many of `n` shakes may go to the engine in the second of `nowMs` (the rest are Overloaded). */
   take(n: number, nowMs: number): number {
     if (this.perSecond <= 0) return n;
-    const second = Math.floor(nowMs / 1000) | 0;
-    const seen = Atomics.load(this.ctl, Ctl.ceilingSecond);
-    if (seen !== second && Atomics.compareExchange(this.ctl, Ctl.ceilingSecond, seen, second) === seen) {
-      Atomics.store(this.ctl, Ctl.ceilingCount, 0);
+    const tag = Math.floor(nowMs / 1000) & 0xff;
+    for (;;) {
+      const word = Atomics.load(this.ctl, Ctl.ceiling);
+      const seen = word >>> COUNT_BITS;
+      // A thread whose clock is a little behind another's counts against the newer second.
+      const behind = ((seen - tag) & 0xff) !== 0 && ((seen - tag) & 0xff) < 128;
+      const before = seen === tag || behind ? word & COUNT_MASK : 0;
+      const after = Math.min(COUNT_MASK, before + n);
+      const next = ((behind ? seen : tag) << COUNT_BITS) | after | 0;
+      if (Atomics.compareExchange(this.ctl, Ctl.ceiling, word, next) === word) return Math.max(0, Math.min(n, this.perSecond - before));
     }
-    const before = Atomics.add(this.ctl, Ctl.ceilingCount, n);
-    return Math.max(0, Math.min(n, this.perSecond - before));
   }
 }

@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { MAX_CEILING } from './counters.ts';
 
 export interface ServerFlags {
   host: string;
@@ -167,6 +168,8 @@ export function parseFlags(argv: string[]): ServerFlags {
   if (semiSpaceMb > 128) throw new FlagError(`--semi-space-mb must be <= 128, got ${semiSpaceMb}`);
   const monitor = values.monitor === undefined ? null : str('monitor', '');
   if (monitor !== null && !/^https?:\/\/[^\s]+$/.test(monitor)) throw new FlagError(`--monitor must be an http(s) URL, got "${monitor}"`);
+  const maxShakesPerSecond = int('max-shakes-per-second', 0);
+  if (maxShakesPerSecond > MAX_CEILING) throw new FlagError(`--max-shakes-per-second must be <= ${MAX_CEILING}, got ${maxShakesPerSecond}`);
   const port = int('port', 8080);
   const adminPort = int('admin-port', 8081);
   if (port > 65535 || adminPort > 65535) throw new FlagError('ports must be <= 65535');
@@ -184,7 +187,7 @@ export function parseFlags(argv: string[]): ServerFlags {
     shards: int('shards', 64),
     seed,
     splitMode,
-    maxShakesPerSecond: int('max-shakes-per-second', 0),
+    maxShakesPerSecond,
     maxPayload: int('max-payload', 8192),
     maxMessagesPerSecond: int('max-messages-per-second', 50),
     maxErrors: int('max-errors', 10),
