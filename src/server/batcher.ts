@@ -224,8 +224,21 @@ export class Batcher {
   private readonly flushDoneBound = () => this.flushDone();
   private readonly batchFailedBound = (err: unknown) => this.batchFailed(err);
 
+  /** The run threw (a bug, or a part that broke its contract). If the engine had been asked to move
+   *  money, that move is neither committed nor told: the gate closes as for a failed commit, so the
+   *  main thread rebuilds the engine from the ledger, and what the run owed is answered Unavailable. */
   private batchFailed(err: unknown): void {
-    this.deps.log(`batch failed: ${(err as Error).message}`);
+    this.deps.log(`batch failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    const p = this.runPending;
+    this.runPending = null;
+    if (this.runMoved) {
+      this.runMoved = false;
+      if (p === null) this.deps.gate.commitFailed(err);
+      else {
+        this.commitFailed(p, err);
+        this.answerRepeats(p, false);
+      }
+    }
     this.flushDone();
   }
 
@@ -242,6 +255,8 @@ export class Batcher {
   private runNow = 0;
   /** What the run must tell after its commit, made on the first money move (a batch of misses allocates nothing). */
   private runPending: Pending | null = null;
+  /** Set before the run asks the engine to move money: a throw after it must undo that move. */
+  private runMoved = false;
 
   private pendingForRun(): Pending {
     return (this.runPending ??= new Pending());
@@ -255,6 +270,7 @@ export class Batcher {
     this.runEpoch = gate.epoch;
     this.runNow = Date.now();
     this.runPending = null;
+    this.runMoved = false;
     if (q.nShake > 0) {
       counters[C.shakes] += q.nShake;
       if (!moving) this.refuseShakes(q, 0, q.nShake, CommonStatus.Unavailable);
@@ -293,9 +309,10 @@ export class Batcher {
   }
 
   private finishRun(q: Queue): void {
-    const p = this.runPending;
+    this.commit(this.runPending, q.details, this.runEpoch);
+    // committed (or failed through commitFailed): a later throw of this run has nothing left to undo
     this.runPending = null;
-    this.commit(p, q.details, this.runEpoch);
+    this.runMoved = false;
   }
 
   private refuseShakes(q: Queue, from: number, to: number, status: number): void {
@@ -329,6 +346,7 @@ export class Batcher {
   private shakeEngine(q: Queue, n: number): Promise<void> | null {
     this.ensureOut(n);
     let r: unknown;
+    this.runMoved = true;
     try {
       r = this.deps.engine.shake(q.shakeUsers.subarray(0, n), this.shakeOut);
     } catch (err) {
@@ -376,6 +394,7 @@ export class Batcher {
     const n = q.nOpen;
     this.ensureOut(n);
     let r: unknown;
+    this.runMoved = true;
     try {
       r = this.deps.engine.open(q.openUsers.subarray(0, n), q.openIds.subarray(0, n), now, this.openOut);
     } catch (err) {
@@ -447,6 +466,7 @@ export class Batcher {
     });
     const out: CreateOut = { status: new Uint8Array(n), packetIds: new Uint32Array(n) };
     let r: unknown;
+    this.runMoved = true;
     try {
       r = this.deps.engine.createGroup(batch, out);
     } catch (err) {
@@ -516,27 +536,47 @@ export class Batcher {
         };
       }
       if (p.creates.length > 0) batch.creates = p.creates;
-      this.track(ledger.commit(batch)).then(
-        () => this.committed(p),
-        (err: unknown) => this.commitFailed(p, err),
-      );
+      let committing: Promise<void>;
+      try {
+        committing = ledger.commit(batch);
+      } catch (err) {
+        committing = Promise.reject(err); // a ledger that throws at once failed like one that rejects
+      }
+      this.track(committing)
+        .then(
+          () => this.committed(p),
+          (err: unknown) => this.commitFailed(p, err),
+        )
+        .catch(this.answerFailedBound);
     }
     const repeats = p !== null && p.repeatIds.length > 0;
     if (!repeats && details.length === 0) return;
     // Issued after the commit above: resolves once it, and everything before it, is durable.
-    this.track(ledger.barrier()).then(
-      () => {
-        // Not if a commit failed meanwhile, nor before the engine was rebuilt (it may hold undone moves).
-        const ok = this.deps.gate.epoch === epoch && this.deps.gate.canMove();
-        if (repeats) this.answerRepeats(p!, ok);
-        this.answerDetails(details, ok);
-      },
-      () => {
-        if (repeats) this.answerRepeats(p!, false);
-        for (const d of details) d.target.detailsResult(d.requestId, CommonStatus.Unavailable, null, null);
-      },
-    );
+    let barrier: Promise<void>;
+    try {
+      barrier = ledger.barrier();
+    } catch (err) {
+      barrier = Promise.reject(err);
+    }
+    this.track(barrier)
+      .then(
+        () => {
+          // Not if a commit failed meanwhile, nor before the engine was rebuilt (it may hold undone moves).
+          const ok = this.deps.gate.epoch === epoch && this.deps.gate.canMove();
+          if (repeats) this.answerRepeats(p!, ok);
+          this.answerDetails(details, ok);
+        },
+        () => {
+          if (repeats) this.answerRepeats(p!, false);
+          for (const d of details) d.target.detailsResult(d.requestId, CommonStatus.Unavailable, null, null);
+        },
+      )
+      .catch(this.answerFailedBound);
   }
+
+  /** A reply threw after the ledger had answered: what is committed stays committed; say so. */
+  private readonly answerFailedBound = (err: unknown) =>
+    this.deps.log(`answering a batch failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
 
   private track<T>(promise: Promise<T>): Promise<T> {
     this.inflight++;
