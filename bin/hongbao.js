@@ -1,12 +1,7 @@
 #!/usr/bin/env node
-// Runs src/cli.ts under tsx. (Worker threads do not pick tsx up from execArgv on Node 20: the
-// server and the ledger start theirs through tsx's API, see src/server/apps.ts.)
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+// Runs src/cli.ts in this very process: tsx registered through its API, then the CLI imported, so
+// signals, exit codes and execArgv are this process's own (no wrapper process in between).
+import { register } from 'tsx/esm/api';
 
-const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-const child = spawn(process.execPath, ['--import', 'tsx', ...process.execArgv, cli, ...process.argv.slice(2)], {
-  stdio: 'inherit',
-});
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 1 : 1)));
+register();
+await import('../src/cli.ts');

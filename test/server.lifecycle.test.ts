@@ -1,8 +1,11 @@
 // The server's life: --help, start-up errors, graceful shutdown on SIGTERM, and a restart on the
 // same database that finds everything where it was and pays nothing twice.
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
 import { encodeCreate, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
@@ -157,4 +160,27 @@ test('restart on the same database: balances, shares and the supply carry on, no
   } finally {
     t.is((await b.stop()).code, 0, 'the second run exits 0');
   }
+});
+
+test('bin/hongbao.js runs the command in its own process: the ready pid is its pid, SIGTERM ends it with 0, a kill is its own', async (t) => {
+  const bin = fileURLToPath(new URL('../bin/hongbao.js', import.meta.url));
+  const start = () => {
+    const child = spawn(process.execPath, [bin, 'server', '--port', '0', '--admin-port', '0', '--data', tempDir()], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
+    const ready = new Promise<{ pid: number }>((resolve, reject) => {
+      createInterface({ input: child.stdout }).on('line', (line) => line.startsWith('{') && resolve(JSON.parse(line)));
+      void exited.then(({ code }) => reject(new Error(`exited with ${code} before ready`)));
+    });
+    return { child, exited, ready };
+  };
+  const a = start();
+  t.is((await a.ready).pid, a.child.pid, 'no wrapper process: the server is the process that was started');
+  a.child.kill('SIGTERM');
+  t.deepEqual(await a.exited, { code: 0, signal: null }, 'SIGTERM: graceful shutdown, exit 0');
+  const b = start();
+  await b.ready;
+  b.child.kill('SIGKILL');
+  t.deepEqual(await b.exited, { code: null, signal: 'SIGKILL' }, 'a kill is seen by the parent as that signal (128 + 9 in a shell)');
 });
