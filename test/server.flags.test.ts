@@ -3,6 +3,7 @@ import path from 'node:path';
 import test from 'ava';
 import { newControl, ShakeCeiling } from '../src/server/counters.ts';
 import { FlagError, parseFlags } from '../src/server/flags.ts';
+import { startServer } from './helpers/server.ts';
 
 test('defaults: public 8080 on all addresses, admin 8081 on 127.0.0.1, ledger in ./data', (t) => {
   const f = parseFlags([]);
@@ -45,4 +46,17 @@ test('the shake ceiling lets through at most N per second over all callers, then
   t.is(ceiling.take(4, second + 30), 0, 'above: none');
   t.is(ceiling.take(4, second + 1000), 4, 'the next second starts over');
   t.is(new ShakeCeiling(newControl(), 0).take(1_000_000, second), 1_000_000, '0 means no ceiling');
+});
+
+test('the TS engine runs one thread, and says it overrides --threads only when --threads was given', async (t) => {
+  const quiet = await startServer({ env: { HONGBAO_ENGINE: 'ts' } });
+  const asked = await startServer({ env: { HONGBAO_ENGINE: 'ts' }, args: ['--threads', '2'] });
+  try {
+    t.is(quiet.ready.threads, 1, 'one thread by default');
+    t.is(asked.ready.threads, 1, 'one thread when two were asked for');
+    t.notRegex(quiet.stderr(), /ONE thread instead of/, 'no warning when --threads was not given');
+    t.regex(asked.stderr(), /running ONE thread instead of 2/, 'a warning when --threads 2 was given');
+  } finally {
+    await Promise.all([quiet.stop(), asked.stop()]);
+  }
 });

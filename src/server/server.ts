@@ -86,7 +86,10 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
   let threads = flags.threads;
   const notices: string[] = []; // said once started, so a start-up error stays a single line
   if (kind === 'ts' && threads !== 1) {
-    notices.push(`HONGBAO_ENGINE=ts: running ONE thread instead of ${threads} (the TS engine lives in one JavaScript heap; threads cannot share it)`);
+    // Said only when asked for: the default (one thread per core) quietly becomes one.
+    if (flags.threadsGiven) {
+      notices.push(`HONGBAO_ENGINE=ts: running ONE thread instead of ${threads} (the TS engine lives in one JavaScript heap; threads cannot share it)`);
+    }
     threads = 1;
   }
 
