@@ -176,7 +176,7 @@ test('bin/hongbao.js runs the command in its own process: the ready pid is its p
     return { child, exited, ready };
   };
   const a = start();
-  t.is((await a.ready).pid, a.child.pid, 'no wrapper process: the server is the process that was started');
+  t.is((await a.ready).pid, a.child.pid ?? -1, 'no wrapper process: the server is the process that was started');
   a.child.kill('SIGTERM');
   t.deepEqual(await a.exited, { code: 0, signal: null }, 'SIGTERM: graceful shutdown, exit 0');
   const b = start();

@@ -78,14 +78,19 @@ export type ServerFrame =
 /** Why a frame could not be decoded; `code` is what the server answers in an Error frame, unless
  *  `resultStatus` is set: then the frame was well formed but a field was refused, and the server
  *  answers a result frame of the request's type with that status (e.g. CreateResult BadCover). */
-export class FrameError {
+/** A client frame that cannot be decoded: returned by the decoder, not thrown (it is the client's
+ *  mistake, answered with an Error frame), but an Error all the same for whoever logs or throws it. */
+export class FrameError extends Error {
+  override readonly name = 'FrameError';
   constructor(
     readonly code: ErrorCode,
-    readonly message: string,
+    message: string,
     readonly requestId: number,
     readonly offendingType: number,
     readonly resultStatus: number | null = null,
-  ) {}
+  ) {
+    super(message);
+  }
 }
 
 function view(bytes: Uint8Array): DataView {
@@ -322,8 +327,10 @@ export function encodePacketNotify(packetId: number, sender: number, shareCount:
   return out;
 }
 
+/** A Found answer carries the details; any other status is the short frame, whatever `d` holds. */
 export function encodeDetailsResult(requestId: number, status: number, d: DetailsBody | null): Uint8Array {
-  if (!d) {
+  if (status === DetailsStatus.Found && !d) throw new RangeError('a Found details answer needs the details');
+  if (status !== DetailsStatus.Found || !d) {
     const out = new Uint8Array(HEADER_SIZE + 1);
     const dv = view(out);
     writeHeader(dv, 0, ServerType.DetailsResult, requestId);
