@@ -6,6 +6,11 @@ import { mintToken } from '../src/auth/token.ts';
 import { encodeLogin, encodeShake } from '../src/protocol/codec.ts';
 import { ClientType, CloseCode, ErrorCode, ServerType } from '../src/protocol/codes.ts';
 import { startServer, TestClient, type TestServer } from './helpers/server.ts';
+import { newCounters } from '../src/server/counters.ts';
+import { SessionRegistry } from '../src/server/registry.ts';
+import type { Session } from '../src/server/session.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let server: TestServer;
 
@@ -115,4 +120,21 @@ test.serial('frames above the per-connection rate are answered RateLimited, then
   const limited = await c.next((f) => f.type === ServerType.Error);
   t.like(limited, { code: ErrorCode.RateLimited, offendingType: ClientType.Shake }, 'the first refused frame is RateLimited');
   t.is((await c.closed).code, CloseCode.TooManyErrors, 'close code 4005 after too many');
+});
+
+test('the login window is kept per session: a late session is closed when its own window ends, not at the next sweep', async (t) => {
+  const registry = new SessionRegistry(newCounters(), 10_000);
+  const ended: Array<{ name: string; code: number }> = [];
+  const session = (name: string, openedAt: number) => ({ openedAt, end: (code: number) => ended.push({ name, code }) }) as unknown as Session;
+  registry.start();
+  const now = Date.now();
+  registry.opened(session('window ends in 50 ms', now - 9_950));
+  registry.opened(session('window ends in 10 s', now));
+  for (let waited = 0; ended.length === 0 && waited < 500; waited += 10) await sleep(10);
+  registry.stop();
+  t.deepEqual(
+    ended,
+    [{ name: 'window ends in 50 ms', code: CloseCode.LoginTimeout }],
+    'the late session was closed within half a second (a 1 s sweep would not have), the young one not',
+  );
 });

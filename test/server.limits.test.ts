@@ -83,6 +83,33 @@ test.serial('shakes above the per-second ceiling are answered Overloaded at once
   c.close();
 });
 
+test.serial('before login a frame that decodes is answered NotLoggedIn; one that does not gets its decode error first', async (t) => {
+  const c = await TestClient.connect(server.ws);
+  c.send(encodeOpen(21, 5));
+  t.like(await c.next(), { type: ServerType.Error, code: ErrorCode.NotLoggedIn, offendingType: ClientType.Open, requestId: 21 }, 'a good open: NotLoggedIn');
+  c.send(frame(...header(9, ClientType.Open, 22), 5, 0, 0, 0));
+  t.like(await c.next(), { type: ServerType.Error, code: ErrorCode.BadVersion, requestId: 22 }, 'a bad version wins over NotLoggedIn');
+  c.close();
+});
+
+test.serial('a text frame of valid UTF-8 is decoded like a binary one', async (t) => {
+  const c = await TestClient.connect(server.ws);
+  c.socket.send(Buffer.from(encodeOpen(0x41414141, 0x42424242)), { binary: false }); // 01 03 'AAAA' 'BBBB': valid UTF-8
+  t.like(await c.next(), { type: ServerType.Error, code: ErrorCode.NotLoggedIn, offendingType: ClientType.Open, requestId: 0x41414141 }, 'answered as an open');
+  c.close();
+});
+
+test.serial('a text frame that is not valid UTF-8 drops the connection without a close frame; the server keeps serving', async (t) => {
+  const c = await TestClient.login(server, nextUser++);
+  c.socket.send(Buffer.from([1, 2, 0xff, 0xfe, 0, 0]), { binary: false });
+  const { code } = await c.closed;
+  t.is(code, 1006, 'closed without a close frame (1006), as an oversize frame is');
+  const d = await TestClient.login(server, nextUser++);
+  d.send(encodeOpen(5, 123456));
+  t.like(await d.reply(5), { type: ServerType.OpenResult }, 'another connection is answered');
+  d.close();
+});
+
 test.serial('a frame above the payload limit closes the connection; the server keeps serving', async (t) => {
   const c = await TestClient.login(server, nextUser++);
   c.send(new Uint8Array(2048));

@@ -185,6 +185,18 @@ test.serial('HTTP: shake, open and details with a user token', async (t) => {
   t.is((await http('/v1/packets/777777', 44)).status, 404, 'an unknown packet is 404');
   t.is((await http('/v1/open', 43, { method: 'POST', body: '{"packetId":"x"}' })).status, 400, 'a bad packet id is 400');
   t.is((await http('/v1/open', 43, { method: 'POST', body: 'not json' })).status, 400, 'a body that is not JSON is 400');
+  for (const body of [`{"packetId":"${packetId}"}`, `{"packetId":" ${packetId} "}`, `{"packetId":${packetId}.5}`]) {
+    t.is((await http('/v1/open', 43, { method: 'POST', body })).status, 400, `packetId must be a JSON integer: ${body} is 400`);
+  }
+});
+
+test.serial('HTTP: a public body above 1 KiB is 413, on /v1/shake as on /v1/open', async (t) => {
+  const big = JSON.stringify({ packetId: 1, pad: 'x'.repeat(1100) });
+  const shake = await http('/v1/shake', 45, { method: 'POST', body: big });
+  t.is(shake.status, 413, '/v1/shake refuses a body above the limit');
+  t.like(await shake.json(), { error: 'too-large' }, 'and says why');
+  t.is((await http('/v1/open', 45, { method: 'POST', body: big })).status, 413, '/v1/open too');
+  t.is((await http('/v1/shake', 45, { method: 'POST', body: 'x'.repeat(1024) })).status, 200, 'a body of exactly 1 KiB is taken (and ignored by shake)');
 });
 
 test.serial('HTTP: no or a forged token is 401, unknown paths 404, /health is public', async (t) => {

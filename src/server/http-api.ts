@@ -69,7 +69,17 @@ export interface HttpApiDeps {
   web(): StaticFiles | null;
 }
 
-const MAX_BODY = 1024;
+/** Largest body of a public request (docs/protocol.md): above it, 413 at once, nothing read. */
+export const MAX_PUBLIC_BODY = 1024;
+
+/** A declared body above the limit is refused before anything else (no body, chunked or short: let through). */
+function tooLarge(ex: HttpReplier, req: HttpRequest, counters: Float64Array): boolean {
+  const length = Number(req.getHeader('content-length'));
+  if (!(length > MAX_PUBLIC_BODY)) return false;
+  counters[C.errors]++;
+  ex.json(413, { error: 'too-large', message: `body above ${MAX_PUBLIC_BODY} bytes` });
+  return true;
+}
 
 function authenticate(ex: HttpReplier, req: HttpRequest, secret: string, counters: Float64Array): number | null {
   const token = bearer(req.getHeader('authorization'));
@@ -87,9 +97,16 @@ function authenticate(ex: HttpReplier, req: HttpRequest, secret: string, counter
   return check.userId;
 }
 
-function parsePacketId(raw: unknown): number | null {
-  const n = typeof raw === 'string' && /^\d{1,10}$/.test(raw) ? Number(raw) : raw;
-  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff ? n : null;
+/** A packet id in a JSON body: a JSON integer in [0, 2^32), never a string. */
+function bodyPacketId(raw: unknown): number | null {
+  return typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 0xffffffff ? raw : null;
+}
+
+/** A packet id in a path: 1 to 10 decimal digits, in [0, 2^32). */
+function pathPacketId(raw: string): number | null {
+  if (!/^\d{1,10}$/.test(raw)) return null;
+  const n = Number(raw);
+  return n <= 0xffffffff ? n : null;
 }
 
 export function mountHttpApi(app: TemplatedApp, deps: HttpApiDeps): void {
@@ -97,24 +114,26 @@ export function mountHttpApi(app: TemplatedApp, deps: HttpApiDeps): void {
 
   app.post('/v1/shake', (res: HttpResponse, req: HttpRequest) => {
     const ex = new HttpReplier(res);
+    if (tooLarge(ex, req, counters)) return;
     const user = authenticate(ex, req, deps.secret, counters);
     if (user !== null) batcher.shake(ex, 0, user);
   });
 
   app.post('/v1/open', (res: HttpResponse, req: HttpRequest) => {
     const ex = new HttpReplier(res);
+    if (tooLarge(ex, req, counters)) return;
     const user = authenticate(ex, req, deps.secret, counters);
     if (user === null) return;
-    ex.readBody(MAX_BODY, (body) => {
+    ex.readBody(MAX_PUBLIC_BODY, (body) => {
       const obj = parseJsonObject(ex, body);
       if (obj === null) {
         counters[C.errors]++;
         return;
       }
-      const packetId = parsePacketId(obj.packetId);
+      const packetId = bodyPacketId(obj.packetId);
       if (packetId === null) {
         counters[C.errors]++;
-        ex.json(400, { error: 'bad-field', message: 'packetId must be an integer in [0, 2^32)' });
+        ex.json(400, { error: 'bad-field', message: 'packetId must be a JSON integer in [0, 2^32)' });
         return;
       }
       batcher.open(ex, 0, user, packetId);
@@ -126,7 +145,7 @@ export function mountHttpApi(app: TemplatedApp, deps: HttpApiDeps): void {
     const raw = req.getParameter(0);
     const user = authenticate(ex, req, deps.secret, counters);
     if (user === null) return;
-    const packetId = parsePacketId(raw);
+    const packetId = pathPacketId(raw);
     if (packetId === null) {
       counters[C.errors]++;
       ex.json(400, { error: 'bad-field', message: 'the packet id must be an integer in [0, 2^32)' });

@@ -1,5 +1,7 @@
-// Who is connected to this thread: sessions waiting to log in (swept for the login timeout) and
-// logged-in sessions by user id (for notifications and for replacing an older login of the same user).
+// Who is connected to this thread: sessions waiting to log in (each closed when its login window
+// ends) and logged-in sessions by user id (for notifications and for replacing an older login of
+// the same user). The waiting set is in opening order, so one timer, armed for the oldest session's
+// deadline, closes each late session on time (not up to a sweep interval late).
 import { encodePacketNotify } from '../protocol/codec.ts';
 import { CloseCode } from '../protocol/codes.ts';
 import type { NotifyItem } from './batcher.ts';
@@ -9,7 +11,8 @@ import type { Session } from './session.ts';
 export class SessionRegistry {
   private readonly waiting = new Set<Session>();
   private readonly byUser = new Map<number, Session>();
-  private sweeper: NodeJS.Timeout | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
 
   constructor(
     private readonly counters: Float64Array,
@@ -17,18 +20,20 @@ export class SessionRegistry {
   ) {}
 
   start(): void {
-    this.sweeper = setInterval(() => this.sweep(Date.now()), Math.min(1000, this.loginTimeoutMs));
-    this.sweeper.unref();
+    this.running = true;
+    this.arm(Date.now());
   }
 
   stop(): void {
-    if (this.sweeper) clearInterval(this.sweeper);
-    this.sweeper = null;
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   opened(s: Session): void {
     this.waiting.add(s);
     this.counters[CONNECTIONS]++;
+    if (this.timer === null) this.arm(Date.now());
   }
 
   closed(s: Session): void {
@@ -74,12 +79,23 @@ export class SessionRegistry {
     for (const s of [...this.waiting, ...this.byUser.values()]) s.end(code, reason);
   }
 
-  private sweep(now: number): void {
-    for (const s of this.waiting) {
-      if (now - s.openedAt >= this.loginTimeoutMs) {
-        this.waiting.delete(s);
-        s.end(CloseCode.LoginTimeout, 'no login');
-      }
-    }
+  /** Arms the timer for the oldest waiting session's deadline (none waiting: no timer). */
+  private arm(now: number): void {
+    if (!this.running || this.timer !== null) return;
+    const oldest = this.waiting.values().next();
+    if (oldest.done) return;
+    this.timer = setTimeout(this.sweepBound, Math.max(0, oldest.value.openedAt + this.loginTimeoutMs - now));
+    this.timer.unref();
   }
+
+  private readonly sweepBound = () => {
+    this.timer = null;
+    const now = Date.now();
+    for (const s of this.waiting) {
+      if (now - s.openedAt < this.loginTimeoutMs) break; // opening order: the rest are younger
+      this.waiting.delete(s);
+      s.end(CloseCode.LoginTimeout, 'no login');
+    }
+    this.arm(now);
+  };
 }
