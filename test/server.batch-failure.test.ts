@@ -8,7 +8,7 @@ import { TsEngine } from '../src/engine/ts.ts';
 import { ShakeStatus } from '../src/engine/types.ts';
 import type { Ledger } from '../src/ledger/types.ts';
 import { CommonStatus } from '../src/protocol/codes.ts';
-import { Batcher } from '../src/server/batcher.ts';
+import { Batcher } from '../src/server/batch/batcher.ts';
 import { newControl, newCounters, ShakeCeiling } from '../src/server/counters.ts';
 import { MoveGate } from '../src/server/gate.ts';
 import type { Replier } from '../src/server/replier.ts';

@@ -49,6 +49,14 @@ test('a thread whose clock lags one second behind counts against the newer secon
 });
 
 test('a ceiling that does not fit the shared word is refused', (t) => {
-  t.throws(() => new ShakeCeiling(newControl(), MAX_CEILING + 1), { instanceOf: RangeError }, 'above 2^24 - 1');
+  t.throws(() => new ShakeCeiling(newControl(), MAX_CEILING + 1), { instanceOf: RangeError }, 'above 2^32 - 1');
   t.notThrows(() => new ShakeCeiling(newControl(), MAX_CEILING), 'at the maximum');
+});
+
+test('a ceiling never used, or idle for minutes, starts the current second from zero', (t) => {
+  for (const second of [1_700_000_000, 1_700_000_200, 1_700_000_255, 1_700_000_129]) {
+    const ceiling = new ShakeCeiling(newControl(), 10);
+    t.is(ceiling.take(10, second * 1000), 10, `a fresh ceiling in second ${second} lets the whole ceiling through`);
+    t.is(ceiling.take(10, (second + 300) * 1000), 10, `five minutes later (second ${second + 300}) it starts over`);
+  }
 });

@@ -7,7 +7,7 @@ import type { Engine, PacketDetails } from '../src/engine/types.ts';
 import type { Ledger } from '../src/ledger/types.ts';
 import { decodeServerFrame, type Cover } from '../src/protocol/codec.ts';
 import { CommonStatus, DetailsStatus, ServerType } from '../src/protocol/codes.ts';
-import { Batcher } from '../src/server/batcher.ts';
+import { Batcher } from '../src/server/batch/batcher.ts';
 import { newControl, newCounters, ShakeCeiling } from '../src/server/counters.ts';
 import { MoveGate } from '../src/server/gate.ts';
 import type { Replier } from '../src/server/replier.ts';

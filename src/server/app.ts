@@ -4,7 +4,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Engine } from '../engine/types.ts';
 import type { Ledger } from '../ledger/types.ts';
 import { CloseCode } from '../protocol/codes.ts';
-import { Batcher, type NotifyItem } from './batcher.ts';
+import { Batcher, type NotifyItem } from './batch/batcher.ts';
 import { CONNECTIONS, Ctl, ShakeCeiling } from './counters.ts';
 import { CoverBook } from './covers.ts';
 import { trackThreadGauges } from './thread-gauges.ts';

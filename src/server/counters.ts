@@ -40,47 +40,48 @@ export function newCounters(): Float64Array {
 
 /** Int32 slots of the control block shared by every thread. */
 export const Ctl = {
-  /** the shake ceiling's second and count in ONE word, so a new second and its first count are one CAS */
-  ceiling: 0,
   /** last login sequence number handed out (a later login of the same user replaces an earlier one) */
-  loginSeq: 1,
+  loginSeq: 0,
 } as const;
-export const CTL_SLOTS = 4;
+/** Byte offset of the shake ceiling's 64-bit word: the unix second in the high half, the shakes let
+ *  through in it in the low half, so a new second and its first count are one compare-and-swap. */
+const CEILING_BYTE_OFFSET = 8;
+const CTL_BYTES = 16;
 
 export function newControl(): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(CTL_SLOTS * 4));
+  return new Int32Array(new SharedArrayBuffer(CTL_BYTES), 0, CEILING_BYTE_OFFSET / 4);
 }
 
-/** The ceiling word: the low 8 bits of the unix second above, the shakes let through in it below. */
-const COUNT_BITS = 24;
-const COUNT_MASK = (1 << COUNT_BITS) - 1;
-/** A ceiling above this (16.7M shakes/s) would not fit the word; flags refuse it. */
-export const MAX_CEILING = COUNT_MASK;
+/** The largest ceiling the count half holds. */
+export const MAX_CEILING = 0xffff_ffff;
 
 /** The shake ceiling over all threads: one compare-and-swap per batch, never per message. The second
  *  and its count change together, so no add from another thread is lost at a second's turn or
- *  counted against the wrong second. */
+ *  counted against the wrong second; a thread whose clock is a little behind counts against the
+ *  newer second. */
 export class ShakeCeiling {
+  private readonly word: BigInt64Array;
+
   constructor(
-    private readonly ctl: Int32Array,
+    ctl: Int32Array,
     private readonly perSecond: number,
   ) {
     if (perSecond > MAX_CEILING) throw new RangeError(`a shake ceiling above ${MAX_CEILING}/s does not fit the shared word`);
+    this.word = new BigInt64Array(ctl.buffer, CEILING_BYTE_OFFSET, 1);
   }
 
   /** How many of `n` shakes may go to the engine in the second of `nowMs` (the rest are Overloaded). */
   take(n: number, nowMs: number): number {
     if (this.perSecond <= 0) return n;
-    const tag = Math.floor(nowMs / 1000) & 0xff;
+    const mine = BigInt(Math.floor(nowMs / 1000));
     for (;;) {
-      const word = Atomics.load(this.ctl, Ctl.ceiling);
-      const seen = word >>> COUNT_BITS;
-      // A thread whose clock is a little behind another's counts against the newer second.
-      const behind = ((seen - tag) & 0xff) !== 0 && ((seen - tag) & 0xff) < 128;
-      const before = seen === tag || behind ? word & COUNT_MASK : 0;
-      const after = Math.min(COUNT_MASK, before + n);
-      const next = ((behind ? seen : tag) << COUNT_BITS) | after | 0;
-      if (Atomics.compareExchange(this.ctl, Ctl.ceiling, word, next) === word) return Math.max(0, Math.min(n, this.perSecond - before));
+      const word = Atomics.load(this.word, 0);
+      const seen = BigInt.asUintN(64, word) >> 32n;
+      const second = seen > mine ? seen : mine;
+      const before = seen >= mine ? Number(word & 0xffff_ffffn) : 0;
+      const after = Math.min(MAX_CEILING, before + n);
+      const next = BigInt.asIntN(64, (second << 32n) | BigInt(after));
+      if (Atomics.compareExchange(this.word, 0, word, next) === word) return Math.max(0, Math.min(n, this.perSecond - before));
     }
   }
 }

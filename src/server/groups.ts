@@ -3,7 +3,7 @@
 import { CreateStatus, type Engine, type RefundOut, type SplitMode } from '../engine/types.ts';
 import type { GroupCreateRecord } from '../ledger/types.ts';
 import type { Cover } from '../protocol/codec.ts';
-import type { NotifyItem } from './batcher.ts';
+import type { NotifyItem } from './batch/batcher.ts';
 import { C } from './counters.ts';
 import type { Recovery } from './recovery.ts';
 

@@ -7,7 +7,7 @@ import { OpenStatus, ShakeStatus, type PacketDetails } from '../engine/types.ts'
 import type { Ledger } from '../ledger/types.ts';
 import type { Cover } from '../protocol/codec.ts';
 import { CommonStatus } from '../protocol/codes.ts';
-import type { Batcher } from './batcher.ts';
+import type { Batcher } from './batch/batcher.ts';
 import { C } from './counters.ts';
 import type { MoveGate } from './gate.ts';
 import { bearer, HttpExchange, parseJsonObject } from './http-util.ts';

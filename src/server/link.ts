@@ -1,6 +1,6 @@
 // Messages between the main thread and each app (a worker thread, or the main thread itself when
 // there is one app). Both ends are MessagePorts, so the two cases run the same code.
-import type { NotifyItem } from './batcher.ts';
+import type { NotifyItem } from './batch/batcher.ts';
 import type { CoverEntry } from './covers.ts';
 import type { SessionLimits } from './session.ts';
 

@@ -4,7 +4,7 @@
 // deadline, closes each late session on time (not up to a sweep interval late).
 import { encodePacketNotify } from '../protocol/codec.ts';
 import { CloseCode } from '../protocol/codes.ts';
-import type { NotifyItem } from './batcher.ts';
+import type { NotifyItem } from './batch/batcher.ts';
 import { CONNECTIONS } from './counters.ts';
 import type { Session } from './session.ts';
 

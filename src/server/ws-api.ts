@@ -5,7 +5,7 @@ import type { WebSocketBehavior } from '@trufflesuite/uws-js-unofficial';
 import { verifyToken } from '../auth/token.ts';
 import { decodeClientFrame, encodeLoginOk, FrameError } from '../protocol/codec.ts';
 import { ClientType, CloseCode, ErrorCode, FrameSize, PROTOCOL_VERSION } from '../protocol/codes.ts';
-import type { Batcher } from './batcher.ts';
+import type { Batcher } from './batch/batcher.ts';
 import type { SessionRegistry } from './registry.ts';
 import { Session, type SessionLimits, type UserData } from './session.ts';
 import type { Uws } from './uws.ts';

@@ -1,0 +1,290 @@
+// Turn batching: every shake, open, create and details request that arrives in one event-loop turn
+// is queued (per kind, in reused typed arrays) and handed to the engine as ONE batch per kind,
+// flushed in setImmediate after uWS has dispatched all of the turn's messages. Misses and refusals
+// are answered at once; hits, new shares and creates only after `ledger.commit` of the run's moves
+// resolves; repeat opens and details after a `ledger.barrier()` issued behind that commit, so
+// nothing is told before it is durable. Each kind lives in its own module (shakes, opens, creates,
+// details); this one owns the turn, the order of the kinds, the commit and the failure paths.
+import type { Engine, SplitMode } from '../../engine/types.ts';
+import type { Ledger, LedgerBatch } from '../../ledger/types.ts';
+import type { Cover } from '../../protocol/codec.ts';
+import type { ShakeCeiling } from '../counters.ts';
+import type { MoveGate } from '../gate.ts';
+import type { Replier } from '../replier.ts';
+import { type CreateRequest, CreateRunner, type NotifyItem } from './creates.ts';
+import { DetailsAnswers, type DetailsRequest } from './details.ts';
+import { type AfterBarrier, isThenable, type Moves, type RunContext } from './lane.ts';
+import { OpenQueue, OpenRunner } from './opens.ts';
+import { ShakeQueue, ShakeRunner } from './shakes.ts';
+
+export type { CreateRequest, NotifyItem };
+
+export interface BatcherDeps {
+  engine: Engine;
+  ledger: Ledger;
+  counters: Float64Array;
+  ceiling: ShakeCeiling;
+  gate: MoveGate;
+  covers: { get(packetId: number): Cover | undefined };
+  splitMode: SplitMode;
+  packetTtlMs: number;
+  /** Committed group packets, to notify their recipients. */
+  onCreated(items: NotifyItem[]): void;
+  log(message: string): void;
+}
+
+/** One turn's requests of every kind. Two alternate: a run still in an (async) engine call keeps its own. */
+class Turn {
+  readonly shakes = new ShakeQueue();
+  readonly opens = new OpenQueue();
+  creates: CreateRequest[] = [];
+  details: DetailsRequest[] = [];
+
+  get empty(): boolean {
+    return this.shakes.n === 0 && this.opens.n === 0 && this.creates.length === 0 && this.details.length === 0;
+  }
+
+  clear(): void {
+    this.shakes.clear();
+    this.opens.clear();
+    this.creates = [];
+    this.details = [];
+  }
+}
+
+/** What a run leaves behind: moves to commit and tell, answers to give after a barrier. */
+interface RunOutcome {
+  moves: Moves[];
+  afterBarrier: AfterBarrier[];
+}
+
+const describe = (err: unknown) => (err instanceof Error ? (err.stack ?? err.message) : String(err));
+
+export class Batcher {
+  private current = new Turn();
+  private spare = new Turn();
+  private scheduled = false;
+  private flushing = false;
+  private inflight = 0;
+  private idleWaiters: Array<() => void> = [];
+  private readonly shakeRunner: ShakeRunner;
+  private readonly openRunner: OpenRunner;
+  private readonly createRunner: CreateRunner;
+  private readonly flushBound = () => this.flush();
+
+  // State of the run in progress (runs never overlap: `flushing`).
+  private runEpoch = 0;
+  /** Set just before the run asks the engine to move money: a throw after it must undo that move. */
+  private runMoved = false;
+  private readonly ctx: RunContext & { now: number };
+
+  constructor(private readonly deps: BatcherDeps) {
+    this.shakeRunner = new ShakeRunner(deps.engine, deps.ceiling);
+    this.openRunner = new OpenRunner(deps.engine);
+    this.createRunner = new CreateRunner(deps.engine, deps.splitMode, deps.packetTtlMs, deps.onCreated);
+    this.ctx = {
+      now: 0,
+      counters: deps.counters,
+      canMove: () => deps.gate.canMove(),
+      moving: () => {
+        this.runMoved = true;
+      },
+      // Both engines validate a whole batch before changing anything, so nothing moved.
+      engineFailed: (what, err) => deps.log(`engine.${what} refused a batch: ${(err as Error).message}`),
+    };
+  }
+
+  shake(target: Replier, requestId: number, user: number): void {
+    this.current.shakes.push(target, requestId, user);
+    this.schedule();
+  }
+
+  open(target: Replier, requestId: number, user: number, packetId: number): void {
+    this.current.opens.push(target, requestId, user, packetId);
+    this.schedule();
+  }
+
+  create(request: CreateRequest): void {
+    this.current.creates.push(request);
+    this.schedule();
+  }
+
+  details(target: Replier, requestId: number, packetId: number): void {
+    this.current.details.push({ target, requestId, packetId });
+    this.schedule();
+  }
+
+  /** Resolves once nothing is queued, in an engine call, or waiting for the ledger. */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    if (!this.scheduled && !this.flushing && !this.current.empty) this.flush();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.inflight === 0 && !this.flushing && this.current.empty;
+  }
+
+  private settle(): void {
+    if (!this.isIdle() || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flushBound);
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    if (this.flushing || this.current.empty) return;
+    const turn = this.current;
+    this.current = this.spare;
+    this.spare = turn;
+    this.flushing = true;
+    this.runEpoch = this.deps.gate.epoch;
+    this.runMoved = false;
+    this.ctx.now = Date.now();
+    let result: void | Promise<void>;
+    try {
+      result = this.runShakes(turn);
+    } catch (err) {
+      this.runFailed(err);
+      return;
+    }
+    if (isThenable(result)) result.then(this.flushDoneBound, this.runFailedBound);
+    else this.flushDone();
+  }
+
+  // The run's continuations are bound once: under tsx (esbuild keepNames) every named closure
+  // created on the hot path costs an Object.defineProperty call. Synchronous when the engine is
+  // (both engines are): misses leave in this turn; closures only on the asynchronous path.
+  private runShakes(turn: Turn): void | Promise<void> {
+    const r = this.shakeRunner.run(turn.shakes, this.ctx);
+    return r ? r.then(() => this.runOpens(turn)) : this.runOpens(turn);
+  }
+
+  private runOpens(turn: Turn): void | Promise<void> {
+    const r = this.openRunner.run(turn.opens, this.ctx);
+    return r ? r.then(() => this.runCreates(turn)) : this.runCreates(turn);
+  }
+
+  private runCreates(turn: Turn): void | Promise<void> {
+    const r = this.createRunner.run(turn.creates, this.ctx);
+    return r ? r.then(() => this.finishRun(turn)) : this.finishRun(turn);
+  }
+
+  private readonly flushDoneBound = () => this.flushDone();
+  private readonly runFailedBound = (err: unknown) => this.runFailed(err);
+
+  /** The turn being flushed (this.spare) is done: clear it and let waiters and the next turn in. */
+  private flushDone(): void {
+    this.spare.clear();
+    this.flushing = false;
+    if (!this.current.empty) this.schedule();
+    this.settle();
+  }
+
+  /** The moves and barrier answers the run collected so far, taken out of the runners. */
+  private outcome(turn: Turn): RunOutcome {
+    const moves: Moves[] = [];
+    const afterBarrier: AfterBarrier[] = [];
+    const { shakeRunner: s, openRunner: o, createRunner: c } = this;
+    if (s.hits) moves.push(s.hits);
+    if (o.shares) moves.push(o.shares);
+    if (c.creates) moves.push(c.creates);
+    if (o.repeats) afterBarrier.push(o.repeats);
+    if (turn.details.length > 0) afterBarrier.push(new DetailsAnswers(turn.details, this.deps.engine, this.deps.covers, this.ctx.engineFailed));
+    s.hits = null;
+    o.shares = null;
+    o.repeats = null;
+    c.creates = null;
+    return { moves, afterBarrier };
+  }
+
+  private finishRun(turn: Turn): void {
+    const out = this.outcome(turn);
+    // from here the moves are in the commit's hands: a later throw of this run has nothing to undo
+    this.runMoved = false;
+    this.commit(out, this.runEpoch);
+  }
+
+  /** The run threw (a bug, or a part that broke its contract). If the engine had been asked to move
+   *  money, that move is neither committed nor told: the gate closes as for a failed commit, so the
+   *  main thread rebuilds the engine from the ledger, and what the run owed is answered Unavailable. */
+  private runFailed(err: unknown): void {
+    this.deps.log(`batch failed: ${describe(err)}`);
+    const { moves, afterBarrier } = this.outcome(this.spare);
+    if (this.runMoved) {
+      this.runMoved = false;
+      this.deps.gate.commitFailed(err);
+      for (const m of moves) m.refused(this.deps.counters);
+      for (const a of afterBarrier) a.answer(false, this.deps.counters);
+    } else {
+      for (const a of afterBarrier) a.answer(false, this.deps.counters);
+    }
+    this.flushDone();
+  }
+
+  /** Commit what moved, then tell; repeats and details wait for a barrier behind that commit. */
+  private commit({ moves, afterBarrier }: RunOutcome, epoch: number): void {
+    const { ledger, counters } = this.deps;
+    if (moves.length > 0) {
+      const batch: LedgerBatch = {};
+      const at = Date.now();
+      for (const m of moves) m.toLedger(batch, at);
+      this.track(attempt(() => ledger.commit(batch)))
+        .then(
+          () => {
+            for (const m of moves) m.told(counters);
+          },
+          (err: unknown) => {
+            // The engine already moved this batch's state: stop moving money until it is rebuilt from the ledger.
+            this.deps.gate.commitFailed(err);
+            for (const m of moves) m.refused(counters);
+          },
+        )
+        .catch(this.answerFailedBound);
+    }
+    if (afterBarrier.length === 0) return;
+    // Issued after the commit above: resolves once it, and everything before it, is durable.
+    this.track(attempt(() => ledger.barrier()))
+      .then(
+        () => {
+          // Not if a commit failed meanwhile, nor before the engine was rebuilt (it may hold undone moves).
+          const ok = this.deps.gate.epoch === epoch && this.deps.gate.canMove();
+          for (const a of afterBarrier) a.answer(ok, counters);
+        },
+        () => {
+          for (const a of afterBarrier) a.answer(false, counters);
+        },
+      )
+      .catch(this.answerFailedBound);
+  }
+
+  /** A reply threw after the ledger had answered: what is committed stays committed; say so. */
+  private readonly answerFailedBound = (err: unknown) => this.deps.log(`answering a batch failed: ${describe(err)}`);
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inflight++;
+    const release = () => {
+      this.inflight--;
+      this.settle();
+    };
+    promise.then(release, release);
+    return promise;
+  }
+}
+
+/** A call that may throw at once or reject: either way a rejected promise (a ledger that throws
+ *  instead of rejecting has failed like one that rejects). */
+function attempt(call: () => Promise<void>): Promise<void> {
+  try {
+    return call();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}

@@ -1,0 +1,156 @@
+// Opens of a turn: one engine call for all of them. Refusals (not a recipient, empty, expired,
+// unknown) are answered at once; a new share waits for the run's commit; a repeat (the same share
+// again, nothing moved) waits for a barrier behind that commit, so it is never told before the
+// first open of that share is durable.
+import { OpenStatus, type Engine, type OpenOut } from '../../engine/types.ts';
+import type { LedgerBatch } from '../../ledger/types.ts';
+import { CommonStatus } from '../../protocol/codes.ts';
+import { C } from '../counters.ts';
+import type { Replier } from '../replier.ts';
+import { type AfterBarrier, grow, INITIAL_CAPACITY, isThenable, type Moves, type RunContext } from './lane.ts';
+
+export class OpenQueue {
+  users: Uint32Array<ArrayBuffer> = new Uint32Array(INITIAL_CAPACITY);
+  ids: Uint32Array<ArrayBuffer> = new Uint32Array(INITIAL_CAPACITY);
+  reqs: Uint32Array<ArrayBuffer> = new Uint32Array(INITIAL_CAPACITY);
+  targets: Replier[] = [];
+  n = 0;
+
+  push(target: Replier, requestId: number, user: number, packetId: number): void {
+    if (this.n === this.users.length) {
+      this.users = grow(this.users);
+      this.ids = grow(this.ids);
+      this.reqs = grow(this.reqs);
+    }
+    this.users[this.n] = user;
+    this.ids[this.n] = packetId;
+    this.reqs[this.n] = requestId;
+    this.targets[this.n] = target;
+    this.n++;
+  }
+
+  clear(): void {
+    this.targets.fill(null as unknown as Replier, 0, this.n);
+    this.n = 0;
+  }
+
+  refuse(counters: Float64Array): void {
+    counters[C.unavailable] += this.n;
+    for (let i = 0; i < this.n; i++) this.targets[i].openResult(this.reqs[i], CommonStatus.Unavailable, this.ids[i], 0);
+  }
+}
+
+/** One open answer waiting for the ledger: a new share (commit) or a repeat (barrier). */
+class OpenAnswers {
+  readonly targets: Replier[] = [];
+  readonly reqs: number[] = [];
+  readonly users: number[] = [];
+  readonly ids: number[] = [];
+  readonly cents: number[] = [];
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  add(target: Replier, requestId: number, user: number, packetId: number, cents: number): void {
+    this.targets.push(target);
+    this.reqs.push(requestId);
+    this.users.push(user);
+    this.ids.push(packetId);
+    this.cents.push(cents);
+  }
+
+  unavailable(counters: Float64Array): void {
+    counters[C.unavailable] += this.ids.length;
+    for (let i = 0; i < this.ids.length; i++) this.targets[i].openResult(this.reqs[i], CommonStatus.Unavailable, this.ids[i], 0);
+  }
+}
+
+/** New shares of one run. */
+export class ShareMoves extends OpenAnswers implements Moves {
+  toLedger(batch: LedgerBatch, at: number): void {
+    batch.opens = {
+      count: this.ids.length,
+      users: Uint32Array.from(this.users),
+      packetIds: Uint32Array.from(this.ids),
+      cents: Uint32Array.from(this.cents),
+      at,
+    };
+  }
+
+  told(counters: Float64Array): void {
+    for (let i = 0; i < this.ids.length; i++) {
+      counters[C.opens]++;
+      counters[C.openCents] += this.cents[i];
+      this.targets[i].openResult(this.reqs[i], OpenStatus.Ok, this.ids[i], this.cents[i]);
+    }
+  }
+
+  refused(counters: Float64Array): void {
+    this.unavailable(counters);
+  }
+}
+
+/** Repeat opens of one run: the share the user already holds, told once it is durable. */
+export class Repeats extends OpenAnswers implements AfterBarrier {
+  answer(ok: boolean, counters: Float64Array): void {
+    if (!ok) return this.unavailable(counters);
+    for (let i = 0; i < this.ids.length; i++) {
+      counters[C.repeats]++;
+      this.targets[i].openResult(this.reqs[i], OpenStatus.Repeat, this.ids[i], this.cents[i]);
+    }
+  }
+}
+
+export class OpenRunner {
+  private out: OpenOut = { status: new Uint8Array(INITIAL_CAPACITY), cents: new Uint32Array(INITIAL_CAPACITY) };
+  shares: ShareMoves | null = null;
+  repeats: Repeats | null = null;
+
+  constructor(private readonly engine: Engine) {}
+
+  run(q: OpenQueue, ctx: RunContext): void | Promise<void> {
+    this.shares = null;
+    this.repeats = null;
+    if (q.n === 0) return;
+    if (!ctx.canMove()) return q.refuse(ctx.counters);
+    const n = q.n;
+    if (this.out.status.length < n) {
+      let size = this.out.status.length;
+      while (size < n) size *= 2;
+      this.out = { status: new Uint8Array(size), cents: new Uint32Array(size) };
+    }
+    let r: unknown;
+    ctx.moving();
+    try {
+      r = this.engine.open(q.users.subarray(0, n), q.ids.subarray(0, n), ctx.now, this.out);
+    } catch (err) {
+      ctx.engineFailed('open', err);
+      return q.refuse(ctx.counters);
+    }
+    if (!isThenable(r)) return this.answer(q, ctx.counters);
+    return Promise.resolve(r).then(
+      () => this.answer(q, ctx.counters),
+      (err) => {
+        ctx.engineFailed('open', err);
+        q.refuse(ctx.counters);
+      },
+    );
+  }
+
+  private answer(q: OpenQueue, counters: Float64Array): void {
+    const { status, cents } = this.out;
+    let refused = 0;
+    for (let i = 0; i < q.n; i++) {
+      const s = status[i];
+      if (s === OpenStatus.Ok) (this.shares ??= new ShareMoves()).add(q.targets[i], q.reqs[i], q.users[i], q.ids[i], cents[i]);
+      else if (s === OpenStatus.Repeat) (this.repeats ??= new Repeats()).add(q.targets[i], q.reqs[i], q.users[i], q.ids[i], cents[i]);
+      else {
+        if (s === CommonStatus.Unavailable) counters[C.unavailable]++;
+        else refused++;
+        q.targets[i].openResult(q.reqs[i], s, q.ids[i], 0);
+      }
+    }
+    counters[C.openRefused] += refused;
+  }
+}
