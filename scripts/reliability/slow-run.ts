@@ -201,15 +201,13 @@ export async function runSlowClients(o: SlowOptions): Promise<SlowResult> {
     const big = made.body.packetId as number;
     for (let i = 0; i < recipients.length; i += 25) {
       await Promise.all(
-        recipients
-          .slice(i, i + 25)
-          .map((u) =>
-            fetch(`${server.http}/v1/open`, {
-              method: 'POST',
-              headers: { authorization: `Bearer ${server.token(u)}` },
-              body: JSON.stringify({ packetId: big }),
-            }),
-          ),
+        recipients.slice(i, i + 25).map((u) =>
+          fetch(`${server.http}/v1/open`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${server.token(u)}` },
+            body: JSON.stringify({ packetId: big }),
+          }),
+        ),
       );
     }
     const goodUsers = Array.from({ length: o.goodUsers }, (_, i) => i + 1);
