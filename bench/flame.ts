@@ -164,7 +164,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       const title = `${cfg.engine === 'bare' ? 'bare uWS server' : `hongbao server, ${cfg.engine} engine`}, ${cfg.threads} thread(s), ${QPS} shakes/s offered over ${CONNECTIONS} connections; ${samples.length} samples at ${FREQ} Hz`;
       const svg = path.join(dir, `${label}.svg`);
       writeFileSync(svg, renderSvg(root, title));
-      writeFileSync(path.join(dir, `${label}.folded`), foldedLines(root).join('\n') + '\n');
+      writeFileSync(path.join(dir, `${label}.folded`), `${foldedLines(root).join('\n')}\n`);
       const selfShares = Object.fromEntries(Object.entries(sh.self).map(([k, v]) => [k, round(v / Math.max(1, sh.samples), 3)]));
       results.push({
         config: cfg.name,

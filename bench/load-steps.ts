@@ -73,7 +73,7 @@ for (const qps of steps) {
     connectSeconds,
     load: Number(loadavg()[0].toFixed(1)),
   };
-  process.stdout.write(JSON.stringify(result) + '\n');
+  process.stdout.write(`${JSON.stringify(result)}\n`);
   rows.push([qps, result.sentPerSecond, result.dropped, l.p50Ms, l.p99Ms, l.maxMs, serverCpu, clientCpu, connectSeconds.toFixed(1), result.load].map(String));
 }
 process.stderr.write(`${table(rows)}\n`);

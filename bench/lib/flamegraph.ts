@@ -75,7 +75,7 @@ export function latestWinsPerfMap(text: string): string {
     list.push([e.start, end]);
     taken.set(p0, list);
   }
-  return kept.reverse().join('\n') + '\n';
+  return `${kept.reverse().join('\n')}\n`;
 }
 
 /** A frame's display name: JS frames lose their `file:///…/` prefix down to the repo path. */

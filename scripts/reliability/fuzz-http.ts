@@ -275,7 +275,7 @@ const ADMIN_BODIES: Record<string, { status: number[]; bodies: string[] }> = {
       '{"sender":1,"totalCents":100000001,"shareCount":1,"recipients":[1]}',
       '{"sender":1,"totalCents":100,"shareCount":1,"recipients":[1],"splitMode":"fair"}',
       '{"sender":1,"totalCents":100,"shareCount":1,"recipients":[1],"expiresInMs":0}',
-      '{"sender":1,"totalCents":100,"shareCount":1,"recipients":[1],"cover":{"title":"' + 'x'.repeat(41) + '"}}',
+      `{"sender":1,"totalCents":100,"shareCount":1,"recipients":[1],"cover":{"title":"${'x'.repeat(41)}"}}`,
       '{"sender":1,"totalCents":100,"shareCount":1,"recipients":[1],"cover":{"colour":16777216}}',
       '{"sender":1,"totalCents":100,"shareCount":1,"recipients":[1],"cover":"red"}',
       '{"sender":1,"totalCents":100,"shareCount":1001,"recipients":[1]}',

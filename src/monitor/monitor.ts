@@ -91,7 +91,7 @@ export class Monitor {
       this.writer.revise(this.collector.revisions());
       this.writer.close();
       const phasesFile = path.join(this.opts.outDir, 'phases.json');
-      writeFileSync(phasesFile, JSON.stringify(this.phases, null, 1) + '\n');
+      writeFileSync(phasesFile, `${JSON.stringify(this.phases, null, 1)}\n`);
       const plots = await renderPlots(this.writer.rows, this.phases, path.join(this.opts.outDir, 'plots'), this.opts.png);
       return {
         rows: this.writer.rows.length,

@@ -249,7 +249,7 @@ export class Rehearsal {
         },
         problems: this.problems,
       };
-      writeFileSync(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+      writeFileSync(path.join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
       const plots = finished.plots.map((p) => ({ title: p.title, svg: readFileSync(p.svg, 'utf8') }));
       writeFileSync(path.join(outDir, 'report.html'), reportHtml(report, plots));
       return report;

@@ -144,8 +144,8 @@ async function run(argv: string[]): Promise<number> {
   const stop = (drainMs: number) => {
     finished ??= sim.stop(drainMs).then((tally) => {
       const text = JSON.stringify(tally);
-      if (values.out) writeFileSync(values.out, text + '\n');
-      else process.stdout.write(text + '\n');
+      if (values.out) writeFileSync(values.out, `${text}\n`);
+      else process.stdout.write(`${text}\n`);
       setImmediate(() => exitNow(0));
       return tally;
     });
@@ -158,7 +158,7 @@ async function run(argv: string[]): Promise<number> {
     stats: () => sim.stats(),
     stop,
   });
-  process.stdout.write(JSON.stringify({ event: 'ready', id, pid: process.pid, controlPort: portOf(control), users: { from, to, total } }) + '\n');
+  process.stdout.write(`${JSON.stringify({ event: 'ready', id, pid: process.pid, controlPort: portOf(control), users: { from, to, total } })}\n`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stop(3000));
   const duration = intFlag('duration', values.duration, 0);
   if (duration > 0) setTimeout(() => void stop(3000), duration * 1000).unref();

@@ -46,7 +46,7 @@ export function loadStatic(dir: string | URL): StaticFiles {
     for (const name of readdirSync(d)) {
       const full = join(d, name);
       if (statSync(full).isDirectory()) walk(full);
-      else files.set('/' + relative(root, full).split(sep).join('/'), { body: readFileSync(full), type: contentType(name) });
+      else files.set(`/${relative(root, full).split(sep).join('/')}`, { body: readFileSync(full), type: contentType(name) });
     }
   };
   walk(root);
