@@ -74,7 +74,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       const start = Math.floor(Date.now() / 1000) + 1;
       const from = start + WARMUP;
       const to = from + DURATION;
-      let meter = new CpuMeter();
+      const meter = new CpuMeter();
       let l0: any;
       let l1: any;
       let used = new Map<number, number>();

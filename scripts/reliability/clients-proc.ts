@@ -90,7 +90,7 @@ export class ClientsProc {
     const out = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     const first = await out.next();
     const ready = first.done ? null : (JSON.parse(first.value) as { event: string; controlPort: number });
-    if (!ready || ready.event !== 'ready') throw new Error(`hongbao clients did not start: ${first.value}`);
+    if (ready?.event !== 'ready') throw new Error(`hongbao clients did not start: ${first.value}`);
     return new ClientsProc(child, ready.controlPort, out);
   }
 

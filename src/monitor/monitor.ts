@@ -5,7 +5,7 @@
 //   GET  /latest   the last final row (or null)
 //   GET  /health   {"ok": true, ...}
 //   POST /finish   emit every buffered second, write series.csv and the plots; answers the file list
-import http from 'node:http';
+import type http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Collector, type SeriesRow } from './collector.ts';

@@ -494,7 +494,7 @@ export class Batcher {
   /** Commit what moved, then tell; repeats and details wait for a barrier behind that commit. */
   private commit(p: Pending | null, details: Queue['details'], epoch: number): void {
     const { ledger } = this.deps;
-    if (p !== null && p.movesMoney) {
+    if (p?.movesMoney) {
       const at = Date.now();
       const batch: LedgerBatch = {};
       if (p.hitIds.length > 0) {

@@ -94,7 +94,7 @@ export class Campaign {
 
   private async step(): Promise<void> {
     const s = this.status;
-    if (!s || !s.active || this.busy) return;
+    if (!s?.active || this.busy) return;
     if (s.created >= s.count) {
       this.stop();
       this.log(`campaign done: ${s.created} packets created`);

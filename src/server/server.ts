@@ -9,7 +9,7 @@ import { createEngine, engineKindFromEnv, type EngineKind } from '../engine/inde
 import { SplitMode, type EngineOptions } from '../engine/types.ts';
 import { openLedger, type SqliteLedger } from '../ledger/sqlite-ledger.ts';
 import { mountAdminApi } from './admin-api.ts';
-import { AppHandle, startApps } from './apps.ts';
+import { type AppHandle, startApps } from './apps.ts';
 import { Campaign } from './campaign.ts';
 import { newControl, newCounters } from './counters.ts';
 import { coverEntries, type CoverEntry } from './covers.ts';

@@ -65,7 +65,7 @@ export class SupplyClock {
     this.busy = true;
     try {
       const st = await this.engine.supplyState();
-      if (!st || !st.active || st.released >= st.total) {
+      if (!st?.active || st.released >= st.total) {
         this.credit = 0;
         return;
       }
