@@ -244,7 +244,12 @@ export class Batcher {
   private runPending: Pending | null = null;
 
   private pendingForRun(): Pending {
-    return (this.runPending ??= new Pending());
+    let p = this.runPending;
+    if (p === null) {
+      p = new Pending();
+      this.runPending = p;
+    }
+    return p;
   }
 
   /** Synchronous when the engine answers synchronously (both engines do): misses leave in this turn.
@@ -521,18 +526,19 @@ export class Batcher {
         (err: unknown) => this.commitFailed(p, err),
       );
     }
-    const repeats = p !== null && p.repeatIds.length > 0;
-    if (!repeats && details.length === 0) return;
+    // The run's Pending when it holds repeats to answer, else null.
+    const repeats = p !== null && p.repeatIds.length > 0 ? p : null;
+    if (repeats === null && details.length === 0) return;
     // Issued after the commit above: resolves once it, and everything before it, is durable.
     this.track(ledger.barrier()).then(
       () => {
         // Not if a commit failed meanwhile, nor before the engine was rebuilt (it may hold undone moves).
         const ok = this.deps.gate.epoch === epoch && this.deps.gate.canMove();
-        if (repeats) this.answerRepeats(p!, ok);
+        if (repeats !== null) this.answerRepeats(repeats, ok);
         this.answerDetails(details, ok);
       },
       () => {
-        if (repeats) this.answerRepeats(p!, false);
+        if (repeats !== null) this.answerRepeats(repeats, false);
         for (const d of details) d.target.detailsResult(d.requestId, CommonStatus.Unavailable, null, null);
       },
     );

@@ -100,14 +100,14 @@ async function run(argv: string[]): Promise<number> {
   if (to > total || total > MAX_TOTAL_USERS) throw new UsageError(`--users ${from}-${to} must lie inside 1..--total (${total} <= ${MAX_TOTAL_USERS})`);
   if (to - from + 1 > 19_500)
     process.stderr.write(`hongbao clients: warning: ${to - from + 1} connections in one process is above the ~19,900 open-file limit here\n`);
-  const server = new URL(values.server!);
+  const server = new URL(values.server);
   const target = {
     host: server.hostname,
     port: Number(server.port || (server.protocol === 'wss:' ? 443 : 80)),
     path: server.pathname + server.search,
     timeoutMs: intFlag('timeout-ms', values['timeout-ms'], 15_000, 1),
   };
-  const perAddressFlag = values['users-per-address']!;
+  const perAddressFlag = values['users-per-address'];
   const usersPerSourceAddress = perAddressFlag === 'auto' ? (isLoopback(server.hostname) ? 4000 : 0) : intFlag('users-per-address', perAddressFlag, 0);
   const id = values.id ?? `clients-${from}-${to}`;
   const quiet = values.quiet;
