@@ -93,7 +93,6 @@ export function webPageStale(page: 'shake' | 'dashboard'): boolean {
  */
 export async function loadWebPage(page: 'shake' | 'dashboard'): Promise<StaticFiles> {
   if (webPageStale(page)) {
-    // @ts-ignore -- plain .mjs build script, no type declarations
     const { buildWeb } = await import('../../scripts/build-web.mjs');
     await buildWeb({ pages: [page] });
   }
