@@ -21,7 +21,13 @@ export function toCsv(rows: SeriesRow[]): string {
   const flats = rows.map(flattenRow);
   const columns: string[] = [];
   const seen = new Set<string>();
-  for (const f of flats) for (const k of Object.keys(f)) if (!seen.has(k)) seen.add(k), columns.push(k);
+  for (const f of flats) {
+    for (const k of Object.keys(f)) {
+      if (seen.has(k)) continue;
+      seen.add(k);
+      columns.push(k);
+    }
+  }
   const lines = [columns.join(',')];
   for (const f of flats) lines.push(columns.map((c) => (f[c] === undefined ? '' : String(f[c]))).join(','));
   return `${lines.join('\n')}\n`;

@@ -155,7 +155,7 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseConfig>;
   try {
     parsed = parseConfig(argv);
   } catch (err) {

@@ -216,7 +216,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     engine,
     ledger,
     log,
-    onDeath: (index, reason) => {
+    onDeath: (_index, reason) => {
       log(`${reason}: its commits in flight are unknown, so the engine is rebuilt from the ledger`);
       recovery.failed(reason);
     },
