@@ -18,6 +18,7 @@ import { load, machineInfo } from './lib/machine.ts';
 import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
 import { outDir, spawnReady, stop } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
+import type { FinalTally } from '../src/simulator/tally.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -35,7 +36,7 @@ const { values: a } = parseArgs({
     'client-nice': { type: 'string', default: '10' },
   },
 });
-const QPS = a.qps!.split(',').map(Number);
+const QPS = a.qps.split(',').map(Number);
 const CONNECTIONS = Number(a.connections);
 const PROCS = Number(a['client-procs']);
 const THREADS = Number(a.threads);
@@ -45,7 +46,7 @@ const DURATION = Number(a.duration);
 const REPEATS = Math.max(1, Number(a.repeats));
 const SUPPLY = Number(a['supply-rate']);
 const CLIENT_NICE = Number(a['client-nice']);
-const SERVER_NODE_ARGS = a['server-node-args']!.split(/\s+/).filter(Boolean);
+const SERVER_NODE_ARGS = a['server-node-args'].split(/\s+/).filter(Boolean);
 
 type Kind = 'bare' | 'server' | 'compare';
 const COMPARE = a['compare-root'];
@@ -105,7 +106,7 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
     const g = await startGenerator({ wsUrl, connections: CONNECTIONS, processes: PROCS, secretFile: secret, collector, logDir: dir, label, nice: CLIENT_NICE });
     note(`  ${label}: ${g.connected} connected in ${g.connectSeconds.toFixed(1)} s`);
     const steps: StepResult[] = [];
-    let tallies: Array<Record<string, any>> = [];
+    let tallies: FinalTally[] = [];
     try {
       for (const qps of QPS) {
         const s = await runStep(g, collector, { qps, warmupSeconds: WARMUP, durationSeconds: DURATION, pids: { server: pid }, hongbaoServer: kind !== 'bare' });
@@ -132,7 +133,14 @@ for (let r = 0; r < REPEATS; r++) {
 collector.close();
 
 const rows: Array<Record<string, unknown>> = [];
-const summary: unknown[] = [];
+/** One qps's medians (printed as JSON); the fields named here are the ones the notes below read. */
+interface SummaryEntry {
+  qps: number;
+  supply: { ratePerSecond: number; minHitsPerSecond: number; maxHitsPerSecond: number; secondsOutside: number; seconds: number; secondsWithoutPush: number };
+  worstSendError: number;
+  [field: string]: unknown;
+}
+const summary: SummaryEntry[] = [];
 for (const [i, qps] of QPS.entries()) {
   const of = (kind: Kind) => rounds.filter((x) => x.kind === kind).map((x) => x.steps[i]);
   const med = (kind: Kind, f: (s: StepResult) => number) => median(of(kind).map(f));
@@ -221,7 +229,7 @@ printTable(
   `bench:ceiling — medians of ${REPEATS} repeat(s); answered/s = mean over the ${DURATION} s window; ratio = hongbao / bare per repeat; load now ${load().join(' ')}`,
   rows,
 );
-for (const s of summary as Array<Record<string, any>>) {
+for (const s of summary) {
   note(
     `qps ${s.qps}: supply paid ${s.supply.minHitsPerSecond}..${s.supply.maxHitsPerSecond}/s (target ${SUPPLY}), ${s.supply.secondsOutside} of ${s.supply.seconds} seconds outside ±2% (${s.supply.secondsWithoutPush} seconds without a server push); worst per-second send error ${(s.worstSendError * 100).toFixed(2)}%`,
   );

@@ -14,6 +14,7 @@ import { mergeGenerators, runFaults, runStep, startGenerator, stopGenerator, typ
 import { load, machineInfo, rssBytes } from './lib/machine.ts';
 import { outDir, sleep, spawnReady, stop } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
+import type { FinalTally } from '../src/simulator/tally.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -33,7 +34,7 @@ const QPS = Number(a.qps);
 const DURATION = Number(a.duration);
 const THREADS = Number(a.threads);
 const ENGINE = a.engine === 'ts' ? 'ts' : 'native';
-const TARGETS = a.targets!.split(',') as Array<'bare' | 'server'>;
+const TARGETS = a.targets.split(',') as Array<'bare' | 'server'>;
 const REPEATS = Math.max(1, Number(a.repeats));
 const FD_LIMIT = Number(a['fd-limit']);
 const dir = outDir('conns');
@@ -140,7 +141,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       let activeRss = NaN;
       let idleRss = NaN;
       let clientRss = NaN;
-      let tallies: Array<Record<string, any>> = [];
+      let tallies: FinalTally[] = [];
       try {
         await sleep(SETTLE_MS);
         idleRss = await steadyRss(pid);
@@ -174,12 +175,12 @@ for (let rep = 0; rep < REPEATS; rep++) {
         idleBytesPerConn: per(idleRss),
         activeBytesPerConn: per(activeRss),
         clientBytesPerConn: round(clientRss / g.connected, 0),
-        step: step!,
+        step,
         faults: runFaults(tallies),
       };
       results.push(r);
       note(
-        `  ${label}: idle ${r.idleBytesPerConn} B/conn, at ${QPS}/s ${r.activeBytesPerConn} B/conn (answered ${step!.answeredPerSecond.mean}/s, p99 ${step!.latency.p99Ms} ms), clients ${r.clientBytesPerConn} B/conn`,
+        `  ${label}: idle ${r.idleBytesPerConn} B/conn, at ${QPS}/s ${r.activeBytesPerConn} B/conn (answered ${step.answeredPerSecond.mean}/s, p99 ${step.latency.p99Ms} ms), clients ${r.clientBytesPerConn} B/conn`,
       );
     } finally {
       await stopTarget();

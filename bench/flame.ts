@@ -18,6 +18,7 @@ import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } fr
 import { load, machineInfo } from './lib/machine.ts';
 import { outDir, ROOT, spawnReady, stop, type Child } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
+import type { FinalTally } from '../src/simulator/tally.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -38,7 +39,7 @@ const WARMUP = Number(a.warmup);
 const DURATION = Number(a.duration);
 const REPEATS = Math.max(1, Number(a.repeats));
 const FREQ = Number(a.frequency);
-const CONFIGS = a.configs!.split(',').map((c) => {
+const CONFIGS = a.configs.split(',').map((c) => {
   const [engine, threads] = c.split(':');
   const kind = (engine === 'ts' ? 'ts' : engine === 'bare' ? 'bare' : 'native') as 'ts' | 'native' | 'bare';
   return { name: c, engine: kind, threads: kind === 'ts' ? 1 : Number(threads ?? 2) };
@@ -126,7 +127,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       let measured: StepResult;
       let profiled: StepResult;
       const perfData = path.join(dir, `${label}.perf.data`);
-      let tallies: Array<Record<string, any>> = [];
+      let tallies: FinalTally[] = [];
       try {
         measured = await runStep(g, collector, {
           qps: QPS,
@@ -164,7 +165,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       const title = `${cfg.engine === 'bare' ? 'bare uWS server' : `hongbao server, ${cfg.engine} engine`}, ${cfg.threads} thread(s), ${QPS} shakes/s offered over ${CONNECTIONS} connections; ${samples.length} samples at ${FREQ} Hz`;
       const svg = path.join(dir, `${label}.svg`);
       writeFileSync(svg, renderSvg(root, title));
-      writeFileSync(path.join(dir, `${label}.folded`), foldedLines(root).join('\n') + '\n');
+      writeFileSync(path.join(dir, `${label}.folded`), `${foldedLines(root).join('\n')}\n`);
       const selfShares = Object.fromEntries(Object.entries(sh.self).map(([k, v]) => [k, round(v / Math.max(1, sh.samples), 3)]));
       results.push({
         config: cfg.name,

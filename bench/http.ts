@@ -9,13 +9,24 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { mintToken } from '../src/auth/token.ts';
-import { admin, startHongbao, type Hongbao, stopHongbao } from './lib/hongbao.ts';
+import { type AdminCreated, type AdminStats, admin, startHongbao, type Hongbao, stopHongbao } from './lib/hongbao.ts';
 import { CpuMeter, load, machineInfo } from './lib/machine.ts';
 import { outDir, spawnReady, stop, type Child } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 
 /** autocannon ships no types: the part of its programmatic API used here. */
-const autocannon = createRequire(import.meta.url)('autocannon') as (opts: Record<string, unknown>) => Promise<any>;
+interface AutocannonRequest {
+  headers?: Record<string, string>;
+  body?: string;
+}
+interface AutocannonResult {
+  requests: { average: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+const autocannon = createRequire(import.meta.url)('autocannon') as (opts: Record<string, unknown>) => Promise<AutocannonResult>;
 
 const { values: a } = parseArgs({
   options: {
@@ -27,7 +38,7 @@ const { values: a } = parseArgs({
     users: { type: 'string', default: '1000' },
   },
 });
-const CONNS = a.connections!.split(',').map(Number);
+const CONNS = a.connections.split(',').map(Number);
 const DURATION = Number(a.duration);
 const REPEATS = Math.max(1, Number(a.repeats));
 const THREADS = Number(a.threads);
@@ -58,7 +69,7 @@ async function ensurePairs(n: number): Promise<void> {
   const recipients = Array.from({ length: USERS }, (_, i) => i + 1);
   while (pairsReady - nextPair < n) {
     const batch = Array.from({ length: 16 }, () =>
-      admin(hb, 'POST', '/admin/packets', { sender: USERS + 1, totalCents: USERS * 100, shareCount: USERS, recipients }),
+      admin<AdminCreated>(hb, 'POST', '/admin/packets', { sender: USERS + 1, totalCents: USERS * 100, shareCount: USERS, recipients }),
     );
     for (const r of await Promise.all(batch)) {
       if (firstPacket === 0) firstPacket = r.packetId;
@@ -71,13 +82,17 @@ async function ensurePairs(n: number): Promise<void> {
 function requestsFor(route: Route): Array<Record<string, unknown>> {
   if (route === 'shake') {
     let k = 0;
-    return [{ method: 'POST', path: '/v1/shake', setupRequest: (req: any) => ((req.headers = { authorization: tokens[k++ % USERS] }), req) }];
+    const setupRequest = (req: AutocannonRequest) => {
+      req.headers = { authorization: tokens[k++ % USERS] };
+      return req;
+    };
+    return [{ method: 'POST', path: '/v1/shake', setupRequest }];
   }
   return [
     {
       method: 'POST',
       path: '/v1/open',
-      setupRequest: (req: any) => {
+      setupRequest: (req: AutocannonRequest) => {
         const k = nextPair++;
         req.headers = { authorization: tokens[k % USERS], 'content-type': 'application/json' };
         req.body = `{"packetId":${firstPacket + Math.floor(k / USERS)}}`;
@@ -106,14 +121,14 @@ const points: Point[] = [];
 
 async function measure(target: Target, route: Route, connections: number, repeat: number): Promise<void> {
   if (route === 'open') await ensurePairs(Math.max(60_000, 40_000 * DURATION));
-  const before = target === 'server' ? (await admin(hb, 'GET', '/stats')).cumulative : null;
+  const before = target === 'server' ? (await admin<AdminStats>(hb, 'GET', '/stats')).cumulative : null;
   const sentBefore = nextPair;
   const meter = new CpuMeter();
   meter.begin([pids[target], process.pid]);
   const r = await autocannon({ url: urls[target], connections, pipelining: 1, duration: DURATION, requests: requestsFor(route) });
   const used = meter.end();
   if (target === 'server') await new Promise((r) => setTimeout(r, 1200)); // /stats sums whole seconds
-  const after = target === 'server' ? (await admin(hb, 'GET', '/stats')).cumulative : null;
+  const after = target === 'server' ? (await admin<AdminStats>(hb, 'GET', '/stats')).cumulative : null;
   const p: Point = {
     target,
     route,
@@ -124,8 +139,8 @@ async function measure(target: Target, route: Route, connections: number, repeat
     p99: r.latency.p99,
     non2xx: r.non2xx,
     errors: r.errors + r.timeouts,
-    serverCores: round(used.get(pids[target])!, 2),
-    clientCores: round(used.get(process.pid)!, 2),
+    serverCores: round(used.get(pids[target]) ?? NaN, 2),
+    clientCores: round(used.get(process.pid) ?? NaN, 2),
   };
   if (route === 'open' && before && after) p.okShare = round((after.opens - before.opens) / Math.max(1, nextPair - sentBefore), 3);
   points.push(p);

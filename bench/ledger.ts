@@ -10,7 +10,10 @@
 // Table to stderr, one JSON line to stdout.
 import { parseArgs } from 'node:util';
 import { Collector } from './lib/collector.ts';
-import { admin, startHongbao, stopHongbao } from './lib/hongbao.ts';
+import type { CampaignStatus } from '../src/server/campaign.ts';
+import type { LatencySummary } from '../src/simulator/histogram.ts';
+import type { FinalTally } from '../src/simulator/tally.ts';
+import { type AdminStats, admin, startHongbao, stopHongbao } from './lib/hongbao.ts';
 import { runFaults, startGenerator, stopGenerator } from './lib/load.ts';
 import { CpuMeter, load, machineInfo } from './lib/machine.ts';
 import { outDir, sleep } from './lib/procs.ts';
@@ -29,7 +32,7 @@ const { values: a } = parseArgs({
     repeats: { type: 'string', default: '1' },
   },
 });
-const OPENS = a.opens!.split(',').map(Number);
+const OPENS = a.opens.split(',').map(Number);
 const K = Number(a.recipients);
 const CONNECTIONS = Number(a.connections);
 const PROCS = Number(a['client-procs']);
@@ -54,7 +57,7 @@ interface Point {
   batchesPerCommit: number;
   serverCores: number;
   clientCores: number;
-  campaign: Record<string, any>;
+  campaign: { created: number; refused: number };
   faults: Record<string, number>;
   load: number[];
 }
@@ -68,15 +71,15 @@ for (let rep = 0; rep < REPEATS; rep++) {
     const h = await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label });
     try {
       const g = await startGenerator({ wsUrl: h.wsUrl, connections: CONNECTIONS, processes: PROCS, secretFile: h.secretFile, collector, logDir: dir, label });
-      let tallies: Array<Record<string, any>> = [];
-      let campaign: Record<string, any> = {};
+      let tallies: FinalTally[] = [];
+      let campaign: CampaignStatus | null;
       const rate = offered / K;
       const start = Math.floor(Date.now() / 1000) + 1;
       const from = start + WARMUP;
       const to = from + DURATION;
-      let meter = new CpuMeter();
-      let l0: any;
-      let l1: any;
+      const meter = new CpuMeter();
+      let l0: AdminStats['ledger'];
+      let l1: AdminStats['ledger'];
       let used = new Map<number, number>();
       try {
         await sleep(start * 1000 - Date.now());
@@ -89,12 +92,12 @@ for (let rep = 0; rep < REPEATS; rep++) {
           rule: { kind: 'range', min: K, max: K * 200 },
         });
         await sleep(from * 1000 - Date.now());
-        l0 = (await admin(h, 'GET', '/stats')).ledger;
+        l0 = (await admin<AdminStats>(h, 'GET', '/stats')).ledger;
         meter.begin([h.pid, ...g.clients.map((c) => c.pid)]);
         await sleep(to * 1000 - Date.now());
         used = meter.end();
-        l1 = (await admin(h, 'GET', '/stats')).ledger;
-        campaign = (await admin(h, 'DELETE', '/admin/campaign')).campaign;
+        l1 = (await admin<AdminStats>(h, 'GET', '/stats')).ledger;
+        campaign = (await admin<{ campaign: CampaignStatus | null }>(h, 'DELETE', '/admin/campaign')).campaign;
         await sleep(2500);
       } finally {
         tallies = await stopGenerator(g);
@@ -102,7 +105,8 @@ for (let rep = 0; rep < REPEATS; rep++) {
       const opens = collector.serverSeries(from, to, 'opens');
       const creates = collector.serverSeries(from, to, 'creates');
       // open latency over the whole step (the generator ran only for it), merged as the max of processes' percentiles
-      const lat = (k: string) => (tallies.length === g.clients.length ? Math.max(...tallies.map((t) => Number(t.openLatency?.[k] ?? NaN))) : NaN);
+      if (campaign === null) throw new Error('the campaign was gone when the bench stopped it');
+      const lat = (k: keyof LatencySummary) => (tallies.length === g.clients.length ? Math.max(...tallies.map((t) => Number(t.openLatency?.[k] ?? NaN))) : NaN);
       const p: Point = {
         offered,
         repeat: rep,

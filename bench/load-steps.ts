@@ -8,7 +8,7 @@ import { tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { startChild, stopChild, httpJson } from '../src/rehearsal/processes.ts';
+import { type Child, startChild, stopChild, httpJson } from '../src/rehearsal/processes.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 import { table } from '../src/report/summary-table.ts';
 
@@ -20,6 +20,11 @@ const users = Number(values.users);
 const seconds = Number(values.seconds);
 const steps = (positionals.length ? positionals : ['10000', '20000', '30000']).map(Number);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A started child's pid (a child that reported ready has one). */
+const pidOf = (c: Child): number => {
+  if (c.proc.pid === undefined) throw new Error(`${c.name} has no pid`);
+  return c.proc.pid;
+};
 const ticks = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime, in 1/100 s
@@ -43,15 +48,17 @@ for (const qps of steps) {
   await httpJson(`${control}/qps?qps=${qps}`);
   await sleep(1500);
   const sent = async () => (await httpJson<{ counters: { sent: number } }>(`${control}/stats`)).counters.sent;
-  const s0 = ticks(server.proc.pid!);
-  const c0 = ticks(clients.proc.pid!);
+  const serverPid = pidOf(server);
+  const clientsPid = pidOf(clients);
+  const s0 = ticks(serverPid);
+  const c0 = ticks(clientsPid);
   const sent0 = await sent();
   const w0 = Date.now();
   await sleep(seconds * 1000);
   const wall = (Date.now() - w0) / 1000;
   const sentPerSecond = Math.round((await sent()) - sent0) / wall;
-  const serverCpu = Math.round((ticks(server.proc.pid!) - s0) / wall);
-  const clientCpu = Math.round((ticks(clients.proc.pid!) - c0) / wall);
+  const serverCpu = Math.round((ticks(serverPid) - s0) / wall);
+  const clientCpu = Math.round((ticks(clientsPid) - c0) / wall);
   const tally = await httpJson<FinalTally>(`${control}/stop?drainMs=5000`, { method: 'POST', timeoutMs: 60_000 });
   await stopChild(clients, 'SIGTERM', 10_000, 3000);
   await stopChild(server, 'SIGTERM', 30_000);
@@ -73,7 +80,7 @@ for (const qps of steps) {
     connectSeconds,
     load: Number(loadavg()[0].toFixed(1)),
   };
-  process.stdout.write(JSON.stringify(result) + '\n');
+  process.stdout.write(`${JSON.stringify(result)}\n`);
   rows.push([qps, result.sentPerSecond, result.dropped, l.p50Ms, l.p99Ms, l.maxMs, serverCpu, clientCpu, connectSeconds.toFixed(1), result.load].map(String));
 }
 process.stderr.write(`${table(rows)}\n`);

@@ -15,11 +15,19 @@ import { main as ledgerCli } from '../src/ledger/cli.ts';
 import { openLedger } from '../src/ledger/sqlite-ledger.ts';
 import { LedgerDivergenceError, LedgerUnavailableError, type LedgerBatch } from '../src/ledger/types.ts';
 import { AT, drive, group, hits, opens, refunds, release, supplyStart, tempDb, u32, type Command } from './helpers/ledger.ts';
+import { present } from './helpers/present.ts';
 
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await ledgerCli(argv, { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s) });
+  const code = await ledgerCli(argv, {
+    stdout: (s) => {
+      stdout += s;
+    },
+    stderr: (s) => {
+      stderr += s;
+    },
+  });
   return { code, stdout, stderr };
 }
 
@@ -304,7 +312,7 @@ test.after.always(() => {
 (tmpfs.dir ? test.serial : test.skip)(
   `a full disk (tmpfs) refuses with LedgerUnavailableError and the ledger recovers when space returns${tmpfs.dir ? '' : ` [skipped: ${tmpfs.why}]`}`,
   async (t) => {
-    const dir = tmpfs.dir!;
+    const dir = present(tmpfs.dir, 'the tmpfs mount');
     const path = join(dir, 'ledger.db');
     const ledger = await openLedger(path);
     t.teardown(() => ledger.close());

@@ -99,7 +99,7 @@ test('a monitor process aligns live pushes, writes JSONL and CSV, and renders th
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.teardown(() => child.kill('SIGKILL'));
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const ready = JSON.parse((await lines.next()).value as string);
   t.is(ready.event, 'ready', 'ready line first');
   const base = `http://127.0.0.1:${ready.port}`;

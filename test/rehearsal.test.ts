@@ -45,7 +45,7 @@ test('a short rehearsal runs every phase and reconciles ledger, server and clien
   t.is(code, 0, `the rehearsal exits 0; its stderr:\n${stderr}`);
 
   const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as RehearsalReport;
-  t.deepEqual(JSON.parse(stdout.trim().split('\n').pop()!).ok, true, 'report JSON on stdout');
+  t.deepEqual(JSON.parse(stdout.trim().split('\n').pop() ?? '').ok, true, 'report JSON on stdout');
   t.is(report.engine, process.env.HONGBAO_ENGINE ?? 'native', 'the server ran the engine the suite selected');
   t.true(report.reconciliation.ok, `reconciled: ${report.reconciliation.differences.join('; ')}`);
   t.deepEqual(report.problems, [], 'no process problems');

@@ -6,6 +6,7 @@ import test from 'ava';
 import { runChaos } from '../scripts/reliability/chaos-run.ts';
 import { randomSeed } from '../scripts/reliability/rng.ts';
 import { tempDir } from './helpers/server.ts';
+import { present } from './helpers/present.ts';
 
 test('three kills and a SIGTERM under load lose nothing and pay nothing twice', async (t) => {
   t.timeout(90_000);
@@ -28,7 +29,7 @@ test('three kills and a SIGTERM under load lose nothing and pay nothing twice', 
   t.is(result.failure, null, `no round failed (seed ${seed})`);
   t.is(result.killsSurvived, 3, 'three SIGKILLs survived');
   t.is(result.termsClean, 1, 'the SIGTERM drained cleanly: exit 0, connections closed 1001, no answer after the ledger closed');
-  const f = result.final!;
+  const f = present(result.final, 'the final check');
   t.true(f.told.hits > 0 && f.told.shares > 0, `clients were told hits (${f.told.hits}) and shares (${f.told.shares})`);
   t.is(f.centsLost, 0, 'no cent told to a client is missing from the ledger');
   t.is(f.paidTwice, 0, 'nothing was paid twice');

@@ -6,6 +6,7 @@ import type { FinalTally } from '../src/simulator/tally.ts';
 import { zeroCounters } from '../src/simulator/tally.ts';
 import { summaryTable } from '../src/report/summary-table.ts';
 import { moneyFrom, type RehearsalReport } from '../src/report/report-json.ts';
+import { present } from './helpers/present.ts';
 
 const cc = (count: number, cents: number) => ({ count, cents });
 
@@ -136,7 +137,7 @@ test('the server engine disagreeing with its own ledger fails too', (t) => {
       ],
     ),
   ]);
-  i.serverTotals!.group.refunded = cc(1, 299);
+  present(i.serverTotals, 'the server totals').group.refunded = cc(1, 299);
   const r = reconcile(i);
   t.false(r.ok);
   t.true(

@@ -5,10 +5,11 @@ import test from 'ava';
 import { mintToken } from '../src/auth/token.ts';
 import { encodeLogin, encodeShake } from '../src/protocol/codec.ts';
 import { ClientType, CloseCode, ErrorCode, ServerType } from '../src/protocol/codes.ts';
-import { startServer, TestClient, type TestServer } from './helpers/server.ts';
 import { newCounters } from '../src/server/counters.ts';
 import { SessionRegistry } from '../src/server/registry.ts';
 import type { Session } from '../src/server/session.ts';
+import { present } from './helpers/present.ts';
+import { type StatsDocument, startServer, TestClient, type TestServer } from './helpers/server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -83,14 +84,14 @@ test.serial('a second login replaces the first across worker threads too', async
     codes.map(() => CloseCode.Replaced),
     'every older connection was replaced with 4004',
   );
-  conns.at(-1)!.close();
+  present(conns.at(-1), 'the newest connection').close();
 });
 
 test.serial('admin API: no token and a wrong token are 401', async (t) => {
-  t.is((await server.adminFetch('GET', '/stats', undefined, null)).status, 401, 'no token: 401');
-  t.is((await server.adminFetch('GET', '/stats', undefined, 'wrong')).status, 401, 'a wrong token: 401');
+  t.is((await server.adminFetch<StatsDocument>('GET', '/stats', undefined, null)).status, 401, 'no token: 401');
+  t.is((await server.adminFetch<StatsDocument>('GET', '/stats', undefined, 'wrong')).status, 401, 'a wrong token: 401');
   t.is((await server.adminFetch('POST', '/admin/expire', {}, server.token(1))).status, 401, 'a user token is not an admin token');
-  t.is((await server.adminFetch('GET', '/stats')).status, 200, 'the admin token: 200');
+  t.is((await server.adminFetch<StatsDocument>('GET', '/stats')).status, 200, 'the admin token: 200');
 });
 
 test.serial('admin API is not served on the public port', async (t) => {
@@ -106,7 +107,7 @@ test.serial('admin API is not served on the public port', async (t) => {
 });
 
 test.serial('secrets live in 0600 files and are never printed', async (t) => {
-  for (const file of [server.ready.secretFile!, server.ready.adminTokenFile!]) {
+  for (const file of [present(server.ready.secretFile, 'a secret file'), present(server.ready.adminTokenFile, 'an admin token file')]) {
     t.is(statSync(file).mode & 0o777, 0o600, `${file} has mode 0600`);
   }
   t.false(server.stderr().includes(server.secret), 'the secret is not on stderr');

@@ -12,6 +12,7 @@ import { newControl, newCounters, ShakeCeiling } from '../src/server/counters.ts
 import { MoveGate } from '../src/server/gate.ts';
 import type { Replier } from '../src/server/replier.ts';
 import { Session } from '../src/server/session.ts';
+import { present } from './helpers/present.ts';
 
 function packet(id: number, opened: number): PacketDetails {
   return {
@@ -106,13 +107,19 @@ test('the next turn looks again: answers never come from an older turn', async (
   batcher.details(target, 2, 7);
   await batcher.idle();
   t.is(calls.length, 2, 'one lookup per turn');
-  t.is(target.got[0].details!.opened.length, 1, 'the first turn saw one share');
-  t.is(target.got[1].details!.opened.length, 2, 'the second turn sees two');
+  t.is(present(target.got[0].details, 'details in the first answer').opened.length, 1, 'the first turn saw one share');
+  t.is(present(target.got[1].details, 'details in the second answer').opened.length, 2, 'the second turn sees two');
 });
 
 test('a session encodes the details of one lookup once and answers each request with its own id', (t) => {
   const sent: Uint8Array[] = [];
-  const ws = { send: (frame: Uint8Array) => (sent.push(Uint8Array.from(frame)), 1), getBufferedAmount: () => 0 };
+  const ws = {
+    send: (frame: Uint8Array) => {
+      sent.push(Uint8Array.from(frame));
+      return 1;
+    },
+    getBufferedAmount: () => 0,
+  };
   const s = new Session({ maxMessagesPerSecond: 50, maxErrors: 10, backpressureLimit: 65536 }, newCounters(), Date.now());
   s.ws = ws as never;
   const d = packet(7, 1000);
@@ -129,7 +136,12 @@ test('a session encodes the details of one lookup once and answers each request 
   for (const f of frames) t.is(f.type, ServerType.DetailsResult, 'a details answer');
   const [a, b, c] = frames as Array<Extract<(typeof frames)[number], { type: typeof ServerType.DetailsResult }>>;
   t.deepEqual(a.details, b.details, 'the same details for the same lookup');
-  t.is(a.details!.opened.length, 1000, 'with all 1000 shares');
-  t.deepEqual(a.details!.cover, cover, 'and the cover');
-  t.deepEqual(c.details!.cover, { title: '', colour: 0, story: '' }, 'another lookup is encoded afresh (here without a cover)');
+  const aDetails = present(a.details, 'details in the first answer');
+  t.is(aDetails.opened.length, 1000, 'with all 1000 shares');
+  t.deepEqual(aDetails.cover, cover, 'and the cover');
+  t.deepEqual(
+    present(c.details, 'details in the third answer').cover,
+    { title: '', colour: 0, story: '' },
+    'another lookup is encoded afresh (here without a cover)',
+  );
 });

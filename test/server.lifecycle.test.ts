@@ -11,7 +11,8 @@ import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
 import { encodeCreate, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
 import { CloseCode, ServerType } from '../src/protocol/codes.ts';
 import { FLAG_NAMES } from '../src/server/flags.ts';
-import { runServerCommand, startServer, tempDir, TestClient, type TestServer } from './helpers/server.ts';
+import { runServerCommand, startServer, tempDir, TestClient, type TestServer, type StatsDocument, type SupplyAnswer } from './helpers/server.ts';
+import { present } from './helpers/present.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -66,8 +67,8 @@ test('SIGTERM: requests in hand are answered, connections close with 1001, exit 
     { event: 'ready', port: server.ready.port, adminPort: server.ready.adminPort },
     '--ready-file holds the ready line',
   );
-  await server.adminFetch('POST', '/admin/supply', { total: 1000, ratePerSecond: 1000, rule: { kind: 'range', min: 1, max: 9 } });
-  for (let i = 0; i < 30 && (await server.adminFetch('GET', '/stats')).body.supply.released === 0; i++) await sleep(100);
+  await server.adminFetch<SupplyAnswer>('POST', '/admin/supply', { total: 1000, ratePerSecond: 1000, rule: { kind: 'range', min: 1, max: 9 } });
+  for (let i = 0; i < 30 && present((await server.adminFetch<StatsDocument>('GET', '/stats')).body.supply, 'the supply').released === 0; i++) await sleep(100);
   const c = await TestClient.login(server, 1);
   for (let i = 1; i <= 40; i++) c.send(encodeShake(i));
   const first = await c.reply(1);
@@ -83,7 +84,7 @@ test('SIGTERM: requests in hand are answered, connections close with 1001, exit 
   // Every hit the client was told about is in the ledger.
   const again = await startServer({ dataDir: server.dataDir });
   try {
-    const stats = await again.adminFetch('GET', '/stats');
+    const stats = await again.adminFetch<StatsDocument>('GET', '/stats');
     t.true(stats.body.totals.shake.paid.count >= told.length, `the ledger holds every hit told (${told.length}) as paid`);
   } finally {
     t.is((await again.stop()).code, 0, 'the second run exits 0 too');
@@ -96,7 +97,7 @@ async function ask(c: TestClient, requestId: number, bytes: Uint8Array): Promise
 }
 
 async function stats(server: TestServer) {
-  return (await server.adminFetch('GET', '/stats')).body;
+  return (await server.adminFetch<StatsDocument>('GET', '/stats')).body;
 }
 
 test('restart on the same database: balances, shares and the supply carry on, nothing is paid twice', async (t) => {
@@ -107,8 +108,8 @@ test('restart on the same database: balances, shares and the supply carry on, no
   let share11 = 0;
   let packetId = 0;
   try {
-    await a.adminFetch('POST', '/admin/supply', { total: 12, ratePerSecond: 8, rule: { kind: 'list', values: [100] } });
-    for (let i = 0; i < 40 && (await stats(a)).supply.released < 8; i++) await sleep(100);
+    await a.adminFetch<SupplyAnswer>('POST', '/admin/supply', { total: 12, ratePerSecond: 8, rule: { kind: 'list', values: [100] } });
+    for (let i = 0; i < 40 && present((await stats(a)).supply, 'the supply').released < 8; i++) await sleep(100);
     const users = await Promise.all([1, 2, 3, 4].map((u) => TestClient.login(a, u))); // one per shard
     const hits = await Promise.all(users.map((c, i) => ask(c, 100 + i, encodeShake(100 + i))));
     wonBefore = hits.filter((f) => f.type === ServerType.ShakeResult && f.status === ShakeStatus.Hit).map((f) => (f as { packetId: number }).packetId);
@@ -128,9 +129,10 @@ test('restart on the same database: balances, shares and the supply carry on, no
   const b = await startServer({ dataDir, args });
   try {
     const s = await stats(b);
+    const supply = present(s.supply, 'the supply, restored');
     t.is(s.totals.shake.paid.count, 4, 'four shake packets were paid, and still are');
-    t.is(s.totals.shake.created.count, s.supply.released, 'created shake packets = released by the supply');
-    t.true(s.supply.released >= 8 && s.supply.released <= 12, `the supply resumed from its released count (${s.supply.released})`);
+    t.is(s.totals.shake.created.count, supply.released, 'created shake packets = released by the supply');
+    t.true(supply.released >= 8 && supply.released <= 12, `the supply resumed from its released count (${supply.released})`);
     t.is(s.totals.group.paid.cents, share11, 'the group packet keeps its opened share');
     const r11 = await TestClient.login(b, 11);
     t.like(await ask(r11, 1, encodeOpen(1, packetId)), { status: OpenStatus.Repeat, cents: share11 }, 'a repeat open after the restart returns the same share');
@@ -139,9 +141,9 @@ test('restart on the same database: balances, shares and the supply carry on, no
     t.like(o12, { status: OpenStatus.Ok }, 'another recipient opens the next share');
     t.not((o12 as { cents: number }).cents, 0, 'with cents');
 
-    for (let i = 0; i < 40 && (await stats(b)).supply.released < 12; i++) await sleep(100);
+    for (let i = 0; i < 40 && present((await stats(b)).supply, 'the supply').released < 12; i++) await sleep(100);
     const after = await stats(b);
-    t.is(after.supply.released, 12, 'the supply released its total and no more');
+    t.is(present(after.supply, 'the supply').released, 12, 'the supply released its total and no more');
     t.is(after.totals.shake.created.count, 12, 'twelve packets in all, across both runs');
     const users = await Promise.all([1, 2, 3, 4].map((u) => TestClient.login(b, u)));
     const won: number[] = [];

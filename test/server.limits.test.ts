@@ -3,7 +3,7 @@
 import test from 'ava';
 import { encodeCreate, encodeDetails, encodeLogin, encodeOpen, encodeShake } from '../src/protocol/codec.ts';
 import { ClientType, CloseCode, CommonStatus, ErrorCode, ServerType } from '../src/protocol/codes.ts';
-import { startServer, TestClient, type TestServer } from './helpers/server.ts';
+import { startServer, TestClient, type TestServer, type StatsDocument, type CreatedAnswer } from './helpers/server.ts';
 
 let server: TestServer;
 let nextUser = 500;
@@ -66,7 +66,7 @@ test.serial('after too many errors the connection is closed with 4005, and nothi
   const c = await TestClient.login(server, nextUser++);
   for (let i = 0; i < 10; i++) c.send(frame(...header(1, 0x7f, i)));
   t.is((await c.closed).code, CloseCode.TooManyErrors, 'close code 4005');
-  const stats = await server.adminFetch('GET', '/stats');
+  const stats = await server.adminFetch<StatsDocument>('GET', '/stats');
   t.is(stats.body.totals.shake.paid.count + stats.body.totals.group.paid.count, 0, 'no money moved');
 });
 
@@ -122,7 +122,7 @@ test.serial('a frame above the payload limit closes the connection; the server k
 });
 
 test.serial('a slow reader is cut off at the backpressure limit with 4008', async (t) => {
-  const made = await server.adminFetch('POST', '/admin/packets', {
+  const made = await server.adminFetch<CreatedAnswer>('POST', '/admin/packets', {
     sender: 1,
     totalCents: 100,
     shareCount: 1,
@@ -173,7 +173,7 @@ test.serial('random frames neither crash the server nor break the money identiti
   c.send(encodeOpen(77, 4242424));
   t.like(await c.reply(77), { type: ServerType.OpenResult }, 'and answers a fresh connection');
   c.close();
-  const stats = (await server.adminFetch('GET', '/stats')).body;
+  const stats = (await server.adminFetch<StatsDocument>('GET', '/stats')).body;
   for (const flow of ['shake', 'group'] as const) {
     const f = stats.totals[flow];
     t.is(f.created.cents, f.paid.cents + f.remaining.cents + f.refunded.cents, `${flow}: created = paid + remaining + refunded`);

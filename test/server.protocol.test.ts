@@ -5,7 +5,8 @@ import test from 'ava';
 import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
 import { encodeCreate, encodeDetails, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
 import { CreateExtraStatus, DetailsStatus, ServerType } from '../src/protocol/codes.ts';
-import { startServer, TestClient, type TestServer } from './helpers/server.ts';
+import { startServer, TestClient, type TestServer, type StatsDocument, type CreatedAnswer, type SupplyAnswer } from './helpers/server.ts';
+import { present } from './helpers/present.ts';
 
 let server: TestServer;
 let monitor: Server;
@@ -68,7 +69,7 @@ test.serial('a shake with no supply running misses', async (t) => {
 });
 
 test.serial('after the supply released packets, shakes hit them and none is won twice', async (t) => {
-  const started = await server.adminFetch('POST', '/admin/supply', { total: 4, ratePerSecond: 4, rule: { kind: 'list', values: [88] } });
+  const started = await server.adminFetch<SupplyAnswer>('POST', '/admin/supply', { total: 4, ratePerSecond: 4, rule: { kind: 'list', values: [88] } });
   t.is(started.status, 200, `the admin API starts the supply: ${JSON.stringify(started.body)}`);
   t.like(started.body.supply, { total: 4, active: true }, 'the answer carries the supply state');
   await new Promise((r) => setTimeout(r, 2100)); // one tick of the supply clock, on the second
@@ -224,10 +225,10 @@ test.serial('admin: a campaign notifies recipients; expire refunds the unopened 
   let created = 0;
   for (let i = 0; i < 50 && created === 0; i++) {
     await new Promise((res) => setTimeout(res, 100));
-    created = (await server.adminFetch('GET', '/stats')).body.campaign.created;
+    created = present((await server.adminFetch<StatsDocument>('GET', '/stats')).body.campaign, 'the campaign').created;
   }
   t.is(created, 1, 'the campaign created its one packet');
-  const made = await server.adminFetch('POST', '/admin/packets', { sender: 1, totalCents: 700, shareCount: 2, recipients: [r.id, 2] });
+  const made = await server.adminFetch<CreatedAnswer>('POST', '/admin/packets', { sender: 1, totalCents: 700, shareCount: 2, recipients: [r.id, 2] });
   t.is(made.status, 200, 'the admin API creates a packet');
   const packetId = made.body.packetId;
   const notify = await r.c.next((f) => f.type === ServerType.PacketNotify && f.packetId === packetId);
@@ -236,14 +237,14 @@ test.serial('admin: a campaign notifies recipients; expire refunds the unopened 
   const expired = await server.adminFetch('POST', '/admin/expire', { packetIds: [packetId] });
   t.deepEqual(expired.body, { expired: 1, refundedCents: 700 - opened.cents }, 'expire refunds the unopened cents');
   t.like(await ask(r.c, (id) => encodeOpen(id, packetId)), { status: OpenStatus.Repeat }, 'an opener still sees their share');
-  const bad = await server.adminFetch('POST', '/admin/packets', { sender: 1, totalCents: 1, shareCount: 2, recipients: [3, 4] });
+  const bad = await server.adminFetch<CreatedAnswer>('POST', '/admin/packets', { sender: 1, totalCents: 1, shareCount: 2, recipients: [3, 4] });
   t.is(bad.status, 422, 'a packet the engine refuses is 422');
   t.is(bad.body.status, 'total-below-shares', 'with the create status name');
 });
 
 test.serial('stats and metrics count what happened', async (t) => {
   await new Promise((r) => setTimeout(r, 1100));
-  const stats = await server.adminFetch('GET', '/stats');
+  const stats = await server.adminFetch<StatsDocument>('GET', '/stats');
   t.is(stats.status, 200, 'GET /stats answers');
   const s = stats.body;
   t.true(s.cumulative.shakes >= 10, 'shakes are counted');
@@ -267,7 +268,13 @@ test.serial('stats and metrics count what happened', async (t) => {
 
 test.serial('a packet past its expiry is refunded by the sweep and can no longer be opened', async (t) => {
   const r = await user();
-  const made = await server.adminFetch('POST', '/admin/packets', { sender: 1, totalCents: 300, shareCount: 2, recipients: [r.id, 2], expiresInMs: 200 });
+  const made = await server.adminFetch<CreatedAnswer>('POST', '/admin/packets', {
+    sender: 1,
+    totalCents: 300,
+    shareCount: 2,
+    recipients: [r.id, 2],
+    expiresInMs: 200,
+  });
   const packetId = made.body.packetId;
   let d: ServerFrame | null = null;
   for (let i = 0; i < 30; i++) {
@@ -286,7 +293,7 @@ test.serial('a packet past its expiry is refunded by the sweep and can no longer
 test.serial('the server pushes its counters to the monitor once a second', async (t) => {
   for (let i = 0; i < 30 && pushes.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
   t.true(pushes.length >= 2, `pushes arrive (${pushes.length})`);
-  const last = pushes.at(-1)!;
+  const last = present(pushes.at(-1), 'a push');
   t.is(last.source, 'server', 'the source is the server');
   t.true(Number.isInteger(last.second), 'each push names its second');
   t.true('shakes' in last.counters && 'connections' in last.counters && 'totals' in last.counters, 'with the second block, connections and totals');

@@ -11,7 +11,8 @@ import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
 import { encodeCreate, encodeDetails, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
 import { DetailsStatus, ServerType } from '../src/protocol/codes.ts';
 import { checkTold, Told } from '../scripts/reliability/told.ts';
-import { startServer, TestClient, type TestServer } from './helpers/server.ts';
+import { startServer, TestClient, type TestServer, type StatsDocument, type CreatedAnswer, type SupplyAnswer } from './helpers/server.ts';
+import { present } from './helpers/present.ts';
 
 let server: TestServer;
 const told = new Told();
@@ -34,7 +35,7 @@ async function ask(c: TestClient, bytes: (id: number) => Uint8Array): Promise<Se
 }
 
 async function totals() {
-  return (await server.adminFetch('GET', '/stats')).body.totals as Record<
+  return (await server.adminFetch<StatsDocument>('GET', '/stats')).body.totals as Record<
     'shake' | 'group',
     { paid: { count: number; cents: number }; remaining: { count: number; cents: number }; refunded: { count: number; cents: number } }
   >;
@@ -52,9 +53,9 @@ async function create(sender: TestClient, total: number, shares: number, recipie
 }
 
 test.serial('shakes after the supply ended miss and move nothing', async (t) => {
-  const started = await server.adminFetch('POST', '/admin/supply', { total: 3, ratePerSecond: 3, rule: { kind: 'list', values: [50] } });
+  const started = await server.adminFetch<SupplyAnswer>('POST', '/admin/supply', { total: 3, ratePerSecond: 3, rule: { kind: 'list', values: [50] } });
   t.is(started.status, 200, 'a supply of three packets');
-  for (let i = 0; i < 40 && (await server.adminFetch('GET', '/stats')).body.supply.released < 3; i++) await sleep(100);
+  for (let i = 0; i < 40 && present((await server.adminFetch<StatsDocument>('GET', '/stats')).body.supply, 'the supply').released < 3; i++) await sleep(100);
   const c = await TestClient.login(server, 1);
   let hits = 0;
   for (let i = 0; i < 20 && hits < 3; i++) {
@@ -96,7 +97,13 @@ test.serial('repeated, emptied, foreign and unknown opens are answered and move 
 });
 
 test.serial('opens of an expired packet are Expired (a share opened before stays a Repeat) and move nothing', async (t) => {
-  const made = await server.adminFetch('POST', '/admin/packets', { sender: 20, totalCents: 90, shareCount: 3, recipients: [21, 22, 23], expiresInMs: 400 });
+  const made = await server.adminFetch<CreatedAnswer>('POST', '/admin/packets', {
+    sender: 20,
+    totalCents: 90,
+    shareCount: 3,
+    recipients: [21, 22, 23],
+    expiresInMs: 400,
+  });
   t.is(made.status, 200, 'a packet that expires in 0.4 s');
   const packetId = made.body.packetId;
   told.packet(packetId, 90, 3);
@@ -118,14 +125,20 @@ test.serial('opens of an expired packet are Expired (a share opened before stays
 });
 
 test.serial('a packet evicted after --retain-expired-ms: its opens are Expired, its details unknown, nothing moves; the ledger keeps it', async (t) => {
-  const made = await server.adminFetch('POST', '/admin/packets', { sender: 30, totalCents: 70, shareCount: 2, recipients: [31, 32], expiresInMs: 200 });
+  const made = await server.adminFetch<CreatedAnswer>('POST', '/admin/packets', {
+    sender: 30,
+    totalCents: 70,
+    shareCount: 2,
+    recipients: [31, 32],
+    expiresInMs: 200,
+  });
   const packetId = made.body.packetId;
   told.packet(packetId, 70, 2);
   const r31 = await TestClient.login(server, 31);
   const opened = await ask(r31, (id) => encodeOpen(id, packetId));
   t.like(opened, { status: OpenStatus.Ok }, 'one share before the expiry');
   told.share(packetId, 31, (opened as { cents: number }).cents);
-  const evicted = async () => (await server.adminFetch('GET', '/stats')).body.cumulative.evicted as number;
+  const evicted = async () => (await server.adminFetch<StatsDocument>('GET', '/stats')).body.cumulative.evicted as number;
   const start = await evicted();
   const details = () => ask(r31, (id) => encodeDetails(id, packetId));
   t.like(await details(), { type: ServerType.DetailsResult, status: DetailsStatus.Found }, 'details while it is held');
@@ -169,7 +182,7 @@ test.serial(
     const admin = await fetch(`${server.http}/v1/shake`, { method: 'POST', headers: { authorization: `Bearer ${server.adminToken}` } });
     t.is(admin.status, 401, 'the admin token is no user token: 401');
 
-    const made = await server.adminFetch('POST', '/admin/packets', { sender: 30, totalCents: 77, shareCount: 1, recipients: [31] });
+    const made = await server.adminFetch<CreatedAnswer>('POST', '/admin/packets', { sender: 30, totalCents: 77, shareCount: 1, recipients: [31] });
     const packetId = made.body.packetId;
     told.packet(packetId, 77, 1);
     const before = await totals();

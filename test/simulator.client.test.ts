@@ -10,6 +10,7 @@ import { verifyToken } from '../src/auth/token.ts';
 import { Simulator } from '../src/simulator/simulator.ts';
 import { slotsInSecond } from '../src/simulator/schedule.ts';
 import type { ClientSecondCounters } from '../src/monitor/push.ts';
+import { present } from './helpers/present.ts';
 
 const SECRET = 'test-secret-0123456789abcdef';
 
@@ -116,7 +117,7 @@ test('simulated users log in, shake on schedule, open notified packets and tally
   t.true(await waitFor(() => Date.now() >= (start + 2) * 1000 + 200, 6000), 'two full seconds passed');
 
   // a group packet for users 3, 4 and 5
-  for (const u of [3, 4, 5]) fake.sockets.get(u)!.send(encodePacketNotify(9001, 1, 3, 300, Date.now() + 60_000));
+  for (const u of [3, 4, 5]) present(fake.sockets.get(u), `user ${u}'s socket`).send(encodePacketNotify(9001, 1, 3, 300, Date.now() + 60_000));
   t.true(await waitFor(() => fake.opens.length === 3, 3000), 'each recipient opened once');
 
   const tally = await sim.stop(2000);
@@ -160,7 +161,7 @@ test('a dropped connection reconnects with back-off and shakes again', async (t)
   });
   sim.start();
   t.true(await waitFor(() => sim.connected === 10, 3000), 'connected');
-  fake.sockets.get(4)!.terminate();
+  present(fake.sockets.get(4), "user 4's socket").terminate();
   t.true(await waitFor(() => sim.connected === 9, 2000), 'the drop is seen');
   t.true(await waitFor(() => sim.connected === 10, 3000), 'user 4 is back');
   const tally = await sim.stop(500);

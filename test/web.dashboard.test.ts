@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { Monitor } from '../src/monitor/monitor.ts';
 import { DashboardFeed } from '../src/web/feed.ts';
 import { loadWebPage, serveStaticNode } from '../src/web/static.ts';
-import { startServer, tempDir, type TestServer } from './helpers/server.ts';
+import { startServer, tempDir, type TestServer, type SupplyAnswer } from './helpers/server.ts';
 import { DESKTOP, launchChromium, newPage, PHONE, screenshot, type Headless } from './helpers/web-browser.ts';
+import { present } from './helpers/present.ts';
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 
@@ -33,10 +34,10 @@ const test = anyTest as TestFn<Ctx>;
 function spawnCli(args: string[]): { child: ChildProcess; ready: Promise<Record<string, unknown>>; stderr: () => string } {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
+  child.stderr.on('data', (d) => (stderr += d));
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
     let buffered = '';
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       buffered += d;
       for (const line of buffered.split('\n').slice(0, -1)) {
         try {
@@ -127,7 +128,7 @@ test('the dashboard moves every second and its reconciliation stays green, to th
   t.log(`dashboard served by ${monitor.how}`);
   const users = 'users 1-200';
   t.is(
-    (await server.adminFetch('POST', '/admin/supply', { total: 3000, ratePerSecond: 200, rule: { kind: 'range', min: 1, max: 300 } })).status,
+    (await server.adminFetch<SupplyAnswer>('POST', '/admin/supply', { total: 3000, ratePerSecond: 200, rule: { kind: 'range', min: 1, max: 300 } })).status,
     200,
     'supply',
   );
@@ -150,7 +151,7 @@ test('the dashboard moves every second and its reconciliation stays green, to th
     '--qps',
     '400',
     '--secret-file',
-    server.ready.secretFile!,
+    present(server.ready.secretFile, 'a secret file'),
     '--monitor',
     monitor.url,
     '--quiet',
@@ -168,14 +169,23 @@ test('the dashboard moves every second and its reconciliation stays green, to th
     const w = window as unknown as { reconStates: string[]; reconRed: string[] };
     w.reconStates = [];
     w.reconRed = [];
-    const box = document.getElementById('recon')!;
+    const box = document.getElementById('recon');
+    if (box === null) throw new Error('the dashboard has no #recon');
     new MutationObserver(() => {
       w.reconStates.push(box.dataset.state ?? '');
       if (box.dataset.state === 'off') w.reconRed.push(`second ${document.documentElement.dataset.lastSecond}: ${box.innerText}`);
     }).observe(box, { attributes: true, attributeFilter: ['data-state'] });
   });
   const clientQps = page.locator('#tile-client-qps');
-  await page.waitForFunction(() => Number(document.getElementById('tile-client-qps')!.textContent!.replace(/,/g, '')) > 0, null, { timeout: 30_000 });
+  await page.waitForFunction(
+    () => {
+      const tile = document.getElementById('tile-client-qps');
+      if (tile === null) throw new Error('the dashboard has no #tile-client-qps');
+      return Number((tile.textContent ?? '').replace(/,/g, '')) > 0;
+    },
+    null,
+    { timeout: 30_000 },
+  );
   const seconds: number[] = [];
   const hits: string[] = [];
   for (let i = 0; i < 4; i++) {

@@ -9,6 +9,7 @@ import type { Totals } from '../src/engine/types.ts';
 import { reconcile, toDashboardPoint, type FeedCarry, type PushBody } from '../src/web/dashboard/point.ts';
 import { DashboardFeed } from '../src/web/feed.ts';
 import { loadWebPage, lookupStatic, serveStaticNode, serveStaticUws } from '../src/web/static.ts';
+import { present } from './helpers/present.ts';
 
 const cc = (count: number, cents: number) => ({ count, cents });
 
@@ -136,7 +137,7 @@ test('node:http: the dashboard page, /series and /events', async (t) => {
 
     const events = await fetch(`${base}/events`);
     t.is(events.headers.get('content-type'), 'text/event-stream; charset=utf-8', 'SSE content type');
-    const reader = events.body!.getReader();
+    const reader = present(events.body, 'a streamed body').getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
     t.regex(first, /^retry: /, 'the stream opens with a retry hint');
     feed.publish(toDashboardPoint(6, [server(6, { shakes: 4 })], { totals: null, received: null }));
@@ -178,12 +179,12 @@ test('uWebSockets.js: static files and the feed mount on a uWS app', async (t) =
     const page = await fetch(`${base}/`);
     t.is(page.headers.get('content-type'), 'text/html; charset=utf-8', 'index at /');
     t.is(page.headers.get('x-content-type-options'), 'nosniff', 'security headers');
-    t.is((await page.arrayBuffer()).byteLength, files.get('/index.html')!.body.length, 'whole body');
+    t.is((await page.arrayBuffer()).byteLength, present(files.get('/index.html'), 'a built index.html').body.length, 'whole body');
     t.is((await fetch(`${base}/missing`)).status, 404, 'falls through');
     feed.publish(toDashboardPoint(7, [], { totals: null, received: null }));
     t.is(((await (await fetch(`${base}/series`)).json()) as unknown[]).length, 1, '/series');
     const events = await fetch(`${base}/events`);
-    const reader = events.body!.getReader();
+    const reader = present(events.body, 'a streamed body').getReader();
     await reader.read();
     t.is(feed.subscribers, 1, 'the stream subscribed');
     feed.publish(toDashboardPoint(8, [], { totals: null, received: null }));

@@ -6,8 +6,9 @@ import type { Page } from 'playwright-core';
 import { encodeDetails, encodeOpen, type DetailsBody } from '../src/protocol/codec.ts';
 import { ServerType } from '../src/protocol/codes.ts';
 import { loadWebPage, lookupStatic, SECURITY_HEADERS, type StaticFiles } from '../src/web/static.ts';
-import { startServer, TestClient, type TestServer } from './helpers/server.ts';
+import { startServer, TestClient, type TestServer, type CreatedAnswer, type SupplyAnswer } from './helpers/server.ts';
 import { DESKTOP, launchChromium, newPage, PHONE, screenshot, type Headless } from './helpers/web-browser.ts';
+import { present } from './helpers/present.ts';
 
 interface Ctx {
   server: TestServer;
@@ -60,14 +61,18 @@ async function signIn(t: ExecutionContext<Ctx>, page: Page, user: number): Promi
 
 test.serial('sign in and shake until a hit while a supply runs', async (t) => {
   const { server } = t.context;
-  const supply = await server.adminFetch('POST', '/admin/supply', { total: 4000, ratePerSecond: 200, rule: { kind: 'range', min: 1, max: 500 } });
+  const supply = await server.adminFetch<SupplyAnswer>('POST', '/admin/supply', { total: 4000, ratePerSecond: 200, rule: { kind: 'range', min: 1, max: 500 } });
   t.is(supply.status, 200, `supply started: ${JSON.stringify(supply.body)}`);
   const { page, errors } = await openPage(t);
   await signIn(t, page, 101);
   let outcome = '';
   for (let i = 0; i < 40 && outcome !== 'hit'; i++) {
     await page.getByRole('button', { name: 'Shake', exact: true }).click();
-    await page.waitForFunction(() => !document.getElementById('shake')!.hasAttribute('aria-busy'));
+    await page.waitForFunction(() => {
+      const button = document.getElementById('shake');
+      if (button === null) throw new Error('the page has no #shake');
+      return !button.hasAttribute('aria-busy');
+    });
     outcome = (await page.locator('#result').getAttribute('data-outcome')) ?? '';
     t.not(outcome, 'refused', `a shake was refused: ${await page.locator('#result').innerText()}`);
   }
@@ -88,7 +93,7 @@ test.serial('a group packet arrives live, opens, and shows its cover, every shar
   const { page, errors } = await openPage(t);
   await signIn(t, page, 201);
   const other = await TestClient.login(server, 202);
-  const created = await server.adminFetch('POST', '/admin/packets', {
+  const created = await server.adminFetch<CreatedAnswer>('POST', '/admin/packets', {
     sender: 7,
     totalCents: 1000,
     shareCount: 3,
@@ -119,7 +124,8 @@ test.serial('a group packet arrives live, opens, and shows its cover, every shar
   const details = (reply.type === ServerType.DetailsResult ? reply.details : null) as DetailsBody;
   t.truthy(details, 'details from the server');
   const mine = details.opened.find((s) => s.user === 201);
-  t.is(Number(got![1]) * 100 + Number(got![2]), mine?.cents ?? -1, 'the page shows the share the server recorded');
+  const [, yuan, fen] = present(got, 'the share in words');
+  t.is(Number(yuan) * 100 + Number(fen), mine?.cents ?? -1, 'the page shows the share the server recorded');
   const rows = await page.locator('#shares tr').allInnerTexts();
   t.is(rows.length, 2, 'both opened shares are listed');
   details.opened.forEach((s, i) => {
@@ -159,7 +165,7 @@ test.serial('the send form creates a packet for its recipients and says refusals
   await page.getByRole('button', { name: 'Send packet' }).click();
   const sent = page.getByText(/Sent packet #(\d+): ¥6\.66 in 2 shares to 302, 303\./);
   await sent.waitFor();
-  const packetId = Number(/#(\d+)/.exec(await sent.innerText())![1]);
+  const packetId = Number(present(/#(\d+)/.exec(await sent.innerText()), 'a packet number in the sent line')[1]);
   const notify = await recipient.next((f) => f.type === ServerType.PacketNotify);
   t.like(notify, { packetId, sender: 301, shareCount: 2, totalCents: 666 }, 'the recipient was notified of exactly that packet');
   await screenshot(page, 'shake-desktop-sent');

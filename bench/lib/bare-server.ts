@@ -105,8 +105,10 @@ function requireNativeUws(): Uws {
 
 if (!isMainThread) {
   const { port } = workerData as { port: number };
-  const close = runApp(requireNativeUws(), port, (ok) => parentPort!.postMessage(ok));
-  parentPort!.on('message', () => {
+  const parent = parentPort;
+  if (parent === null) throw new Error('bare-server: a worker thread without a parent port');
+  const close = runApp(requireNativeUws(), port, (ok) => parent.postMessage(ok));
+  parent.on('message', () => {
     close();
     setImmediate(() => process.exit(0)); // uWS handles closed: the thread may end
   });
@@ -125,7 +127,10 @@ if (!isMainThread) {
     for (let i = 0; i < threads; i++) {
       const w = new Worker(bootScript(), { eval: true, workerData: { port } });
       const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-      stops.push(() => (w.postMessage('stop'), exited));
+      stops.push(() => {
+        w.postMessage('stop');
+        return exited;
+      });
       w.on('message', (ok: boolean) => {
         if (!ok) process.exit(1);
         if (++up === threads) ready();

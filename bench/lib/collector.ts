@@ -3,11 +3,13 @@
 // window of full seconds and merge the clients' latency histograms exactly.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ClientSecondCounters } from '../../src/monitor/push.ts';
 import { decodeHistogram, latencyHistogram, type Histogram } from '../../src/simulator/histogram.ts';
 
 export interface SecondRecord {
-  server: Record<string, any> | null;
-  clients: Map<string, Record<string, any>>;
+  /** the server's `second` block of /stats */
+  server: Record<string, unknown> | null;
+  clients: Map<string, ClientSecondCounters>;
 }
 
 export class Collector {
@@ -22,9 +24,15 @@ export class Collector {
       req.on('data', (d) => (body += d));
       req.on('end', () => {
         try {
-          const rec = JSON.parse(body) as { source: string; id: string; second: number; counters: Record<string, any> };
+          // the push format (src/monitor/push.ts PushRecord), told apart by source
+          const rec = JSON.parse(body) as
+            | { source: 'server'; id: string; second: number; counters: Record<string, unknown> }
+            | { source: 'client'; id: string; second: number; counters: ClientSecondCounters };
           let s = this.seconds.get(rec.second);
-          if (!s) this.seconds.set(rec.second, (s = { server: null, clients: new Map() }));
+          if (!s) {
+            s = { server: null, clients: new Map() };
+            this.seconds.set(rec.second, s);
+          }
           if (rec.source === 'server') s.server = rec.counters;
           else s.clients.set(rec.id, rec.counters);
           res.writeHead(204).end();
@@ -33,8 +41,9 @@ export class Collector {
         }
       });
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    const server = this.server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
   clear(): void {
@@ -42,7 +51,7 @@ export class Collector {
   }
 
   /** Sum of a client counter over all processes, for each second of [from, to). */
-  clientSeries(from: number, to: number, field: string | ((c: Record<string, any>) => number)): number[] {
+  clientSeries(from: number, to: number, field: Exclude<keyof ClientSecondCounters, 'histogram'> | ((c: ClientSecondCounters) => number)): number[] {
     const out: number[] = [];
     for (let s = from; s < to; s++) {
       let sum = 0;

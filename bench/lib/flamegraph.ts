@@ -75,7 +75,7 @@ export function latestWinsPerfMap(text: string): string {
     list.push([e.start, end]);
     taken.set(p0, list);
   }
-  return kept.reverse().join('\n') + '\n';
+  return `${kept.reverse().join('\n')}\n`;
 }
 
 /** A frame's display name: JS frames lose their `file:///…/` prefix down to the repo path. */
@@ -135,7 +135,10 @@ export function fold(samples: Sample[], engineFrame: (f: Frame) => boolean, root
     for (let i = s.frames.length - 1; i >= 0; i--) path.push({ name: frameName(s.frames[i]), cat: categoryOf(s.frames[i], engineFrame) });
     for (const p of path) {
       let child = node.children.get(p.name);
-      if (!child) node.children.set(p.name, (child = { name: p.name, cat: p.cat, value: 0, children: new Map() }));
+      if (!child) {
+        child = { name: p.name, cat: p.cat, value: 0, children: new Map() };
+        node.children.set(p.name, child);
+      }
       child.value += s.weight;
       node = child;
     }

@@ -2,7 +2,7 @@
 // ports, the engine and threads asked for, its pushes to the bench's collector.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, getJson, spawnReady, stop, type Child } from './procs.ts';
+import { CLI, getJson, spawnReady, stop, type Child, type ReadyLine } from './procs.ts';
 
 export interface Hongbao {
   child: Child;
@@ -32,6 +32,23 @@ export interface HongbaoOptions {
   root?: string;
 }
 
+/** The fields of the server's ready line (src/server/server.ts ReadyInfo) a bench uses, checked. */
+function serverReady(line: ReadyLine) {
+  const { pid, engine, threads, port, adminPort, secretFile, adminTokenFile } = line;
+  if (
+    typeof pid !== 'number' ||
+    typeof engine !== 'string' ||
+    typeof threads !== 'number' ||
+    typeof port !== 'number' ||
+    typeof adminPort !== 'number' ||
+    typeof secretFile !== 'string' ||
+    typeof adminTokenFile !== 'string'
+  ) {
+    throw new Error(`the server's ready line lacks a field a bench needs (token files not written?): ${JSON.stringify(line)}`);
+  }
+  return { pid, engine, threads, port, adminPort, secretFile, adminTokenFile };
+}
+
 export async function startHongbao(o: HongbaoOptions): Promise<Hongbao> {
   const dataDir = mkdtempSync(path.join(o.outDir, `data-${o.label}-`));
   const args = ['server', '--port', '0', '--admin-port', '0', '--data', dataDir];
@@ -46,11 +63,11 @@ export async function startHongbao(o: HongbaoOptions): Promise<Hongbao> {
     logFile: path.join(o.outDir, `${o.label}-server.log`),
     readyTimeoutMs: 120_000,
   });
-  const r = child.ready;
+  const r = serverReady(child.ready);
   const adminToken = readFileSync(r.adminTokenFile, 'utf8').trim();
   return {
     child,
-    pid: Number(r.pid),
+    pid: r.pid,
     engine: r.engine,
     threads: r.threads,
     wsUrl: `ws://127.0.0.1:${r.port}/ws`,
@@ -63,7 +80,16 @@ export async function startHongbao(o: HongbaoOptions): Promise<Hongbao> {
   };
 }
 
-export function admin<T = any>(h: Hongbao, method: string, route: string, body?: unknown): Promise<T> {
+/** The parts of the admin API's answers the benches read (docs/admin-api.md). */
+export interface AdminStats {
+  cumulative: Record<string, number>;
+  ledger: { commits: number; batches: number };
+}
+export interface AdminCreated {
+  packetId: number;
+}
+
+export function admin<T>(h: Hongbao, method: string, route: string, body?: unknown): Promise<T> {
   return getJson<T>(`${h.adminUrl}${route}`, { method, body, token: h.adminToken });
 }
 

@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import path from 'node:path';
 import { summarize } from '../../src/simulator/histogram.ts';
+import type { CounterName, FinalTally } from '../../src/simulator/tally.ts';
 import type { Collector } from './collector.ts';
 import { CpuMeter, load } from './machine.ts';
 import { median, round } from './report.ts';
@@ -79,7 +80,7 @@ export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
   const deadline = started + (o.connectTimeoutSeconds ?? 120) * 1000;
   let connected = 0;
   while (performance.now() < deadline) {
-    const stats = await Promise.all(controls.map((u) => getJson(`${u}/stats`)));
+    const stats = await Promise.all(controls.map((u) => getJson<{ connected: number }>(`${u}/stats`)));
     connected = stats.reduce((s, x) => s + x.connected, 0);
     if (connected >= o.connections) break;
     await sleep(100);
@@ -104,10 +105,12 @@ export function mergeGenerators(a: Generator, b: Generator): Generator {
 }
 
 /** Final tallies (POST /stop) of every client process; they exit afterwards. */
-export async function stopGenerator(g: Generator): Promise<Array<Record<string, any>>> {
-  const tallies = await Promise.all(g.controls.map((u) => getJson(`${u}/stop?drainMs=3000`, { method: 'POST', timeoutMs: 120_000 }).catch(() => null)));
+export async function stopGenerator(g: Generator): Promise<FinalTally[]> {
+  const tallies = await Promise.all(
+    g.controls.map((u) => getJson<FinalTally>(`${u}/stop?drainMs=3000`, { method: 'POST', timeoutMs: 120_000 }).catch(() => null)),
+  );
   await Promise.all(g.clients.map((c) => Promise.race([c.exited, sleep(10_000).then(() => stop(c, 'SIGKILL'))])));
-  return tallies.filter((t): t is Record<string, any> => t !== null);
+  return tallies.filter((t): t is FinalTally => t !== null);
 }
 
 export interface StepOptions {
@@ -206,8 +209,11 @@ export async function runStep(g: Generator, c: Collector, o: StepOptions): Promi
 }
 
 /** Counters over a generator's whole run that must stay zero for a clean run. */
-export function runFaults(tallies: Array<Record<string, any>>): Record<string, number> {
-  const out: Record<string, number> = { errors: 0, lost: 0, disconnects: 0, connectFailures: 0, unmatched: 0, unavailable: 0 };
-  for (const t of tallies) for (const k of Object.keys(out)) out[k] += Number(t.counters?.[k] ?? 0);
+const FAULTS = ['errors', 'lost', 'disconnects', 'connectFailures', 'unmatched', 'unavailable'] as const satisfies readonly CounterName[];
+
+export function runFaults(tallies: FinalTally[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of FAULTS) out[k] = 0;
+  for (const t of tallies) for (const k of FAULTS) out[k] += Number(t.counters?.[k] ?? 0);
   return out;
 }

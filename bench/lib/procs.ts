@@ -15,11 +15,17 @@ export interface Child {
   name: string;
   proc: ChildProcess;
   pid: number;
-  ready: Record<string, any>;
+  /** its {"event":"ready"} line; which other fields it has depends on the command */
+  ready: ReadyLine;
   logFile: string;
   /** stdout lines after the ready line */
   lines: string[];
   exited: Promise<number>;
+}
+
+export interface ReadyLine {
+  event: 'ready';
+  [field: string]: unknown;
 }
 
 export function outDir(bench: string): string {
@@ -50,28 +56,30 @@ export function spawnReady(name: string, script: string, args: string[], o: Spaw
   const [cmd, ...argv] = o.wrap ? [...o.wrap, process.execPath, ...nodeArgv] : [process.execPath, ...nodeArgv];
   const proc = spawn(cmd, argv, { cwd: ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = createWriteStream(o.logFile);
-  proc.stderr!.pipe(log);
+  proc.stderr.pipe(log);
   const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
   const lines: string[] = [];
   return new Promise((resolve, reject) => {
-    let ready: Record<string, any> | null = null;
+    let ready: ReadyLine | null = null;
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
       reject(new Error(`${name} not ready within ${o.readyTimeoutMs ?? 60_000} ms:\n${tail(o.logFile)}`));
     }, o.readyTimeoutMs ?? 60_000);
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
+    createInterface({ input: proc.stdout }).on('line', (line) => {
       if (ready !== null) {
         lines.push(line);
         log.write(`${line}\n`); // e.g. --trace-gc output, next to the stderr it interleaves with
         return;
       }
       try {
-        const parsed = JSON.parse(line);
+        const parsed = JSON.parse(line) as ReadyLine | null;
         if (parsed?.event === 'ready') {
           ready = parsed;
           clearTimeout(timer);
           // under a wrapper (perf) the node process is a child of proc: its pid comes from the ready line
-          resolve({ name, proc, pid: o.wrap ? Number(parsed.pid) : proc.pid!, ready: parsed, logFile: o.logFile, lines, exited });
+          const pid = o.wrap ? Number(parsed.pid) : proc.pid;
+          if (pid === undefined) reject(new Error(`${name} printed its ready line but has no pid`));
+          else resolve({ name, proc, pid, ready: parsed, logFile: o.logFile, lines, exited });
         }
       } catch {
         // a line that is not JSON
@@ -96,7 +104,7 @@ export async function stop(child: Child, signal: NodeJS.Signals = 'SIGTERM', ms 
 }
 
 /** The rehearsal's JSON fetch, with a longer default timeout for benches that stop busy servers. */
-export function getJson<T = any>(url: string, init: { method?: string; body?: unknown; token?: string; timeoutMs?: number } = {}): Promise<T> {
+export function getJson<T>(url: string, init: { method?: string; body?: unknown; token?: string; timeoutMs?: number } = {}): Promise<T> {
   return httpJson<T>(url, { ...init, timeoutMs: init.timeoutMs ?? 30_000 });
 }
 

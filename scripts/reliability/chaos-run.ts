@@ -86,10 +86,16 @@ class WatchedSimulator extends Simulator {
   }
 }
 
+/** The fields of the HTTP and admin answers the side load reads (docs/admin-api.md). */
+interface SideAnswer {
+  status?: string;
+  packetId: number;
+  cents: number;
+}
+
 /** HTTP shakes and admin packets alongside the WebSocket load; stops and settles on demand. */
 class SideLoad {
   private running = false;
-  private inflight = 0;
   private loops: Promise<void>[] = [];
   acksAfter = 0;
   ackCutoff = Infinity;
@@ -113,8 +119,7 @@ class SideLoad {
     await Promise.all(this.loops);
   }
 
-  private async call(url: string, init: RequestInit): Promise<{ status: number; body: any } | null> {
-    this.inflight++;
+  private async call(url: string, init: RequestInit): Promise<{ status: number; body: SideAnswer | null } | null> {
     try {
       const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
       const body = await res.json().catch(() => null);
@@ -122,8 +127,6 @@ class SideLoad {
     } catch {
       this.sent.failed++;
       return null;
-    } finally {
-      this.inflight--;
     }
   }
 

@@ -61,7 +61,6 @@ export class ClientsProc {
   private constructor(
     readonly child: ChildProcess,
     readonly controlPort: number,
-    private readonly out: AsyncIterator<string>,
   ) {}
 
   static async start(o: { ws: string; users: [number, number]; qps: number; secretFile: string; monitor: string; extra?: string[] }): Promise<ClientsProc> {
@@ -87,11 +86,11 @@ export class ClientsProc {
       ...(o.extra ?? []),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    const out = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const out = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const first = await out.next();
     const ready = first.done ? null : (JSON.parse(first.value) as { event: string; controlPort: number });
-    if (!ready || ready.event !== 'ready') throw new Error(`hongbao clients did not start: ${first.value}`);
-    return new ClientsProc(child, ready.controlPort, out);
+    if (ready?.event !== 'ready') throw new Error(`hongbao clients did not start: ${first.value}`);
+    return new ClientsProc(child, ready.controlPort);
   }
 
   async setQps(qps: number): Promise<void> {

@@ -103,7 +103,7 @@ function req(method: string, path: string, headers: Record<string, string>, body
   return Buffer.from(`${lines.join('\r\n')}\r\n\r\n${body}`, 'latin1');
 }
 
-type Auth = { header: Record<string, string>; status: 0 | 401; error?: string };
+type Auth = { header: Record<string, string>; status: 0 } | { header: Record<string, string>; status: 401; error: string };
 
 /** User authorization variants: 0 means "valid". */
 function userAuth(rng: Rng, user: number, secret: string, adminToken: string): Auth {
@@ -150,7 +150,7 @@ function publicCase(rng: Rng, o: HttpFuzzOptions): Case {
   const auth = userAuth(rng, user, o.secret, o.adminToken);
   const authed = (kind: string, request: Buffer, allow: number[], errors: Record<number, string[]>, route?: 'shake' | 'open'): Case =>
     auth.status === 401
-      ? { kind: `${kind}, ${auth.error}`, admin: false, request, allow: [401], errors: { 401: [auth.error!] } }
+      ? { kind: `${kind}, ${auth.error}`, admin: false, request, allow: [401], errors: { 401: [auth.error] } }
       : { kind, admin: false, request, allow, errors, user, route };
   switch (rng.int(9)) {
     case 0:
@@ -277,7 +277,7 @@ const ADMIN_BODIES: Record<string, { status: number[]; bodies: string[] }> = {
       '{"sender":1,"totalCents":100000001,"shareCount":1,"recipients":[1]}',
       '{"sender":1,"totalCents":100,"shareCount":1,"recipients":[1],"splitMode":"fair"}',
       '{"sender":1,"totalCents":100,"shareCount":1,"recipients":[1],"expiresInMs":0}',
-      '{"sender":1,"totalCents":100,"shareCount":1,"recipients":[1],"cover":{"title":"' + 'x'.repeat(41) + '"}}',
+      `{"sender":1,"totalCents":100,"shareCount":1,"recipients":[1],"cover":{"title":"${'x'.repeat(41)}"}}`,
       '{"sender":1,"totalCents":100,"shareCount":1,"recipients":[1],"cover":{"colour":16777216}}',
       '{"sender":1,"totalCents":100,"shareCount":1,"recipients":[1],"cover":"red"}',
       '{"sender":1,"totalCents":100,"shareCount":1001,"recipients":[1]}',
@@ -386,14 +386,14 @@ export async function fuzzHttp(o: HttpFuzzOptions): Promise<HttpFuzzResult> {
       mismatch(`${where}: status ${res.status}, allowed ${c.allow.join('/')}: ${res.body.slice(0, 120)}`);
       return;
     }
-    let json: any = null;
+    let json: Answer | null = null;
     try {
       json = JSON.parse(res.body);
     } catch {
       // not JSON
     }
     const want = c.errors?.[res.status];
-    if (want && !want.includes(json?.error ?? json?.status))
+    if (want && !want.includes(json?.error ?? json?.status ?? ''))
       mismatch(`${where}: status ${res.status} with error ${JSON.stringify(json?.error)}, expected ${want.join(' or ')}`);
     if (res.status === 200 && json) recordTold(c, json, o.told);
   }
@@ -420,8 +420,17 @@ export async function fuzzHttp(o: HttpFuzzOptions): Promise<HttpFuzzResult> {
   return r;
 }
 
-function recordTold(c: Case, json: any, told: Told): void {
-  if (c.route === 'shake' && json.status === 'hit') told.hit(json.packetId, c.user!, json.cents);
-  else if (c.route === 'open' && (json.status === 'ok' || json.status === 'repeat')) told.share(json.packetId, c.user!, json.cents);
+/** The fields of a JSON answer the fuzzer reads (docs/admin-api.md). */
+interface Answer {
+  error?: string;
+  status?: string;
+  packetId: number;
+  cents: number;
+}
+
+function recordTold(c: Case, json: Answer, told: Told): void {
+  const { user } = c; // set on every case with a route
+  if (user !== undefined && c.route === 'shake' && json.status === 'hit') told.hit(json.packetId, user, json.cents);
+  else if (user !== undefined && c.route === 'open' && (json.status === 'ok' || json.status === 'repeat')) told.share(json.packetId, user, json.cents);
   else if (c.admin && json.status === 'ok' && typeof json.packetId === 'number') told.packet(json.packetId, -1, -1); // must never happen
 }

@@ -59,13 +59,18 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     const packetOf = new Map<number, number>();
     const packetIds: number[] = [];
     for (const user of goodUsers) {
-      const r = await server.adminFetch('POST', '/admin/packets', { sender: 900_000, totalCents: 500, shareCount: 2, recipients: [user, 900_001] });
+      const r = await server.adminFetch<{ packetId: number }>('POST', '/admin/packets', {
+        sender: 900_000,
+        totalCents: 500,
+        shareCount: 2,
+        recipients: [user, 900_001],
+      });
       told.packet(r.body.packetId, 500, 2);
       packetOf.set(user, r.body.packetId);
       packetIds.push(r.body.packetId);
     }
     for (let i = 0; i < 20; i++) {
-      const r = await server.adminFetch('POST', '/admin/packets', {
+      const r = await server.adminFetch<{ packetId: number }>('POST', '/admin/packets', {
         sender: 900_000,
         totalCents: 1000 + i,
         shareCount: 3,

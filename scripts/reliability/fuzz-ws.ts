@@ -63,7 +63,9 @@ export async function fuzzWebSocket(o: WsFuzzOptions): Promise<WsFuzzResult> {
   const timeoutMs = o.answerTimeoutMs ?? 5000;
   let nextUser = o.firstUser;
   let nextRequest = 1;
-  const bump = (m: Record<string, number>, k: string) => void (m[k] = (m[k] ?? 0) + 1);
+  const bump = (m: Record<string, number>, k: string) => {
+    m[k] = (m[k] ?? 0) + 1;
+  };
   const mismatch = (msg: string) => {
     r.mismatches++;
     if (r.examples.length < 20) r.examples.push(msg);
@@ -113,7 +115,7 @@ export async function fuzzWebSocket(o: WsFuzzOptions): Promise<WsFuzzResult> {
           mismatch(`user ${user} (${loggedIn ? 'logged in' : 'not logged in'}): no answer within ${timeoutMs} ms to ${g.kind} ${hex(g.bytes)}`);
           return;
         }
-        const verdict = judge(want, got, g.bytes, user, loggedIn, o.secret, o.told);
+        const verdict = judge(want, got, g.bytes, user, o.secret, o.told);
         bump(r.answers, verdict.label);
         if (verdict.problem) {
           mismatch(
@@ -170,7 +172,7 @@ const SHAKE_STATUSES = new Set([0, 1, 0x40, 0x41]);
 const OPEN_STATUSES = new Set([0, 1, 2, 3, 4, 5, 0x40, 0x41]);
 const DETAILS_STATUSES = new Set([0, 5, 0x41]);
 
-function judge(want: Expectation, got: LinkEvent, sent: Uint8Array, user: number, loggedIn: boolean, secret: string, told: Told): Verdict {
+function judge(want: Expectation, got: LinkEvent, sent: Uint8Array, user: number, secret: string, told: Told): Verdict {
   if (want.kind === 'close') {
     if (got.kind !== 'close') return { label: 'close', problem: 'the connection stayed open' };
     return { label: `close ${got.code}`, problem: want.codes.includes(got.code) ? null : `close code ${got.code}` };

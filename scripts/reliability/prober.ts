@@ -2,8 +2,9 @@
 // `intervalMs` asks one thing in turn — a shake, an open of a packet it is a recipient of, the details
 // of it — and waits for the answer. Latency of every answer goes into one HDR histogram; a missing
 // answer or an unexpected close is a failure. What they are told is recorded for the ledger check.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { latencyHistogram, recordMicros, summarize, type LatencySummary } from '../../src/simulator/histogram.ts';
 import { mintToken } from '../../src/auth/token.ts';
@@ -129,7 +130,7 @@ export class ProberProcess {
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly child: ChildProcessByStdio<Writable, Readable, null>,
     private readonly lines: AsyncIterator<string>,
   ) {}
 
@@ -137,7 +138,7 @@ export class ProberProcess {
     const entry = fileURLToPath(new URL('./prober-child.ts', import.meta.url));
     const config = JSON.stringify({ ...o, packetOf: [...o.packetOf.entries()] });
     const child = spawn(process.execPath, ['--import', 'tsx', entry, config], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const first = await lines.next();
     if (first.done || JSON.parse(first.value).event !== 'ready') throw new Error(`prober process did not start: ${first.value}`);
     return new ProberProcess(child, lines);
@@ -146,7 +147,7 @@ export class ProberProcess {
   /** One command, one answer line; commands queue so answers never cross. */
   private ask<T>(command: string): Promise<T> {
     const run = this.queue.then(async () => {
-      this.child.stdin!.write(`${command}\n`);
+      this.child.stdin.write(`${command}\n`);
       return JSON.parse((await this.lines.next()).value) as T;
     });
     this.queue = run.catch(() => undefined);
@@ -160,7 +161,7 @@ export class ProberProcess {
 
   async stop(told?: Told): Promise<ProberProcessResult> {
     const r = await this.ask<ProberProcessResult>('stop');
-    this.child.stdin!.end();
+    this.child.stdin.end();
     if (told) {
       for (const h of r.told.hits) told.hit(...h);
       for (const s of r.told.shares) told.share(...s);

@@ -1,9 +1,10 @@
 // A real `hongbao server` child process for the reliability scripts and tests: start it on given
 // (or free) ports and a data directory, wait for its ready line, read its RSS, kill or stop it and
 // wait for the exit. Restarting on the same ports and data directory is the point of the chaos run.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '../../src/auth/token.ts';
 
@@ -48,6 +49,12 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A file the server's ready line names: null only when the variable that replaces it was set. */
+function writtenFile(file: string | null, what: string): string {
+  if (file === null) throw new Error(`the server wrote no ${what} file and none was given in its environment`);
+  return file;
+}
+
 export class ServerProc {
   readonly child: ChildProcess;
   readonly exited: Promise<ServerExit>;
@@ -57,16 +64,16 @@ export class ServerProc {
   private err = '';
   private readonly stderrLines: Array<{ at: number; line: string }> = [];
 
-  private constructor(child: ChildProcess) {
+  private constructor(child: ChildProcessByStdio<null, Readable, Readable>) {
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     let pending = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => {
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => {
       this.err += d;
       pending += d;
       const lines = pending.split('\n');
-      pending = lines.pop()!;
+      pending = lines.pop() ?? ''; // split always gives at least one piece
       const at = Date.now();
       for (const line of lines) this.stderrLines.push({ at, line });
     });
@@ -86,11 +93,11 @@ export class ServerProc {
         child.kill('SIGKILL');
         reject(new Error(`server not ready within ${timeoutMs} ms; stderr:\n${proc.err}`));
       }, timeoutMs);
-      child.stdout!.setEncoding('utf8');
-      child.stdout!.on('data', (d: string) => {
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (d: string) => {
         buffered += d;
         const lines = buffered.split('\n');
-        buffered = lines.pop()!;
+        buffered = lines.pop() ?? '';
         for (const line of lines) {
           if (!line.startsWith('{')) continue;
           const msg = JSON.parse(line) as ServerReady;
@@ -105,13 +112,14 @@ export class ServerProc {
         reject(new Error(`server exited (code ${code}, signal ${signal}) before it was ready; stderr:\n${proc.err}`));
       });
     });
-    proc.secret = o.env?.HONGBAO_SECRET ?? readFileSync(proc.ready.secretFile!, 'utf8').trim();
-    proc.adminToken = o.env?.HONGBAO_ADMIN_TOKEN ?? readFileSync(proc.ready.adminTokenFile!, 'utf8').trim();
+    proc.secret = o.env?.HONGBAO_SECRET ?? readFileSync(writtenFile(proc.ready.secretFile, 'secret'), 'utf8').trim();
+    proc.adminToken = o.env?.HONGBAO_ADMIN_TOKEN ?? readFileSync(writtenFile(proc.ready.adminTokenFile, 'admin token'), 'utf8').trim();
     return proc;
   }
 
   get pid(): number {
-    return this.child.pid!;
+    if (this.child.pid === undefined) throw new Error('the server process has no pid (it did not spawn)');
+    return this.child.pid;
   }
 
   get alive(): boolean {
@@ -167,8 +175,9 @@ export class ServerProc {
     return { ...exit, ms: Date.now() - started, hung };
   }
 
-  /** An admin API call with the admin token (or `token`; null for none). */
-  async adminFetch(method: string, route: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any }> {
+  /** An admin API call with the admin token (or `token`; null for none). `T` is the caller's view of
+   *  the answer's JSON (docs/admin-api.md), not checked here; a body that is not JSON is its text. */
+  async adminFetch<T = unknown>(method: string, route: string, body?: unknown, token?: string | null): Promise<{ status: number; body: T }> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     const t = token === undefined ? this.adminToken : token;
     if (t !== null) headers.authorization = `Bearer ${t}`;
@@ -185,6 +194,6 @@ export class ServerProc {
     } catch {
       // not JSON
     }
-    return { status: res.status, body: parsed };
+    return { status: res.status, body: parsed as T };
   }
 }

@@ -12,6 +12,7 @@ import { ClientType, ServerType } from '../../src/protocol/codes.ts';
 import { checkUpgradeResponse, encodeClientFrame, newWebSocketKey, Opcode, parseServerFrames, upgradeRequest } from '../../src/simulator/ws-frames.ts';
 import { ProberProcess, type ProberResult } from './prober.ts';
 import { RssSampler } from './rss.ts';
+import type { StatsDocument } from '../../src/server/server.ts';
 import { ServerProc } from './server-proc.ts';
 import { sleep } from './rng.ts';
 
@@ -190,7 +191,7 @@ export async function runSlowClients(o: SlowOptions): Promise<SlowResult> {
   try {
     // A packet whose details are ~8 KB: 1000 opened shares and a full cover.
     const recipients = Array.from({ length: 1000 }, (_, i) => 200_001 + i);
-    const made = await server.adminFetch('POST', '/admin/packets', {
+    const made = await server.adminFetch<{ packetId: number }>('POST', '/admin/packets', {
       sender: 200_000,
       totalCents: 1_000_000,
       shareCount: 1000,
@@ -198,7 +199,7 @@ export async function runSlowClients(o: SlowOptions): Promise<SlowResult> {
       cover: { title: 'x'.repeat(40), colour: 0xff0000, story: 'y'.repeat(280) },
     });
     if (made.status !== 200) throw new Error(`cannot create the big packet: ${JSON.stringify(made.body)}`);
-    const big = made.body.packetId as number;
+    const big = made.body.packetId;
     for (let i = 0; i < recipients.length; i += 25) {
       await Promise.all(
         recipients.slice(i, i + 25).map((u) =>
@@ -213,7 +214,7 @@ export async function runSlowClients(o: SlowOptions): Promise<SlowResult> {
     const goodUsers = Array.from({ length: o.goodUsers }, (_, i) => i + 1);
     const packetOf = new Map<number, number>();
     for (const u of goodUsers) {
-      const r = await server.adminFetch('POST', '/admin/packets', { sender: 9, totalCents: 100, shareCount: 1, recipients: [u] });
+      const r = await server.adminFetch<{ packetId: number }>('POST', '/admin/packets', { sender: 9, totalCents: 100, shareCount: 1, recipients: [u] });
       packetOf.set(u, r.body.packetId);
     }
     const good = await ProberProcess.start({ url: server.ws, secret: server.secret, users: goodUsers, packetOf, intervalMs: 20 });
@@ -255,7 +256,7 @@ export async function runSlowClients(o: SlowOptions): Promise<SlowResult> {
         }
         if (Date.now() - waveStart >= next) {
           next += 500;
-          conns = (await server.adminFetch('GET', '/stats')).body.connections as number;
+          conns = (await server.adminFetch<StatsDocument>('GET', '/stats')).body.connections;
           rss.sample();
           if (conns <= expected) break;
         }
@@ -270,8 +271,8 @@ export async function runSlowClients(o: SlowOptions): Promise<SlowResult> {
       );
     }
     await sleep(500);
-    const stats = (await server.adminFetch('GET', '/stats')).body;
-    const connectionsAfter = stats.connections as number;
+    const stats = (await server.adminFetch<StatsDocument>('GET', '/stats')).body;
+    const connectionsAfter = stats.connections;
     const goodResult = await good.stop();
     const rssStats = rss.stop();
     const closeCodes: Record<string, number> = {};

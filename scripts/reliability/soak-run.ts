@@ -12,6 +12,7 @@ import { reconcile, type Reconciliation } from '../../src/report/reconcile.ts';
 import { ClientsProc, PushCollector } from './clients-proc.ts';
 import { sleep } from './rng.ts';
 import { RssSampler } from './rss.ts';
+import type { StatsDocument } from '../../src/server/server.ts';
 import { ServerProc } from './server-proc.ts';
 
 export interface SoakOptions {
@@ -132,8 +133,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       if (Date.now() - started >= nextLog) {
         nextLog += 60_000;
         const last = collector.between(Math.floor(Date.now() / 1000) - 60, Math.floor(Date.now() / 1000));
-        const stats = (await server.adminFetch('GET', '/stats').catch(() => null))?.body;
-        const heaps = ((stats?.heapUsedMb ?? []) as number[]).map((used, i) => `${used.toFixed(0)}/${Number(stats.heapMb[i]).toFixed(0)}`);
+        const stats = (await server.adminFetch<StatsDocument>('GET', '/stats').catch(() => null))?.body;
+        const heaps = stats ? (stats.heapUsedMb ?? []).map((used, i) => `${used.toFixed(0)}/${Number(stats.heapMb[i]).toFixed(0)}`) : [];
         if (stats?.ledger) heaps.push(`ledger ${Number(stats.ledger.heapUsedMb).toFixed(0)}/${Number(stats.ledger.heapMb).toFixed(0)}`);
         const held = stats ? `, ${stats.totals.groupPackets - stats.cumulative.evicted} group packets held` : '';
         o.log(
@@ -148,7 +149,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     await server.adminFetch('DELETE', '/admin/supply');
     await c.setQps(0);
     await sleep(3000);
-    const statsEnd = (await server.adminFetch('GET', '/stats')).body;
+    const statsEnd = (await server.adminFetch<StatsDocument>('GET', '/stats')).body;
     const tally = await c.stop(5000);
     clients = null;
     const rssStats = rss.stop();

@@ -7,7 +7,7 @@ export function doubleMeanShare(rng: Rng, remainingCents: number, remainingShare
   if (remainingShares === 1) return remainingCents;
   const twoMean = Math.floor((2 * remainingCents) / remainingShares);
   const keepOneEach = remainingCents - (remainingShares - 1);
-  return rng.uniform(1, twoMean < keepOneEach ? twoMean : keepOneEach);
+  return rng.uniform(1, Math.min(twoMean, keepOneEach));
 }
 
 /** Line segment: `count` positive shares of `totalCents` (count <= totalCents), as the gaps between

@@ -67,7 +67,9 @@ export function restoreInto(st: EngineState, snap: EngineSnapshot): void {
       fail(`group ${id} recipients must number between shareCount and ${MAX_RECIPIENTS}`);
     }
     const recipients = new Uint32Array(s.recipients.length);
-    s.recipients.forEach((r, i) => (recipients[i] = checkU32(`group ${id} recipients[${i}]`, r)));
+    s.recipients.forEach((r, i) => {
+      recipients[i] = checkU32(`group ${id} recipients[${i}]`, r);
+    });
     if (new Set(recipients).size !== recipients.length) fail(`group ${id} lists a recipient twice`);
     if (s.splitMode !== SplitMode.DoubleMean && s.splitMode !== SplitMode.LineSegment) fail(`group ${id} splitMode is invalid`);
     if (total < shareCount) fail(`group ${id} totalCents is below shareCount`);

@@ -90,7 +90,7 @@ export class TsEngine implements Engine {
     const cents = checkOut('out.cents', out.cents, Uint32Array, count);
     const st = this.state;
     const s = st.supply;
-    if (!s || !s.active) return 0;
+    if (!s?.active) return 0;
     const n = Math.min(count, s.total - s.released);
     const rng = st.streams[0];
     const { rule, values } = s;

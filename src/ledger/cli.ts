@@ -3,7 +3,7 @@
 //                                    exit 0 when balanced, 1 naming every difference, 2 on misuse.
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { checkLedger, formatReport } from './check.ts';
+import { type CheckReport, checkLedger, formatReport } from './check.ts';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -59,7 +59,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     io.stderr(`hongbao ledger check: no such file: ${values.db}\n`);
     return 2;
   }
-  let report;
+  let report: CheckReport;
   try {
     report = checkLedger(values.db);
   } catch (err) {

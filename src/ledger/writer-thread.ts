@@ -328,7 +328,9 @@ class Writer {
         this.reply(w.port, { t: 'ok', id: w.id });
       } else {
         try {
-          this.reply(w.port, { t: 'ok', id: w.id, snapshot: loadSnapshot(this.conn!.db) });
+          // healthy implies connected (the connection is only let go after a failure); answered as a failure if not
+          if (this.conn === null) throw new Error('no open database connection');
+          this.reply(w.port, { t: 'ok', id: w.id, snapshot: loadSnapshot(this.conn.db) });
         } catch (err) {
           this.fail(w, { name: 'LedgerUnavailableError', message: `ledger snapshot failed: ${describe(err)}` });
         }

@@ -61,7 +61,10 @@ export class Collector {
       this.revised.add(record.second);
     }
     let bucket = map.get(record.second);
-    if (!bucket) map.set(record.second, (bucket = { client: new Map(), server: new Map() }));
+    if (!bucket) {
+      bucket = { client: new Map(), server: new Map() };
+      map.set(record.second, bucket);
+    }
     bucket[record.source].set(record.id, record.counters);
     this.sources.add(`${record.source}:${record.id}`);
     return true;

@@ -63,7 +63,7 @@ async function run(argv: string[]): Promise<number> {
     const phasesFile = path.join(dir, 'phases.json');
     const phases: Phase[] = existsSync(phasesFile) ? JSON.parse(readFileSync(phasesFile, 'utf8')) : [];
     const plots = await renderPlots(rows, phases, path.join(dir, 'plots'), !values['no-png']);
-    process.stdout.write(JSON.stringify({ event: 'rendered', plots: plots.map((p) => p.svgFile) }) + '\n');
+    process.stdout.write(`${JSON.stringify({ event: 'rendered', plots: plots.map((p) => p.svgFile) })}\n`);
     return 0;
   }
   const port = Number(values.port);
@@ -77,7 +77,7 @@ async function run(argv: string[]): Promise<number> {
     outDir,
     lagMs,
     png: !values['no-png'],
-    onLine: values.quiet ? undefined : (line) => process.stderr.write(line + '\n'),
+    onLine: values.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
   });
   try {
     monitor.web = await loadWebPage('dashboard');
@@ -87,7 +87,7 @@ async function run(argv: string[]): Promise<number> {
   let exitWith: (code: number) => void = () => {};
   const exited = new Promise<number>((resolve) => (exitWith = resolve));
   const finished = (result: FinishResult) => {
-    process.stdout.write(JSON.stringify({ event: 'finished', ...result }) + '\n');
+    process.stdout.write(`${JSON.stringify({ event: 'finished', ...result })}\n`);
     setImmediate(() => exitWith(0));
   };
   const server = http.createServer(monitor.handler(finished));
@@ -97,7 +97,7 @@ async function run(argv: string[]): Promise<number> {
     server.listen(port, values.host, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
-  process.stdout.write(JSON.stringify({ event: 'ready', port: actualPort, out: outDir, pid: process.pid }) + '\n');
+  process.stdout.write(`${JSON.stringify({ event: 'ready', port: actualPort, out: outDir, pid: process.pid })}\n`);
   if (!values.quiet) process.stderr.write(`hongbao monitor: live dashboard at http://${values.host}:${actualPort}/\n`);
   monitor.start();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -5,7 +5,7 @@
 //   GET  /latest   the last final row (or null)
 //   GET  /health   {"ok": true, ...}
 //   POST /finish   emit every buffered second, write series.csv and the plots; answers the file list
-import http from 'node:http';
+import type http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Collector, type SeriesRow } from './collector.ts';
@@ -91,7 +91,7 @@ export class Monitor {
       this.writer.revise(this.collector.revisions());
       this.writer.close();
       const phasesFile = path.join(this.opts.outDir, 'phases.json');
-      writeFileSync(phasesFile, JSON.stringify(this.phases, null, 1) + '\n');
+      writeFileSync(phasesFile, `${JSON.stringify(this.phases, null, 1)}\n`);
       const plots = await renderPlots(this.writer.rows, this.phases, path.join(this.opts.outDir, 'plots'), this.opts.png);
       return {
         rows: this.writer.rows.length,

@@ -197,7 +197,10 @@ export async function renderPlots(rows: SeriesRow[], phases: Phase[], dir: strin
     let pngFile: string | null = null;
     if (png) {
       const bytes = await svgToPng(svg);
-      if (bytes) writeFileSync((pngFile = path.join(dir, `${def.name}.png`)), bytes);
+      if (bytes) {
+        pngFile = path.join(dir, `${def.name}.png`);
+        writeFileSync(pngFile, bytes);
+      }
     }
     out.push({ name: def.name, title: def.title, svgFile, pngFile, svg });
   }

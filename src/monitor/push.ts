@@ -57,7 +57,11 @@ export class MonitorPusher {
         },
         (res) => {
           res.resume();
-          res.on('end', () => resolve((res.statusCode ?? 500) < 300 || (this.failures++, false)));
+          res.on('end', () => {
+            const ok = (res.statusCode ?? 500) < 300;
+            if (!ok) this.failures++;
+            resolve(ok);
+          });
         },
       );
       req.on('timeout', () => req.destroy(new Error('push timed out')));

@@ -21,10 +21,16 @@ export function toCsv(rows: SeriesRow[]): string {
   const flats = rows.map(flattenRow);
   const columns: string[] = [];
   const seen = new Set<string>();
-  for (const f of flats) for (const k of Object.keys(f)) if (!seen.has(k)) seen.add(k), columns.push(k);
+  for (const f of flats) {
+    for (const k of Object.keys(f)) {
+      if (seen.has(k)) continue;
+      seen.add(k);
+      columns.push(k);
+    }
+  }
   const lines = [columns.join(',')];
   for (const f of flats) lines.push(columns.map((c) => (f[c] === undefined ? '' : String(f[c]))).join(','));
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export class SeriesWriter {
@@ -41,7 +47,7 @@ export class SeriesWriter {
   write(rows: SeriesRow[]): void {
     if (rows.length === 0) return;
     this.rows.push(...rows);
-    appendFileSync(this.jsonlPath, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    appendFileSync(this.jsonlPath, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
   }
 
   /** Replace the rows of these seconds (recomputed after late pushes) and rewrite the JSONL. */
@@ -52,7 +58,7 @@ export class SeriesWriter {
       const r = bySecond.get(this.rows[i].second);
       if (r) this.rows[i] = r;
     }
-    writeFileSync(this.jsonlPath, this.rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    writeFileSync(this.jsonlPath, `${this.rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
   }
 
   close(): void {

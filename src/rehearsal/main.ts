@@ -155,7 +155,7 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseConfig>;
   try {
     parsed = parseConfig(argv);
   } catch (err) {
@@ -183,9 +183,9 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     const report = await rehearsal.run();
-    process.stderr.write('\n' + summaryTable(report));
+    process.stderr.write(`\n${summaryTable(report)}`);
     process.stderr.write(`report: ${path.join(out, 'report.html')}\n`);
-    process.stdout.write(JSON.stringify(report) + '\n');
+    process.stdout.write(`${JSON.stringify(report)}\n`);
     return report.ok ? 0 : 1;
   } catch (err) {
     if (interrupted) return 130;

@@ -45,7 +45,7 @@ export function startChild(
   });
   opts.onSpawn?.(proc);
   const log = createWriteStream(opts.logFile);
-  proc.stderr!.pipe(log);
+  proc.stderr.pipe(log);
   const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
   const stdoutLines: string[] = [];
   return new Promise<Child>((resolve, reject) => {
@@ -54,7 +54,7 @@ export function startChild(
       proc.kill('SIGKILL');
       reject(new ChildFailed(`${name} did not report ready within ${opts.readyTimeoutMs} ms; its log ${opts.logFile}:\n${tail(opts.logFile)}`));
     }, opts.readyTimeoutMs);
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
+    createInterface({ input: proc.stdout }).on('line', (line) => {
       if (ready !== null) return void stdoutLines.push(line);
       try {
         const parsed = JSON.parse(line) as Record<string, unknown>;

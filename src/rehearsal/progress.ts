@@ -52,7 +52,7 @@ export class ProgressPrinter {
       this.out.write(`\r${line}\x1b[K`);
       this.pendingLine = true;
     } else if (newPhase || s.elapsedSeconds - this.lastPrinted >= 5) {
-      this.out.write(line + '\n');
+      this.out.write(`${line}\n`);
       this.lastPrinted = s.elapsedSeconds;
     }
     this.lastPhase = s.phase;
@@ -62,6 +62,6 @@ export class ProgressPrinter {
   note(message: string): void {
     if (this.tty && this.pendingLine) this.out.write('\n');
     this.pendingLine = false;
-    this.out.write(message + '\n');
+    this.out.write(`${message}\n`);
   }
 }

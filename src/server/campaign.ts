@@ -50,12 +50,13 @@ export class Campaign {
 
   start(opts: CampaignOptions): CampaignStatus {
     this.stop();
-    this.status = { ...opts, created: 0, refused: 0, active: true, startedAt: Date.now() };
+    const status: CampaignStatus = { ...opts, created: 0, refused: 0, active: true, startedAt: Date.now() };
+    this.status = status;
     this.credit = 0;
     this.creditAt = Date.now();
     this.timer = setInterval(() => void this.step(), 1000 / STEPS_PER_SECOND);
     this.timer.unref();
-    return this.current()!;
+    return { ...status };
   }
 
   stop(): CampaignStatus | null {
@@ -94,7 +95,7 @@ export class Campaign {
 
   private async step(): Promise<void> {
     const s = this.status;
-    if (!s || !s.active || this.busy) return;
+    if (!s?.active || this.busy) return;
     if (s.created >= s.count) {
       this.stop();
       this.log(`campaign done: ${s.created} packets created`);

@@ -146,7 +146,11 @@ export function parseFlags(argv: string[]): ServerFlags {
   } catch (err) {
     throw new FlagError((err as Error).message.split('\n')[0]);
   }
-  const spec = (name: string) => SPECS.find((s) => s.name === name)!;
+  const spec = (name: string) => {
+    const found = SPECS.find((s) => s.name === name);
+    if (found === undefined) throw new Error(`no flag spec named --${name}`);
+    return found;
+  };
   const int = (name: string, fallback: number) => (values[name] === undefined ? fallback : toInt(spec(name), values[name] as string));
   const str = (name: string, fallback: string) => {
     const v = values[name];

@@ -1,14 +1,14 @@
 // `hongbao server`: flags, start-up, the machine-readable ready line, and signals.
 import { writeFileSync } from 'node:fs';
-import { FlagError, helpText, parseFlags } from './flags.ts';
-import { startServer, StartupError } from './server.ts';
+import { FlagError, helpText, parseFlags, type ServerFlags } from './flags.ts';
+import { type RunningServer, startServer, StartupError } from './server.ts';
 
 function log(message: string): void {
   process.stderr.write(`hongbao server: ${message}\n`);
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let flags;
+  let flags: ServerFlags;
   try {
     flags = parseFlags(argv);
   } catch (err) {
@@ -23,7 +23,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  let server;
+  let server: RunningServer;
   try {
     server = await startServer(flags, log);
   } catch (err) {

@@ -6,11 +6,12 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { createEngine, engineKindFromEnv, type EngineKind } from '../engine/index.ts';
-import { SplitMode, type EngineOptions } from '../engine/types.ts';
+import { SplitMode, type EngineOptions, type SupplyState, type Totals } from '../engine/types.ts';
 import { openLedger, type SqliteLedger } from '../ledger/sqlite-ledger.ts';
+import type { LedgerHealth } from '../ledger/types.ts';
 import { mountAdminApi } from './admin-api.ts';
-import { AppHandle, startApps } from './apps.ts';
-import { Campaign } from './campaign.ts';
+import { type AppHandle, startApps } from './apps.ts';
+import { Campaign, type CampaignStatus } from './campaign.ts';
 import { newControl, newCounters } from './counters.ts';
 import { coverEntries, type CoverEntry } from './covers.ts';
 import type { ServerFlags } from './flags.ts';
@@ -19,10 +20,10 @@ import { fixSemiSpace } from './heap-sizing.ts';
 import type { AppConfig, ToApp } from './link.ts';
 import { Metrics } from './metrics.ts';
 import { MonitorPush } from './monitor-push.ts';
-import { Recovery } from './recovery.ts';
+import { Recovery, type ServerState } from './recovery.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 import { trackThreadGauges } from './thread-gauges.ts';
-import { StatsAggregator } from './stats.ts';
+import { type CounterBlock, StatsAggregator } from './stats.ts';
 import { SupplyClock } from './supply-clock.ts';
 import { loadUws } from './uws.ts';
 
@@ -41,6 +42,25 @@ export interface ReadyInfo {
   db: string;
   secretFile: string | null;
   adminTokenFile: string | null;
+}
+
+/** The admin API's `GET /stats` answer (docs/admin-api.md). */
+export interface StatsDocument {
+  time: number;
+  uptimeSeconds: number;
+  engine: EngineKind;
+  threads: number;
+  state: ServerState;
+  connections: number;
+  loopDelayMs: number;
+  heapMb: number[];
+  heapUsedMb: number[];
+  second: CounterBlock & { at: number };
+  cumulative: CounterBlock;
+  totals: Totals;
+  supply: SupplyState | null;
+  campaign: CampaignStatus | null;
+  ledger: LedgerHealth;
 }
 
 export interface RunningServer {
@@ -219,7 +239,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     engine,
     ledger,
     log,
-    onDeath: (index, reason) => {
+    onDeath: (_index, reason) => {
       log(`${reason}: its commits in flight are unknown, so the engine is rebuilt from the ledger`);
       recovery.failed(reason);
     },
@@ -261,7 +281,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     const ok = recovery.state === 'healthy' && h.healthy;
     return { ok, body: { ok, state: recovery.state, rebuilds: recovery.rebuilds, ledger: h } };
   };
-  const statsDocument = async () => {
+  const statsDocument = async (): Promise<StatsDocument> => {
     const r = stats.latest();
     return {
       time: Date.now(),

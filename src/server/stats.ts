@@ -75,7 +75,11 @@ export class StatsAggregator {
   /** Close the second `at` (exported for tests). */
   tick(at: number): SecondReport {
     const cumulative = zero();
-    for (const s of this.sources) COUNTER_FIELDS.forEach((f, i) => (cumulative[f] += s[i]));
+    for (const s of this.sources) {
+      COUNTER_FIELDS.forEach((f, i) => {
+        cumulative[f] += s[i];
+      });
+    }
     const second = zero();
     for (const f of COUNTER_FIELDS) second[f] = cumulative[f] - this.previous[f];
     this.previous = cumulative;

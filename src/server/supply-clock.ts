@@ -123,7 +123,7 @@ export class SupplyClock {
     if (!this.recovery.canMove()) return;
     try {
       const st = await this.engine.supplyState();
-      if (!st || !st.active || st.released >= st.total) {
+      if (!st?.active || st.released >= st.total) {
         this.credit = 0;
         return;
       }

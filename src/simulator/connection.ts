@@ -66,7 +66,7 @@ export class Connection implements FrameSink {
     this.socket = socket;
     this.timer = setTimeout(() => this.fail(1006, 'handshake or login timed out'), target.timeoutMs);
     socket.on('connect', () => socket.write(upgradeRequest(target.host, target.port, target.path, this.key)));
-    socket.on('data', (chunk: Buffer) => this.onData(chunk, token));
+    socket.on('data', (chunk: Buffer) => this.onData(socket, chunk, token));
     socket.on('error', (err) => {
       this.closeReason = err.message;
     });
@@ -108,20 +108,26 @@ export class Connection implements FrameSink {
     this.events.closed(this, this.closeCode, this.closeReason, wasReady);
   }
 
-  private onData(chunk: Buffer, token: string): void {
+  private onData(socket: net.Socket, chunk: Buffer, token: string): void {
     let buf = this.rest === null ? chunk : Buffer.concat([this.rest, chunk]);
     this.rest = null;
     if (this.state === 'connecting') {
       const headEnd = buf.indexOf(HEAD_END);
       if (headEnd < 0) {
-        if (buf.length > 8192) return this.fail(1002, 'upgrade answer too long');
+        if (buf.length > 8192) {
+          this.fail(1002, 'upgrade answer too long');
+          return;
+        }
         this.rest = buf;
         return;
       }
       const problem = checkUpgradeResponse(buf.toString('latin1', 0, headEnd), this.key);
-      if (problem) return this.fail(1002, problem);
+      if (problem) {
+        this.fail(1002, problem);
+        return;
+      }
       this.state = 'login';
-      this.socket!.write(encodeClientFrame(Opcode.Binary, encodeLogin(0, this.user, token), FRAME_MASK));
+      socket.write(encodeClientFrame(Opcode.Binary, encodeLogin(0, this.user, token), FRAME_MASK));
       buf = buf.subarray(headEnd + 4);
     }
     const at = parseServerFrames(buf, 0, this);
@@ -130,7 +136,10 @@ export class Connection implements FrameSink {
   }
 
   frame(opcode: number, buf: Buffer, start: number, end: number): void {
-    if (opcode === Opcode.Binary) return this.message(buf, start, end);
+    if (opcode === Opcode.Binary) {
+      this.message(buf, start, end);
+      return;
+    }
     if (opcode === Opcode.Ping) {
       this.socket?.write(encodeClientFrame(Opcode.Pong, buf.subarray(start, end), FRAME_MASK));
     } else if (opcode === Opcode.Close) {
@@ -148,14 +157,20 @@ export class Connection implements FrameSink {
 
   private message(buf: Buffer, start: number, end: number): void {
     const length = end - start;
-    if (length < HEADER_SIZE || buf[start] !== PROTOCOL_VERSION) return this.protocolError('bad hongbao frame');
+    if (length < HEADER_SIZE || buf[start] !== PROTOCOL_VERSION) {
+      this.protocolError('bad hongbao frame');
+      return;
+    }
     const type = buf[start + 1];
     const requestId = buf.readUInt32LE(start + 2);
     const h = start + HEADER_SIZE;
     switch (type) {
       case ServerType.ShakeResult:
       case ServerType.OpenResult: {
-        if (length < HEADER_SIZE + 9) return this.protocolError('short result frame');
+        if (length < HEADER_SIZE + 9) {
+          this.protocolError('short result frame');
+          return;
+        }
         const status = buf[h];
         const packetId = buf.readUInt32LE(h + 1);
         const cents = buf.readUInt32LE(h + 5);
@@ -164,18 +179,27 @@ export class Connection implements FrameSink {
         return;
       }
       case ServerType.PacketNotify:
-        if (length < HEADER_SIZE + 22) return this.protocolError('short notify frame');
+        if (length < HEADER_SIZE + 22) {
+          this.protocolError('short notify frame');
+          return;
+        }
         this.events.notify(this, buf.readUInt32LE(h), buf.readUInt32LE(h + 4), buf.readUInt16LE(h + 8), buf.readUInt32LE(h + 10));
         return;
       case ServerType.LoginOk:
-        if (this.state !== 'login') return this.protocolError('unexpected LoginOk');
+        if (this.state !== 'login') {
+          this.protocolError('unexpected LoginOk');
+          return;
+        }
         if (this.timer) clearTimeout(this.timer);
         this.timer = null;
         this.state = 'ready';
         this.events.ready(this);
         return;
       case ServerType.Error:
-        if (length < HEADER_SIZE + 3) return this.protocolError('short error frame');
+        if (length < HEADER_SIZE + 3) {
+          this.protocolError('short error frame');
+          return;
+        }
         this.events.serverError(this, requestId, buf.readUInt16LE(h), buf[h + 2]);
         return;
       default:

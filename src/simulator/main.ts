@@ -100,14 +100,14 @@ async function run(argv: string[]): Promise<number> {
   if (to > total || total > MAX_TOTAL_USERS) throw new UsageError(`--users ${from}-${to} must lie inside 1..--total (${total} <= ${MAX_TOTAL_USERS})`);
   if (to - from + 1 > 19_500)
     process.stderr.write(`hongbao clients: warning: ${to - from + 1} connections in one process is above the ~19,900 open-file limit here\n`);
-  const server = new URL(values.server!);
+  const server = new URL(values.server);
   const target = {
     host: server.hostname,
     port: Number(server.port || (server.protocol === 'wss:' ? 443 : 80)),
     path: server.pathname + server.search,
     timeoutMs: intFlag('timeout-ms', values['timeout-ms'], 15_000, 1),
   };
-  const perAddressFlag = values['users-per-address']!;
+  const perAddressFlag = values['users-per-address'];
   const usersPerSourceAddress = perAddressFlag === 'auto' ? (isLoopback(server.hostname) ? 4000 : 0) : intFlag('users-per-address', perAddressFlag, 0);
   const id = values.id ?? `clients-${from}-${to}`;
   const quiet = values.quiet;
@@ -144,8 +144,8 @@ async function run(argv: string[]): Promise<number> {
   const stop = (drainMs: number) => {
     finished ??= sim.stop(drainMs).then((tally) => {
       const text = JSON.stringify(tally);
-      if (values.out) writeFileSync(values.out, text + '\n');
-      else process.stdout.write(text + '\n');
+      if (values.out) writeFileSync(values.out, `${text}\n`);
+      else process.stdout.write(`${text}\n`);
       setImmediate(() => exitNow(0));
       return tally;
     });
@@ -158,7 +158,7 @@ async function run(argv: string[]): Promise<number> {
     stats: () => sim.stats(),
     stop,
   });
-  process.stdout.write(JSON.stringify({ event: 'ready', id, pid: process.pid, controlPort: portOf(control), users: { from, to, total } }) + '\n');
+  process.stdout.write(`${JSON.stringify({ event: 'ready', id, pid: process.pid, controlPort: portOf(control), users: { from, to, total } })}\n`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stop(3000));
   const duration = intFlag('duration', values.duration, 0);
   if (duration > 0) setTimeout(() => void stop(3000), duration * 1000).unref();

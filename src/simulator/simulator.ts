@@ -112,7 +112,12 @@ export class Simulator implements ConnectionEvents {
   }
 
   private qpsFor(second: number): number {
-    while (this.pending.length > 0 && second >= this.pending[0].at) this.qpsNow = this.pending.shift()!.qps;
+    let change = this.pending[0];
+    while (change !== undefined && second >= change.at) {
+      this.qpsNow = change.qps;
+      this.pending.shift();
+      change = this.pending[0];
+    }
     return this.stopping ? 0 : this.qpsNow;
   }
 
@@ -300,7 +305,10 @@ export class Simulator implements ConnectionEvents {
   notify(conn: Connection, packetId: number, _sender: number, shareCount: number, totalCents: number): void {
     this.tally.notified(packetId, totalCents, shareCount);
     let pending = this.pendingOpens.get(conn.slot);
-    if (!pending) this.pendingOpens.set(conn.slot, (pending = new Set()));
+    if (!pending) {
+      pending = new Set();
+      this.pendingOpens.set(conn.slot, pending);
+    }
     if (pending.has(packetId)) return;
     pending.add(packetId);
     this.sendOpen(conn, packetId);

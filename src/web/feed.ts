@@ -56,7 +56,10 @@ export class DashboardFeed {
       return false;
     }
     let bucket = this.open.get(push.second);
-    if (!bucket) this.open.set(push.second, (bucket = new Map()));
+    if (!bucket) {
+      bucket = new Map();
+      this.open.set(push.second, bucket);
+    }
     bucket.set(`${push.source}:${push.id}`, push); // a repeated push for the same second replaces the first
     return true;
   }
@@ -64,9 +67,9 @@ export class DashboardFeed {
   /** Close every second whose grace period is over, oldest first, and publish its point. */
   tick(): void {
     const now = this.now();
-    const ready = [...this.open.keys()].filter((s) => (s + 1) * 1000 + this.graceMs <= now).sort((a, b) => a - b);
-    for (const second of ready) {
-      const pushes = [...this.open.get(second)!.values()];
+    const ready = [...this.open].filter(([s]) => (s + 1) * 1000 + this.graceMs <= now).sort(([a], [b]) => a - b);
+    for (const [second, bucket] of ready) {
+      const pushes = [...bucket.values()];
       this.open.delete(second);
       this.lastClosed = second;
       this.publish(toDashboardPoint(second, pushes, this.carry));
@@ -190,5 +193,5 @@ export interface UwsResLike {
   close(): unknown;
 }
 export interface UwsAppLike {
-  get(pattern: string, handler: (res: any, req: any) => void): unknown;
+  get(pattern: string, handler: (res: UwsResLike, req: unknown) => void): unknown;
 }

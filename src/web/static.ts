@@ -46,7 +46,7 @@ export function loadStatic(dir: string | URL): StaticFiles {
     for (const name of readdirSync(d)) {
       const full = join(d, name);
       if (statSync(full).isDirectory()) walk(full);
-      else files.set('/' + relative(root, full).split(sep).join('/'), { body: readFileSync(full), type: contentType(name) });
+      else files.set(`/${relative(root, full).split(sep).join('/')}`, { body: readFileSync(full), type: contentType(name) });
     }
   };
   walk(root);
@@ -93,7 +93,6 @@ export function webPageStale(page: 'shake' | 'dashboard'): boolean {
  */
 export async function loadWebPage(page: 'shake' | 'dashboard'): Promise<StaticFiles> {
   if (webPageStale(page)) {
-    // @ts-ignore -- plain .mjs build script, no type declarations
     const { buildWeb } = await import('../../scripts/build-web.mjs');
     await buildWeb({ pages: [page] });
   }

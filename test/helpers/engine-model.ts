@@ -59,7 +59,7 @@ export class EngineModel {
   /** Checks a release's output and files the packets round-robin. */
   release(count: number, ids: number[], cents: number[]): void {
     const s = this.supply;
-    const expected = s && s.active ? Math.min(count, s.total - s.released) : 0;
+    const expected = s?.active ? Math.min(count, s.total - s.released) : 0;
     assert.equal(ids.length, expected, `release(${count}) creates min(count, left) packets`);
     ids.forEach((id, i) => {
       assert.equal(id, this.nextShakeId++, 'shake ids are consecutive');

@@ -10,4 +10,5 @@ const results = await Promise.allSettled(ids.map((id) => ledger.commit({ creates
 await ledger.barrier();
 const health = ledger.health();
 await ledger.close();
-parentPort!.postMessage({ rejected: results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), health });
+if (parentPort === null) throw new Error('ledger-port-worker runs in a worker thread');
+parentPort.postMessage({ rejected: results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), health });

@@ -10,6 +10,10 @@ import WebSocket from 'ws';
 import { mintToken } from '../../src/auth/token.ts';
 import { decodeServerFrame, encodeLogin, type ServerFrame } from '../../src/protocol/codec.ts';
 import { ServerType } from '../../src/protocol/codes.ts';
+import type { SupplyState } from '../../src/engine/types.ts';
+import type { StatsDocument } from '../../src/server/server.ts';
+
+export type { StatsDocument };
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
@@ -37,8 +41,21 @@ export interface TestServer {
   token(userId: number, ttlSeconds?: number): string;
   /** SIGTERM (or `signal`) and wait for the exit. */
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Admin API call with the admin token (or `token` if given). */
-  adminFetch(method: string, route: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any }>;
+  /** Admin API call with the admin token (or `token` if given). `T` is the test's view of the answer's
+   *  JSON (docs/admin-api.md; the test asserts it), not checked here; a body that is not JSON is its text. */
+  adminFetch<T = unknown>(method: string, route: string, body?: unknown, token?: string | null): Promise<{ status: number; body: T }>;
+}
+
+/** `POST /admin/packets`'s answer (docs/admin-api.md): `ok` with the packet id, else the create status's name. */
+export interface CreatedAnswer {
+  status: string;
+  packetId: number;
+  error?: string;
+}
+/** `POST /admin/supply`'s answer. */
+export interface SupplyAnswer {
+  ok: boolean;
+  supply: SupplyState;
 }
 
 export function tempDir(prefix = 'hongbao-test-'): string {
@@ -83,6 +100,12 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/** A file the server's ready line names: null only when the variable that replaces it was set. */
+export function writtenFile(file: string | null, what: string): string {
+  if (file === null) throw new Error(`the server wrote no ${what} file and none was given in its environment`);
+  return file;
+}
+
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? tempDir();
   const args = ['--port', '0', '--admin-port', '0', '--data', dataDir, ...(opts.args ?? [])];
@@ -93,7 +116,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   running.add(child);
   child.on('exit', () => running.delete(child));
   let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
+  child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -103,7 +126,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       child.kill('SIGKILL');
       reject(new Error(`server not ready within ${opts.timeoutMs ?? 30_000} ms; stderr:\n${stderr}`));
     }, opts.timeoutMs ?? 30_000);
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       buffered += d;
       for (const line of buffered.split('\n').slice(0, -1)) {
         try {
@@ -123,8 +146,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       reject(new Error(`server exited (code ${code}) before it was ready; stderr:\n${stderr}`));
     });
   });
-  const adminToken = opts.env?.HONGBAO_ADMIN_TOKEN ?? readFileSync(ready.adminTokenFile!, 'utf8').trim();
-  const secret = opts.env?.HONGBAO_SECRET ?? readFileSync(ready.secretFile!, 'utf8').trim();
+  const adminToken = opts.env?.HONGBAO_ADMIN_TOKEN ?? readFileSync(writtenFile(ready.adminTokenFile, 'admin token'), 'utf8').trim();
+  const secret = opts.env?.HONGBAO_SECRET ?? readFileSync(writtenFile(ready.secretFile, 'secret'), 'utf8').trim();
   const http = `http://127.0.0.1:${ready.port}`;
   const admin = `http://127.0.0.1:${ready.adminPort}`;
   return {
@@ -142,7 +165,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
-    adminFetch: async (method, route, body, token) => {
+    adminFetch: async <T>(method: string, route: string, body?: unknown, token?: string | null) => {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       const t = token === undefined ? adminToken : token;
       if (t !== null) headers.authorization = `Bearer ${t}`;
@@ -154,7 +177,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       } catch {
         // not JSON (e.g. /metrics)
       }
-      return { status: res.status, body: parsed };
+      return { status: res.status, body: parsed as T };
     },
   };
 }

@@ -2,6 +2,8 @@
 //! splitting, money counters and restore. The N-API binding lives in `native/node`; this crate
 //! never sees it. The behaviour is specified, bit for bit, in `docs/engine.md`.
 
+#![deny(clippy::all)]
+
 mod divisor;
 mod engine;
 mod error;

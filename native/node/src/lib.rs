@@ -5,6 +5,8 @@
 //! typed arrays and write into caller-owned typed arrays; they create no object per item. Misuse
 //! throws an Error whose message starts with `EngineInputError: ` and changes nothing.
 
+#![deny(clippy::all)]
+
 mod convert;
 mod global;
 mod hot;

@@ -127,7 +127,8 @@ export class CreateRunner {
           c.target.createResult(c.requestId, out.status[i], 0);
           return;
         }
-        const m = (this.creates ??= new CreateMoves(this.onCreated));
+        if (this.creates === null) this.creates = new CreateMoves(this.onCreated);
+        const m = this.creates;
         m.targets.push(c.target);
         m.reqs.push(c.requestId);
         m.records.push({

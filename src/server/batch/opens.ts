@@ -94,7 +94,10 @@ export class ShareMoves extends OpenAnswers implements Moves {
 /** Repeat opens of one run: the share the user already holds, told once it is durable. */
 export class Repeats extends OpenAnswers implements AfterBarrier {
   answer(ok: boolean, counters: Float64Array): void {
-    if (!ok) return this.unavailable(counters);
+    if (!ok) {
+      this.unavailable(counters);
+      return;
+    }
     for (let i = 0; i < this.ids.length; i++) {
       counters[C.repeats]++;
       this.targets[i].openResult(this.reqs[i], OpenStatus.Repeat, this.ids[i], this.cents[i]);
@@ -143,9 +146,13 @@ export class OpenRunner {
     let refused = 0;
     for (let i = 0; i < q.n; i++) {
       const s = status[i];
-      if (s === OpenStatus.Ok) (this.shares ??= new ShareMoves()).add(q.targets[i], q.reqs[i], q.users[i], q.ids[i], cents[i]);
-      else if (s === OpenStatus.Repeat) (this.repeats ??= new Repeats()).add(q.targets[i], q.reqs[i], q.users[i], q.ids[i], cents[i]);
-      else {
+      if (s === OpenStatus.Ok) {
+        if (this.shares === null) this.shares = new ShareMoves();
+        this.shares.add(q.targets[i], q.reqs[i], q.users[i], q.ids[i], cents[i]);
+      } else if (s === OpenStatus.Repeat) {
+        if (this.repeats === null) this.repeats = new Repeats();
+        this.repeats.add(q.targets[i], q.reqs[i], q.users[i], q.ids[i], cents[i]);
+      } else {
         if (s === CommonStatus.Unavailable) counters[C.unavailable]++;
         else refused++;
         q.targets[i].openResult(q.reqs[i], s, q.ids[i], 0);

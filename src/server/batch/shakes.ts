@@ -125,7 +125,8 @@ export class ShakeRunner {
     for (let i = 0; i < n; i++) {
       const s = status[i];
       if (s === ShakeStatus.Hit) {
-        const h = (this.hits ??= new HitMoves());
+        if (this.hits === null) this.hits = new HitMoves();
+        const h = this.hits;
         h.targets.push(targets[i]);
         h.reqs.push(reqs[i]);
         h.users.push(q.users[i]);

@@ -5,7 +5,11 @@ import uPlot from 'uplot';
 import { IN_FLIGHT_SECONDS, reconcile, type DashboardPoint, type FlowCheck } from './point.ts';
 import type { CountCents } from '../../engine/types.ts';
 
-const $ = (id: string) => document.getElementById(id)!;
+const $ = (id: string): HTMLElement => {
+  const el = document.getElementById(id);
+  if (el === null) throw new Error(`the page has no #${id}`);
+  return el;
+};
 const MAX_POINTS = 900; // 15 minutes on screen
 const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const ms = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
@@ -64,7 +68,8 @@ const specs: ChartSpec[] = [
   },
 ];
 
-const charts: Array<{ spec: ChartSpec; plot: uPlot }> = [];
+/** `box` is the element the chart was mounted in (its root's parent), the one whose width it follows. */
+const charts: Array<{ spec: ChartSpec; plot: uPlot; box: HTMLElement }> = [];
 
 function chartWidth(el: HTMLElement): number {
   return Math.max(280, el.clientWidth);
@@ -89,12 +94,12 @@ function buildCharts(): void {
       ],
       series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.colour, width: 2, dash: s.dash, spanGaps: false }))],
     };
-    charts.push({ spec, plot: new uPlot(opts, dataFor(spec), el) });
+    charts.push({ spec, plot: new uPlot(opts, dataFor(spec), el), box: el });
   }
   const resize = new ResizeObserver(() => {
-    for (const c of charts) c.plot.setSize({ width: chartWidth(c.plot.root.parentElement!), height: 190 });
+    for (const c of charts) c.plot.setSize({ width: chartWidth(c.box), height: 190 });
   });
-  for (const c of charts) resize.observe(c.plot.root.parentElement!);
+  for (const c of charts) resize.observe(c.box);
 }
 
 function dataFor(spec: ChartSpec): uPlot.AlignedData {

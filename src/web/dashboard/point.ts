@@ -66,6 +66,12 @@ export interface FeedCarry {
   connections?: number;
 }
 
+/** The clients' running receipts in `carry`, started at zero on first use. */
+function receivedSoFar(carry: FeedCarry): { shake: CountCents; group: CountCents } {
+  if (carry.received === null) carry.received = { shake: { count: 0, cents: 0 }, group: { count: 0, cents: 0 } };
+  return carry.received;
+}
+
 /**
  * Align one second's push bodies into a point. `carry` holds the running sums from the previous
  * points and is updated in place (clients report per-second counts; the dashboard wants totals).
@@ -125,7 +131,7 @@ export function toDashboardPoint(second: number, pushes: readonly PushBody[], ca
         p50N++;
       }
       if (p99 !== null) p.p99Ms = Math.max(p.p99Ms ?? 0, p99);
-      const r = (carry.received ??= { shake: { count: 0, cents: 0 }, group: { count: 0, cents: 0 } });
+      const r = receivedSoFar(carry);
       r.shake.count += num(c.hits);
       r.shake.cents += num(c.hitCents);
       r.group.count += num(c.opens);
@@ -157,12 +163,13 @@ export function pointFromAlignedRow(row: AlignedRow, carry: FeedCarry): Dashboar
   const clients = num(cl.processes);
   if (isTotals(row.serverTotals)) carry.totals = row.serverTotals;
   if (clients > 0) {
-    const r = (carry.received ??= { shake: { count: 0, cents: 0 }, group: { count: 0, cents: 0 } });
+    const r = receivedSoFar(carry);
     r.shake.count += num(cl.hits);
     r.shake.cents += num(cl.hitCents);
     r.group.count += num(cl.opens);
     r.group.cents += num(cl.openCents);
   }
+  if (servers > 0) carry.connections = num(sv.connections);
   return {
     second: row.second,
     servers,
@@ -177,7 +184,7 @@ export function pointFromAlignedRow(row: AlignedRow, carry: FeedCarry): Dashboar
     groupOpened: num(sv.opens),
     p50Ms: clients > 0 ? optNum(cl.p50Ms) : null,
     p99Ms: clients > 0 ? optNum(cl.p99Ms) : null,
-    connections: servers > 0 ? (carry.connections = num(sv.connections)) : (carry.connections ?? null),
+    connections: carry.connections ?? null,
     clientsConnected: clients > 0 ? num(cl.connected) : null,
     totals: carry.totals,
     clientReceived: carry.received ? { shake: { ...carry.received.shake }, group: { ...carry.received.group } } : null,

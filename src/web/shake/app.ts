@@ -1,7 +1,7 @@
 // The shake page (served by `hongbao server` at `/`): sign in with a user id and token, shake for a
 // packet (button, or the phone's motion sensor where there is one), open group packets as they
 // arrive, send one, look one up. Speaks the binary protocol over a WebSocket to the same origin.
-import { encodeCreate, encodeDetails, encodeShake } from '../../protocol/codec.ts';
+import { encodeCreate, encodeDetails, encodeShake, type ServerFrame } from '../../protocol/codec.ts';
 import { DetailsStatus, MAX_STORY_BYTES, MAX_TITLE_BYTES, ServerType, ShakeResultStatus } from '../../protocol/codes.ts';
 import { CreateStatus } from '../../engine/types.ts';
 import { HongbaoClient } from './client.ts';
@@ -25,8 +25,10 @@ let session: Session | null = null;
 
 function prefillFromHash(): void {
   const params = new URLSearchParams(location.hash.slice(1));
-  if (params.get('user')) $<HTMLInputElement>('user-id').value = params.get('user')!;
-  if (params.get('token')) $<HTMLInputElement>('token').value = params.get('token')!;
+  const user = params.get('user');
+  const token = params.get('token');
+  if (user) $<HTMLInputElement>('user-id').value = user;
+  if (token) $<HTMLInputElement>('token').value = token;
 }
 
 async function signIn(ev: SubmitEvent): Promise<void> {
@@ -156,13 +158,14 @@ function setupMotion(): void {
     last = now;
   };
   const DME = DeviceMotionEvent as unknown as { requestPermission?: () => Promise<'granted' | 'denied'> };
-  if (typeof DME.requestPermission === 'function') {
+  const requestPermission = DME.requestPermission;
+  if (typeof requestPermission === 'function') {
     // iOS (and recent Chromium) ask for permission, and only from a tap: offer it on touch screens only.
     if (!matchMedia('(pointer: coarse)').matches) return;
     const button = $<HTMLButtonElement>('motion');
     button.hidden = false;
     button.onclick = async () => {
-      if ((await DME.requestPermission!().catch(() => 'denied')) === 'granted') {
+      if ((await requestPermission.call(DME).catch(() => 'denied')) === 'granted') {
         addEventListener('devicemotion', onMotion);
         button.hidden = true;
       } else button.textContent = 'Motion sensor not allowed: use the button';
@@ -190,11 +193,20 @@ async function send(ev: SubmitEvent): Promise<void> {
   status.dataset.state = 'error';
   if (!s) return;
   const recipients = parseRecipients($<HTMLInputElement>('send-to').value);
-  if (typeof recipients === 'string') return void (status.textContent = recipients);
+  if (typeof recipients === 'string') {
+    status.textContent = recipients;
+    return;
+  }
   const total = parseYuan($<HTMLInputElement>('send-total').value);
-  if (total === null) return void (status.textContent = 'Write the total in yuan, like 10 or 8.88.');
+  if (total === null) {
+    status.textContent = 'Write the total in yuan, like 10 or 8.88.';
+    return;
+  }
   const sharesText = $<HTMLInputElement>('send-shares').value.trim();
-  if (!/^\d{1,5}$/.test(sharesText)) return void (status.textContent = 'The number of shares is a whole number, like 3.');
+  if (!/^\d{1,5}$/.test(sharesText)) {
+    status.textContent = 'The number of shares is a whole number, like 3.';
+    return;
+  }
   const shares = Number(sharesText);
   const cover = {
     title: $<HTMLInputElement>('send-title').value,
@@ -202,7 +214,7 @@ async function send(ev: SubmitEvent): Promise<void> {
     story: $<HTMLTextAreaElement>('send-story').value,
   };
   const split = Number($<HTMLSelectElement>('send-split').value);
-  let frame;
+  let frame: ServerFrame;
   try {
     status.dataset.state = 'busy';
     status.textContent = 'Sending…';
@@ -246,13 +258,20 @@ async function lookup(ev: SubmitEvent): Promise<void> {
   const status = $('lookup-status');
   const text = $<HTMLInputElement>('lookup-id').value.trim();
   if (!s) return;
-  if (!/^\d{1,10}$/.test(text)) return void (status.textContent = 'A packet number is a whole number, like 12.');
+  if (!/^\d{1,10}$/.test(text)) {
+    status.textContent = 'A packet number is a whole number, like 12.';
+    return;
+  }
   status.textContent = '';
   // Ask first so that an unknown number is said here, not in an empty dialog.
   const frame = await s.client.request((id) => encodeDetails(id, Number(text))).catch((err: Error) => err);
-  if (frame instanceof Error) return void (status.textContent = frame.message);
+  if (frame instanceof Error) {
+    status.textContent = frame.message;
+    return;
+  }
   if (frame.type !== ServerType.DetailsResult || frame.status !== DetailsStatus.Found) {
-    return void (status.textContent = frame.type === ServerType.DetailsResult ? `There is no packet #${text}.` : frameError(frame));
+    status.textContent = frame.type === ServerType.DetailsResult ? `There is no packet #${text}.` : frameError(frame);
+    return;
   }
   await s.packets.show(Number(text), 'details');
 }

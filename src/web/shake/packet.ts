@@ -150,7 +150,7 @@ export class Packets {
     if (d.expired) parts.push(`expired, ${formatCents(d.refundedCents)} went back to the sender`);
     else if (d.remainingShares > 0) parts.push(`${formatCents(d.remainingCents)} left in ${d.remainingShares} ${d.remainingShares === 1 ? 'share' : 'shares'}`);
     else parts.push('all taken');
-    $('details-summary').textContent = parts.join(' · ') + '.';
+    $('details-summary').textContent = `${parts.join(' · ')}.`;
     const rows = d.opened.map((s, i) => {
       const tr = document.createElement('tr');
       if (s.user === this.client.userId) tr.className = 'me';
