@@ -62,14 +62,18 @@ end
 -- KEYS {hb:s}:cfg; ARGV node, users, deadMs, cents of fresh packets the caller drew...
 -- Heartbeat with the node's logged-in users; give back the leases of nodes silent for deadMs; the
 -- first call in a second releases that second's packets over the live nodes; returns what this
--- node was given. Reply: {need, reclaimed, active, total, rate, rule, released, liveNodes, packets...}
--- where need > 0 means "call again with that many drawn amounts" (nothing was released).
+-- node was given. Reply: {need, reclaimed, rejoined, active, total, rate, rule, released, liveNodes,
+-- packets...} where need > 0 means "call again with that many drawn amounts" (nothing was released)
+-- and rejoined 1 means the node was not live before this call (anything it still holds locally
+-- was given back meanwhile: it must drop it).
 local function sup_lease(keys, args)
   local cfg = keys[1]
   local tag = tag_of(cfg)
   local node, users, dead_ms = args[1], tonumber(args[2]), tonumber(args[3])
   local now = now_ms()
   local nodes_key = tag .. 'nodes'
+  -- not among the live nodes: new, or silent long enough to have had its leases given back
+  local rejoined = redis.call('HEXISTS', nodes_key, node) == 0 and 1 or 0
   redis.call('HSET', nodes_key, node, users .. ':' .. now)
   local all = redis.call('HGETALL', nodes_key)
   local live, reclaimed, names = {}, 0, {}
@@ -129,7 +133,7 @@ local function sup_lease(keys, args)
   local mine = redis.call('LRANGE', mine_key, 0, -1)
   redis.call('DEL', mine_key)
   local s = redis.call('HMGET', cfg, 'active', 'total', 'rate', 'rule', 'released')
-  local reply = { need, reclaimed, s[1] or '0', s[2] or '0', s[3] or '0', s[4] or '', s[5] or '0', table.concat(names, ',') }
+  local reply = { need, reclaimed, rejoined, s[1] or '0', s[2] or '0', s[3] or '0', s[4] or '', s[5] or '0', table.concat(names, ',') }
   for _, p in ipairs(mine) do table.insert(reply, p) end
   return reply
 end
@@ -211,18 +215,20 @@ end
 
 -- ---- group packets (slot {hb:g:<bucket>}) ------------------------------------------------------
 -- Packet <id> lives in bucket id % buckets: m:<id> hash (sender, total, count, mode, expiresAt,
--- createdAt, node, opened, openedCents, expired, refunded, refundedShares, expiredAt), s:<id> the
+-- createdAt, node, title, colour, story, opened, openedCents, expired, refunded, refundedShares,
+-- expiredAt, expiredBy), s:<id> the
 -- unopened shares in opening order, r:<id> recipients (set) and rl:<id> (as listed), o:<id>
 -- user -> cents, l:<id> users in opening order; the bucket's `due` zset holds id -> expiresAt until
--- the packet is expired. Every key of a packet expires retainMs after the packet does.
+-- the packet is expired, its `gone` zset id -> expiredAt after (so that a node can find the refunds it
+-- made whose reply it lost). Every key of a packet expires retainMs after the packet does.
 
 local function packet_keys(tag, id)
   return tag .. 'm:' .. id, tag .. 's:' .. id, tag .. 'r:' .. id, tag .. 'rl:' .. id, tag .. 'o:' .. id, tag .. 'l:' .. id
 end
 
 -- KEYS {hb:g:<b>}:due; ARGV id, sender, total, count, mode, expiresAt, createdAt, node, retainMs,
--- recipient count, recipients..., shares... Reply 1 created, 2 already there alike (a retry), 0 an
--- id already used by another packet (a bug: refused).
+-- cover title, colour, story, recipient count, recipients..., shares... Reply 1 created, 2 already
+-- there alike (a retry), 0 an id already used by another packet (a bug: refused).
 local function grp_create(keys, args)
   local tag = tag_of(keys[1])
   local id = args[1]
@@ -231,14 +237,15 @@ local function grp_create(keys, args)
     local was = redis.call('HMGET', m, 'sender', 'total')
     return (was[1] == args[2] and was[2] == args[3]) and 2 or 0
   end
-  local n = tonumber(args[10])
+  local n = tonumber(args[13])
   redis.call('HSET', m, 'id', id, 'sender', args[2], 'total', args[3], 'count', args[4], 'mode', args[5], 'expiresAt', args[6],
-    'createdAt', args[7], 'node', args[8], 'opened', 0, 'openedCents', 0, 'expired', 0, 'refunded', 0, 'refundedShares', 0)
-  for i = 11, 10 + n do
+    'createdAt', args[7], 'node', args[8], 'title', args[10], 'colour', args[11], 'story', args[12], 'opened', 0,
+    'openedCents', 0, 'expired', 0, 'refunded', 0, 'refundedShares', 0)
+  for i = 14, 13 + n do
     redis.call('SADD', r, args[i])
     redis.call('RPUSH', rl, args[i])
   end
-  for i = 11 + n, #args do redis.call('RPUSH', s, args[i]) end
+  for i = 14 + n, #args do redis.call('RPUSH', s, args[i]) end
   redis.call('ZADD', keys[1], args[6], id)
   local until_ms = math.floor(tonumber(args[6]) + tonumber(args[9]))
   for _, k in ipairs({ m, s, r, rl }) do redis.call('PEXPIREAT', k, until_ms) end
@@ -291,37 +298,54 @@ local function grp_open(keys, args)
 end
 
 -- expire one packet now: its unopened shares are refunded to its sender
-local function expire_one(tag, due, id, now)
+local function expire_one(tag, due, id, now, node)
   local m, s = packet_keys(tag, id)
   local rest = redis.call('LRANGE', s, 0, -1)
   local cents = 0
   for _, v in ipairs(rest) do cents = cents + tonumber(v) end
   redis.call('DEL', s)
-  redis.call('HSET', m, 'expired', 1, 'refunded', cents, 'refundedShares', #rest, 'expiredAt', now)
+  redis.call('HSET', m, 'expired', 1, 'refunded', cents, 'refundedShares', #rest, 'expiredAt', now, 'expiredBy', node)
   redis.call('ZREM', due, id)
+  redis.call('ZADD', tag .. 'gone', now, id)
   return { id, redis.call('HGET', m, 'sender'), cents, #rest }
 end
 
--- KEYS {hb:g:<b>}:due; ARGV nowMs, limit, then ids to expire now whatever their expiry. Expires the
--- forced ids and up to `limit` packets due by nowMs. Reply: (id, sender, cents, shares) per packet
--- expired by this call, flat; forced ids unknown or already expired are skipped.
+-- KEYS {hb:g:<b>}:due; ARGV node, nowMs, limit, retainMs, then ids to expire now whatever their
+-- expiry. Expires the forced ids and up to `limit` packets due by nowMs. Reply: (id, sender, cents,
+-- shares) per packet expired by this call, flat; forced ids unknown or already expired are skipped.
 local function grp_expire(keys, args)
   local due = keys[1]
   local tag = tag_of(due)
-  local now, limit = tonumber(args[1]), tonumber(args[2])
+  local node, now, limit, retain = args[1], tonumber(args[2]), tonumber(args[3]), tonumber(args[4])
   local out = {}
   local function take(id)
     local m = packet_keys(tag, id)
     local state = redis.call('HGET', m, 'expired')
     if state == '0' then
-      for _, v in ipairs(expire_one(tag, due, id, now)) do table.insert(out, v) end
+      for _, v in ipairs(expire_one(tag, due, id, now, node)) do table.insert(out, v) end
     elseif not state then
       redis.call('ZREM', due, id)
     end
   end
-  for i = 3, #args do take(args[i]) end
+  redis.call('ZREMRANGEBYSCORE', tag .. 'gone', '-inf', now - retain)
+  for i = 5, #args do take(args[i]) end
   local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(ids) do take(id) end
+  return out
+end
+
+-- KEYS {hb:g:<b>}:due; ARGV node, sinceMs. The refunds `node` made in this bucket since sinceMs:
+-- (id, sender, cents, shares) flat, for settling a sweep whose reply was lost.
+local function grp_refunds(keys, args)
+  local tag = tag_of(keys[1])
+  local out = {}
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', tag .. 'gone', args[2], '+inf')) do
+    local m = packet_keys(tag, id)
+    local f = redis.call('HMGET', m, 'expiredBy', 'sender', 'refunded', 'refundedShares')
+    if f[1] == args[1] then
+      for _, v in ipairs({ id, f[2], f[3], f[4] }) do table.insert(out, v) end
+    end
+  end
   return out
 end
 
@@ -404,6 +428,7 @@ redis.register_function('hb_grp_create', grp_create)
 redis.register_function('hb_grp_open', grp_open)
 redis.register_function('hb_grp_expire', grp_expire)
 redis.register_function{ function_name = 'hb_grp_details', callback = grp_details, flags = { 'no-writes' } }
+redis.register_function{ function_name = 'hb_grp_refunds', callback = grp_refunds, flags = { 'no-writes' } }
 redis.register_function('hb_usr_login', usr_login)
 redis.register_function('hb_usr_notify', usr_notify)
 redis.register_function('hb_usr_done', usr_done)

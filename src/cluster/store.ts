@@ -76,14 +76,14 @@ export class ClusterStore {
       slotsRefreshTimeout: 2000,
       slotsRefreshInterval: 2000,
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+      // Node connections queue commands while not connected; `run` only sends to a master whose
+      // connection is ready, so a queued (never sent) command is one that raced a disconnect.
       redisOptions: {
-        enableOfflineQueue: false,
         // a command sent once is never sent again by the client: a retry is the caller's decision
         autoResendUnfulfilledCommands: false,
         maxRetriesPerRequest: 0,
         commandTimeout: o.commandTimeoutMs ?? 2000,
         connectTimeout: 2000,
-        retryStrategy: (times: number) => Math.min(100 * times, 2000),
       },
     });
     cluster.on('error', () => undefined); // per-command outcomes carry the errors

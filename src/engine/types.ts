@@ -109,6 +109,9 @@ export interface CreateBatch {
   recipients: Uint32Array;
   /** Absolute expiry time in ms since the epoch, per item. */
   expiresAt: Float64Array;
+  /** Covers per item, for engines that keep packets where every access node reads them (cluster
+   *  mode); the in-process engines ignore them (the server keeps covers itself). */
+  covers?: ReadonlyArray<{ title: string; colour: number; story: string } | null>;
 }
 
 export interface CreateOut {
@@ -173,6 +176,8 @@ export interface PacketDetails {
   expired: boolean;
   /** First (in opening order) of the largest shares opened so far; null before any open. */
   bestLuck: number | null;
+  /** The cover, from engines that keep it with the packet (cluster mode); absent otherwise. */
+  cover?: { title: string; colour: number; story: string };
 }
 
 /** Everything needed to rebuild an engine after a restart (built from the ledger). Not a hot path. */

@@ -5,14 +5,22 @@
 // writer check every open against the packet in O(1); `hongbao ledger check` re-derives them from
 // the `opens` and `refunds` tables.
 import Database from 'better-sqlite3';
+import { JOURNAL_SCHEMA_SQL } from './journal.ts';
+import type { LedgerKind } from './types.ts';
 
 export const SCHEMA_VERSION = 1;
 
-export const SCHEMA_SQL = `
+/** Every ledger file: its schema version, what it records (0 the server's engine ledger, 1 a cluster
+ *  node's journal: src/ledger/journal.ts) and the writer's probe counter. */
+const META_SQL = (kind: LedgerKind) => `
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
   value INTEGER NOT NULL
 );
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ${SCHEMA_VERSION}), ('probe', 0), ('ledger_kind', ${kind === 'journal' ? 1 : 0});
+`;
+
+export const SCHEMA_SQL = `
 
 -- One row per startSupply / stopSupply. 'released' counts the packets released under a start row.
 CREATE TABLE IF NOT EXISTS supply_events (
@@ -90,7 +98,6 @@ CREATE TABLE IF NOT EXISTS refunds (
   CHECK (cents >= shares AND (shares > 0 OR cents = 0))
 );
 
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ${SCHEMA_VERSION}), ('probe', 0);
 `;
 
 export interface OpenDatabaseOptions {
@@ -100,6 +107,8 @@ export interface OpenDatabaseOptions {
    *  the connection is query_only. It is opened read-write when it can be, so that closing it as
    *  the last connection removes the -wal and -shm files as the writer does. */
   readonly?: boolean;
+  /** What the file records (default 'engine'); a file of the other kind is refused. */
+  kind?: LedgerKind;
 }
 
 /** The writer's page cache, KiB. better-sqlite3 builds SQLite with a 16 MB default, which the writer
@@ -129,12 +138,30 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`could not switch ${path} to WAL (journal_mode is ${String(mode)})`);
     db.pragma('synchronous = FULL');
     db.pragma(`cache_size = -${WRITER_CACHE_KIB}`);
-    db.exec(SCHEMA_SQL);
+    const kind = options.kind ?? 'engine';
+    // a file made before the kind was recorded is a server ledger
+    if (db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get() !== undefined) {
+      db.exec(`INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_kind', 0)`);
+    }
+    db.exec(META_SQL(kind));
     const version = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get();
     if (version !== SCHEMA_VERSION) throw new Error(`${path} has ledger schema version ${String(version)}, this build knows ${SCHEMA_VERSION}`);
+    const found = ledgerKindOf(db);
+    if (found !== kind) {
+      throw new Error(
+        `${path} is ${found === 'journal' ? "a cluster node's journal" : "a single server's ledger"}; this server needs ${kind === 'journal' ? 'a journal (a --redis node)' : 'a server ledger (no --redis)'}`,
+      );
+    }
+    db.exec(kind === 'journal' ? JOURNAL_SCHEMA_SQL : SCHEMA_SQL);
     return db;
   } catch (err) {
     db.close();
     throw err;
   }
+}
+
+/** What a ledger file records (files made before the kind was written are engine ledgers). */
+export function ledgerKindOf(db: Database.Database): LedgerKind {
+  const v = db.prepare(`SELECT value FROM meta WHERE key = 'ledger_kind'`).pluck().get();
+  return v === 1 ? 'journal' : 'engine';
 }

@@ -2,6 +2,7 @@
 // Runs in the writer thread (Ledger.loadSnapshot) or on any read connection; not a hot path.
 import type Database from 'better-sqlite3';
 import type { AmountRule, EngineSnapshot, SplitMode, SupplyState } from '../engine/types.ts';
+import { ledgerKindOf } from './schema.ts';
 import type { CoverRecord, LedgerSnapshot } from './types.ts';
 
 interface GroupRow {
@@ -29,6 +30,9 @@ function supplyState(db: Database.Database): SupplyState | null {
 
 /** Builds the engine snapshot and the covers map from the database, in one read transaction. */
 export function loadSnapshot(db: Database.Database): LedgerSnapshot {
+  // A cluster node's engine holds only leased shake packets, which Redis gives back when the node
+  // restarts: a journal restores nothing.
+  if (ledgerKindOf(db) === 'journal') return emptySnapshot();
   return db.transaction((): LedgerSnapshot => {
     const maxShake = db.prepare(`SELECT coalesce(max(id), 0) FROM shake_packets`).pluck().get() as number;
     const maxGroup = db.prepare(`SELECT coalesce(max(id), 0) FROM group_packets`).pluck().get() as number;
@@ -90,4 +94,18 @@ export function loadSnapshot(db: Database.Database): LedgerSnapshot {
       covers,
     };
   })();
+}
+
+/** The state of a fresh engine. */
+export function emptySnapshot(): LedgerSnapshot {
+  return {
+    engine: {
+      nextShakeId: 1,
+      nextGroupId: 1,
+      supply: null,
+      shake: { createdCount: 0, createdCents: 0, paidCount: 0, paidCents: 0, unpaidIds: [], unpaidCents: [] },
+      groups: [],
+    },
+    covers: new Map(),
+  };
 }

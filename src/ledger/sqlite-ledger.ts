@@ -4,7 +4,15 @@
 // process commits through the one writer. A commit copies the batch's arrays before it returns.
 import { once } from 'node:events';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { LedgerDivergenceError, LedgerUnavailableError, type Ledger, type LedgerBatch, type LedgerHealth, type LedgerSnapshot } from './types.ts';
+import {
+  LedgerDivergenceError,
+  LedgerUnavailableError,
+  type Ledger,
+  type LedgerBatch,
+  type LedgerHealth,
+  type LedgerKind,
+  type LedgerSnapshot,
+} from './types.ts';
 import { copyBatch, createHealthBuffer, HealthCell, type Control, type Ready, type Reply, type Request, type WireError, type WriterData } from './wire.ts';
 
 export interface LedgerOptions {
@@ -15,6 +23,8 @@ export interface LedgerOptions {
   dependencyWaitMs?: number;
   /** PRAGMA max_page_count: caps the database size; a full disk for tests. Default: no cap. */
   maxPageCount?: number;
+  /** The server's engine ledger (default) or a cluster node's journal (src/ledger/journal.ts). */
+  kind?: LedgerKind;
 }
 
 type Pending = { resolve: (value: Reply & { t: 'ok' }) => void; reject: (err: Error) => void };
@@ -178,6 +188,7 @@ export async function openLedger(path: string, opts: LedgerOptions = {}): Promis
   const health = createHealthBuffer();
   const data: WriterData = {
     path,
+    kind: opts.kind ?? 'engine',
     port: port2,
     health,
     busyTimeoutMs: opts.busyTimeoutMs ?? 5000,

@@ -33,7 +33,25 @@ export interface LedgerBatch {
   creates?: GroupCreateRecord[];
   opens?: { count: number; users: Uint32Array; packetIds: Uint32Array; cents: Uint32Array; at: number };
   refunds?: { count: number; packetIds: Uint32Array; senders: Uint32Array; cents: Uint32Array; shares: Uint32Array; at: number };
+  /** Cluster node journals only: moves Redis may or may not have made (their users were answered
+   *  Unavailable), kept until settled. */
+  doubts?: Doubt[];
+  /** Cluster node journals only: how earlier doubts ended (`paid`: Redis has it, untold; `void`: not). */
+  settled?: Array<{ kind: Doubt['kind']; packetId: number; user: number; cents: number; outcome: 'paid' | 'void'; at: number }>;
 }
+
+/** A money move whose outcome a cluster node could not learn (the reply was lost, or no replica took it). */
+export interface Doubt {
+  kind: 'hit' | 'share' | 'create' | 'refund';
+  packetId: number;
+  /** the winner or opener; the sender for creates and refunds */
+  user: number;
+  cents: number;
+  at: number;
+}
+
+/** What a ledger file records: the single server's engine state, or a cluster node's journal. */
+export type LedgerKind = 'engine' | 'journal';
 
 export interface LedgerSnapshot {
   engine: EngineSnapshot;

@@ -2,7 +2,7 @@
 // messages, the copy of a batch made before posting, and the health cell in shared memory that
 // every thread reads synchronously.
 import type { MessagePort } from 'node:worker_threads';
-import type { CoverRecord, LedgerBatch, LedgerHealth, LedgerSnapshot } from './types.ts';
+import type { CoverRecord, LedgerBatch, LedgerHealth, LedgerKind, LedgerSnapshot } from './types.ts';
 
 export type Request = { t: 'batch'; id: number; batch: LedgerBatch } | { t: 'barrier'; id: number } | { t: 'snapshot'; id: number };
 
@@ -25,6 +25,7 @@ export type Ready = { t: 'ready' } | { t: 'failed'; message: string };
 
 export interface WriterData {
   path: string;
+  kind: LedgerKind;
   port: MessagePort;
   health: SharedArrayBuffer;
   busyTimeoutMs: number;
@@ -119,6 +120,17 @@ export function copyBatch(b: LedgerBatch): { batch: LedgerBatch; transfer: Array
       shares: keep(u32('refunds.shares', r.shares, n)),
       at: checkAt('refunds', r.at),
     };
+  }
+  if (b.doubts) out.doubts = b.doubts.map((d) => ({ kind: d.kind, packetId: d.packetId, user: d.user, cents: d.cents, at: checkAt('doubts', d.at) }));
+  if (b.settled) {
+    out.settled = b.settled.map((s) => ({
+      kind: s.kind,
+      packetId: s.packetId,
+      user: s.user,
+      cents: s.cents,
+      outcome: s.outcome,
+      at: checkAt('settled', s.at),
+    }));
   }
   return { batch: out, transfer };
 }

@@ -12,7 +12,8 @@ import type Database from 'better-sqlite3';
 import { BatchApplier, MissingDependencyError } from './apply.ts';
 import { openDatabase } from './schema.ts';
 import { loadSnapshot } from './snapshot.ts';
-import type { LedgerBatch, LedgerHealth } from './types.ts';
+import { JournalApplier } from './journal.ts';
+import type { LedgerBatch, LedgerHealth, LedgerKind } from './types.ts';
 import { HealthCell, type Control, type Reply, type Request, type WireError, type WriterData } from './wire.ts';
 
 interface QueuedBatch {
@@ -63,12 +64,15 @@ const REOPEN_INTERVAL_MS = 1000;
 
 /** One SQLite connection and the statements the writer runs on it. */
 class Connection {
-  readonly applier: BatchApplier;
+  readonly applier: { apply(batch: LedgerBatch): void };
   readonly probe: Database.Statement;
   readonly savepoint: { begin: Database.Statement; release: Database.Statement; undo: Database.Statement };
 
-  constructor(readonly db: Database.Database) {
-    this.applier = new BatchApplier(db);
+  constructor(
+    readonly db: Database.Database,
+    kind: LedgerKind,
+  ) {
+    this.applier = kind === 'journal' ? new JournalApplier(db) : new BatchApplier(db);
     this.probe = db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'probe'`);
     this.savepoint = { begin: db.prepare('SAVEPOINT batch'), release: db.prepare('RELEASE batch'), undo: db.prepare('ROLLBACK TO batch') };
   }
@@ -118,7 +122,7 @@ class Writer {
     db: Database.Database,
     private readonly data: WriterData,
   ) {
-    this.conn = new Connection(db);
+    this.conn = new Connection(db, data.kind);
     this.pageLimit = data.maxPageCount;
     this.cell = new HealthCell(data.health);
     this.cell.write(this.health);
@@ -380,10 +384,10 @@ class Writer {
     this.lastReopenMs = now;
     let db: Database.Database | null = null;
     try {
-      db = openDatabase(this.data.path, { busyTimeoutMs: this.data.busyTimeoutMs });
+      db = openDatabase(this.data.path, { busyTimeoutMs: this.data.busyTimeoutMs, kind: this.data.kind });
       if (this.pageLimit !== null) db.pragma(`max_page_count = ${Math.max(1, Math.floor(this.pageLimit))}`);
       if (this.queryOnly) db.pragma('query_only = ON');
-      this.conn = new Connection(db);
+      this.conn = new Connection(db, this.data.kind);
       return this.conn;
     } catch (err) {
       db?.close();
@@ -431,7 +435,7 @@ function whyNotWritable(path: string): string {
 function start(data: WriterData): void {
   let db: Database.Database;
   try {
-    db = openDatabase(data.path, { busyTimeoutMs: data.busyTimeoutMs });
+    db = openDatabase(data.path, { busyTimeoutMs: data.busyTimeoutMs, kind: data.kind });
     if (data.maxPageCount !== null) db.pragma(`max_page_count = ${Math.max(1, Math.floor(data.maxPageCount))}`);
   } catch (err) {
     data.port.postMessage({ t: 'failed', message: `${describe(err)}${whyNotWritable(data.path)}` });

@@ -77,9 +77,9 @@ export type ServerFrame =
 
 /** Why a frame could not be decoded; `code` is what the server answers in an Error frame, unless
  *  `resultStatus` is set: then the frame was well formed but a field was refused, and the server
- *  answers a result frame of the request's type with that status (e.g. CreateResult BadCover). */
-/** A client frame that cannot be decoded: returned by the decoder, not thrown (it is the client's
- *  mistake, answered with an Error frame), but an Error all the same for whoever logs or throws it. */
+ *  answers a result frame of the request's type with that status (e.g. CreateResult BadCover).
+ *  Returned by the decoder, not thrown (it is the client's mistake), but an Error all the same for
+ *  whoever logs or throws it. */
 export class FrameError extends Error {
   override readonly name = 'FrameError';
   constructor(

@@ -9,7 +9,7 @@ import type { Campaign } from './campaign.ts';
 import { END_OF_TIME, Unavailable, type GroupMoves } from './groups.ts';
 import { bearer, HttpExchange, parseJsonObject } from './http-util.ts';
 import type { Metrics } from './metrics.ts';
-import type { SupplyClock } from './supply-clock.ts';
+import type { SupplyControl } from './supply-clock.ts';
 
 export const CREATE_STATUS_NAMES: Record<number, string> = {
   [CreateStatus.Ok]: 'ok',
@@ -23,7 +23,7 @@ export const CREATE_STATUS_NAMES: Record<number, string> = {
 export interface AdminDeps {
   token: string;
   splitMode: 'double-mean' | 'line-segment';
-  supply: SupplyClock;
+  supply: SupplyControl;
   campaign: Campaign;
   groups: GroupMoves;
   metrics: Metrics;

@@ -122,6 +122,9 @@ export function runApp(deps: AppDeps): Promise<void> {
       case 'evict':
         covers.evict(msg.beforeMs);
         break;
+      case 'kick':
+        registry.kick(msg.user, msg.at);
+        break;
       case 'drain':
         batcher.idle().then(() => post({ t: 'drained', id: msg.id }));
         break;

@@ -1,5 +1,6 @@
 // `hongbao server` flags: definitions, parsing, checks and the --help text, in one table.
-import { availableParallelism } from 'node:os';
+import { createHash } from 'node:crypto';
+import { availableParallelism, hostname } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MAX_CEILING } from './counters.ts';
@@ -29,6 +30,10 @@ export interface ServerFlags {
   retainExpiredMs: number;
   semiSpaceMb: number;
   monitor: string | null;
+  /** Cluster mode: Redis Cluster addresses (any of its instances); null: the single server. */
+  redis: string[] | null;
+  /** Cluster mode: this access node's name (stable across its restarts, unique in the cluster). */
+  nodeId: string;
   readyFile: string | null;
   allowUwsFallback: boolean;
   help: boolean;
@@ -98,6 +103,13 @@ const SPECS: FlagSpec[] = [
     min: 0,
   },
   { name: 'monitor', kind: 'string', value: 'URL', help: 'POST per-second counters to URL/push' },
+  {
+    name: 'redis',
+    kind: 'string',
+    value: 'URL[,URL...]',
+    help: 'run as one access node of a cluster whose supply and group packets live on this Redis Cluster (redis://host:port of any of its instances; docs/cluster.md); the ledger is then the node journal <data>/journal.db',
+  },
+  { name: 'node-id', kind: 'string', value: 'NAME', help: 'this access node\'s name in the cluster, kept across restarts (default: host name and data directory)' },
   { name: 'ready-file', kind: 'string', value: 'PATH', help: 'write the ready JSON line there once listening (it is also printed on stdout)' },
   { name: 'allow-uws-fallback', kind: 'bool', value: '', help: 'start even if uWS fell back to its slow JavaScript implementation' },
   { name: 'help', kind: 'bool', value: '', help: 'show this help' },
@@ -160,6 +172,13 @@ export function parseFlags(argv: string[]): ServerFlags {
   };
 
   const dataDir = path.resolve(str('data', './data'));
+  const redis = values.redis === undefined ? null : str('redis', '').split(',').map((u) => u.trim()).filter(Boolean);
+  if (redis !== null) {
+    if (redis.length === 0) throw new FlagError('--redis needs at least one address');
+    for (const u of redis) if (!/^(redis:\/\/)?[^\s/:]+:\d+\/?$/.test(u)) throw new FlagError(`--redis addresses look like redis://host:port, got "${u}"`);
+  }
+  const nodeId = str('node-id', `${hostname()}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`);
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(nodeId)) throw new FlagError(`--node-id must be 1-64 letters, digits or _.:- , got "${nodeId}"`);
   const splitMode = str('split-mode', 'double-mean');
   if (splitMode !== 'double-mean' && splitMode !== 'line-segment') {
     throw new FlagError(`--split-mode must be double-mean or line-segment, got "${splitMode}"`);
@@ -185,7 +204,7 @@ export function parseFlags(argv: string[]): ServerFlags {
     adminHost: str('admin-host', '127.0.0.1'),
     adminPort,
     dataDir,
-    dbFile: path.resolve(str('db', path.join(dataDir, 'hongbao.db'))),
+    dbFile: path.resolve(str('db', path.join(dataDir, redis ? 'journal.db' : 'hongbao.db'))),
     threads: int('threads', availableParallelism()),
     threadsGiven: values.threads !== undefined,
     shards: int('shards', 64),
@@ -203,6 +222,8 @@ export function parseFlags(argv: string[]): ServerFlags {
     retainExpiredMs: int('retain-expired-ms', 86_400_000),
     semiSpaceMb,
     monitor,
+    redis,
+    nodeId,
     readyFile: values['ready-file'] === undefined ? null : path.resolve(str('ready-file', '')),
     allowUwsFallback: values['allow-uws-fallback'] === true,
     help: values.help === true,

@@ -59,6 +59,7 @@ export class GroupMoves {
       recipientOffsets: new Uint32Array(n + 1),
       recipients: new Uint32Array(total),
       expiresAt: new Float64Array(n),
+      covers: specs.map((s) => s.cover),
     };
     let at = 0;
     specs.forEach((s, i) => {

@@ -11,6 +11,8 @@ export type ToApp =
   | { t: 'covers'; entries: CoverEntry[] }
   /** The engine evicted the packets expiring at or before beforeMs: drop their covers. */
   | { t: 'evict'; beforeMs: number }
+  /** A cluster node: `user` logged in on another node at `at` (ms); an older session here closes. */
+  | { t: 'kick'; user: number; at: number }
   | { t: 'drain'; id: number }
   | { t: 'shutdown' };
 

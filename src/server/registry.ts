@@ -49,8 +49,22 @@ export class SessionRegistry {
     s.loggedIn = true;
     s.userId = userId;
     s.loginSeq = seq;
+    s.loggedInAt = Date.now();
     this.replace(userId, seq);
     this.byUser.set(userId, s);
+  }
+
+  /** `userId` logged in on another access node at `atMs`: close ours if it logged in before. */
+  kick(userId: number, atMs: number): void {
+    const old = this.byUser.get(userId);
+    if (old === undefined || old.loggedInAt > atMs) return;
+    this.byUser.delete(userId);
+    old.end(CloseCode.Replaced, 'logged in elsewhere');
+  }
+
+  /** Users logged in here now. */
+  get loggedInCount(): number {
+    return this.byUser.size;
   }
 
   /** Another thread logged `userId` in with order `seq`: close ours if it is older. */

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { createEngine, engineKindFromEnv, type EngineKind } from '../engine/index.ts';
-import { SplitMode, type EngineOptions, type SupplyState, type Totals } from '../engine/types.ts';
+import { SplitMode, type Engine, type EngineOptions, type SupplyState, type Totals } from '../engine/types.ts';
 import { openLedger, type SqliteLedger } from '../ledger/sqlite-ledger.ts';
 import type { LedgerHealth } from '../ledger/types.ts';
 import { mountAdminApi } from './admin-api.ts';
@@ -24,7 +24,8 @@ import { Recovery, type ServerState } from './recovery.ts';
 import { loadOrCreateSecret } from './secrets.ts';
 import { trackThreadGauges } from './thread-gauges.ts';
 import { type CounterBlock, StatsAggregator } from './stats.ts';
-import { SupplyClock } from './supply-clock.ts';
+import { SupplyClock, type SupplyControl } from './supply-clock.ts';
+import { ClusterNode, type ClusterNodeStats } from '../cluster/node.ts';
 import { loadUws } from './uws.ts';
 
 /** A start-up failure: one clear line, non-zero exit. */
@@ -39,6 +40,10 @@ export interface ReadyInfo {
   adminHost: string;
   threads: number;
   engine: EngineKind;
+  /** where the money lives: this server's SQLite ledger, or the Redis Cluster (a node's journal beside it) */
+  store: 'sqlite' | 'redis-cluster';
+  /** the access node's name in its cluster; null for the single server */
+  node: string | null;
   db: string;
   secretFile: string | null;
   adminTokenFile: string | null;
@@ -61,6 +66,8 @@ export interface StatsDocument {
   supply: SupplyState | null;
   campaign: CampaignStatus | null;
   ledger: LedgerHealth;
+  /** A cluster node's view of the cluster (null for the single server). */
+  cluster: ClusterNodeStats | null;
 }
 
 export interface RunningServer {
@@ -105,6 +112,12 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
   }
   let threads = flags.threads;
   const notices: string[] = []; // said once started, so a start-up error stays a single line
+  const clustered = flags.redis !== null;
+  if (clustered && threads !== 1) {
+    // one app per node: the cluster engine, the lease clock and the presence live on its one thread
+    if (flags.threadsGiven) notices.push(`--redis: running ONE thread instead of ${threads} (a cluster scales by access nodes: run more of them)`);
+    threads = 1;
+  }
   if (kind === 'ts' && threads !== 1) {
     // Said only when asked for: the default (one thread per core) quietly becomes one.
     if (flags.threadsGiven) {
@@ -140,25 +153,36 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     throw new StartupError((err as Error).message);
   }
 
-  // -- ports (before the ledger, so a busy port fails fast)
-  const port = await probePort(flags.host, flags.port, 'public');
+  // -- ports (before the ledger, so a busy port fails fast); the access nodes of a cluster may share
+  // one public port (SO_REUSEPORT), so a cluster node does not insist on having it alone
+  const port = clustered && flags.port !== 0 ? flags.port : await probePort(flags.host, flags.port, 'public');
   const adminPort = await probePort(flags.adminHost, flags.adminPort, 'admin');
   if (port === adminPort) throw new StartupError(`public and admin ports are both ${port}`);
 
   // -- ledger, then the engine rebuilt from it
   let ledger: SqliteLedger;
   try {
-    ledger = await openLedger(flags.dbFile);
+    ledger = await openLedger(flags.dbFile, { kind: clustered ? 'journal' : 'engine' });
   } catch (err) {
     const why = (err as Error).message;
     throw new StartupError(why.includes(flags.dbFile) ? why : `cannot open the ledger ${flags.dbFile}: ${why}`);
   }
   const splitMode = splitModeOf(flags.splitMode);
   const engineOptions: EngineOptions = { shards: flags.shards, splitMode, ...(flags.seed !== undefined ? { seed: flags.seed } : {}) };
-  const engine = await createEngine(engineOptions, kind).catch(async (err: Error) => {
+  const local = await createEngine(engineOptions, kind).catch(async (err: Error) => {
     await ledger.close();
     throw new StartupError(`cannot start the ${kind} engine: ${err.message}`);
   });
+  let node: ClusterNode | null = null;
+  if (flags.redis !== null) {
+    try {
+      node = await ClusterNode.connect({ urls: flags.redis, node: flags.nodeId, local, ledger, splitMode, retainExpiredMs: flags.retainExpiredMs, log });
+    } catch (err) {
+      await ledger.close();
+      throw new StartupError((err as Error).message);
+    }
+  }
+  const engine: Engine = node?.engine ?? local;
   let covers: CoverEntry[];
   try {
     const snapshot = await ledger.loadSnapshot();
@@ -204,8 +228,10 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     restoredCovers: (entries) => broadcast({ t: 'covers', entries }),
     log,
   });
-  const groups = new GroupMoves(engine, recovery, mainCounters, splitMode, (items) => broadcast({ t: 'notify', items }));
-  const supply = new SupplyClock(engine, recovery, mainCounters, log);
+  const groups = new GroupMoves(engine, recovery, mainCounters, splitMode, (items) =>
+    node ? void node.presence.notify(items, true) : broadcast({ t: 'notify', items }),
+  );
+  const supply: SupplyControl = node ? node.leaseClock(() => stats.connections(), mainCounters) : new SupplyClock(engine, recovery, mainCounters, log);
   const campaign = new Campaign(groups, flags.seed ?? randomInt(0, 2 ** 31), log);
 
   // -- apps
@@ -249,9 +275,11 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       switch (msg.t) {
         case 'created':
           broadcast({ t: 'notify', items: msg.items }, a.index);
+          void node?.presence.notify(msg.items, false);
           break;
         case 'login':
           broadcast({ t: 'login', user: msg.user, seq: msg.seq }, a.index);
+          node?.presence.loggedIn(msg.user);
           break;
         case 'commit-failed':
           recovery.failed(msg.message);
@@ -299,6 +327,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       supply: await engine.supplyState(),
       campaign: campaign.current(),
       ledger: ledger.health(),
+      cluster: node?.stats() ?? null,
     };
   };
   const admin = uws.App();
@@ -338,6 +367,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
   stats.start();
   const stopGauges = trackThreadGauges(mainCounters);
   supply.start();
+  if (node) await node.start({ deliver: (items) => broadcast({ t: 'notify', items }), kick: (user, at) => broadcast({ t: 'kick', user, at }) });
   const sweeper = setInterval(() => {
     if (!recovery.canMove()) return;
     const now = Date.now();
@@ -363,6 +393,8 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
     adminHost: flags.adminHost,
     threads,
     engine: kind,
+    store: node ? 'redis-cluster' : 'sqlite',
+    node: node ? flags.nodeId : null,
     db: flags.dbFile,
     secretFile: secret.file,
     adminTokenFile: adminToken.file,
@@ -384,6 +416,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       adminSocket = null;
       await stopApps(); // each finishes its batches (answers go out once committed), then closes
       await recovery.idle();
+      await node?.stop(); // unpaid leases back to the pool, doubts journaled, Redis closed
       await ledger.close();
       (admin as unknown as { close(): void }).close(); // idle admin keep-alives too (missing from the typings)
       log('ledger closed; bye');

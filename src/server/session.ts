@@ -37,6 +37,8 @@ export class Session implements Replier {
   closed = false;
   /** Global login order: a later login of the same user replaces this one. */
   loginSeq = 0;
+  /** When it logged in (ms): a login of the same user on another access node after it replaces it. */
+  loggedInAt = 0;
   readonly openedAt: number;
   private msgSecond = 0;
   private msgCount = 0;

@@ -30,7 +30,16 @@ export const SYSTEM_TIME: TimeSource = {
  *  milliseconds) falls clearly inside one per-second stats bucket instead of straddling two. */
 const RELEASE_AT_MS = 500;
 
-export class SupplyClock {
+/** What the admin API and the server's clocks need of a supply: this clock, or a cluster node's
+ *  lease clock (src/cluster/lease-clock.ts). */
+export interface SupplyControl {
+  start(): void;
+  stop(): void;
+  begin(opts: SupplyOptions): Promise<SupplyState | null>;
+  end(): Promise<SupplyState | null>;
+}
+
+export class SupplyClock implements SupplyControl {
   private timer: unknown = null;
   private credit = 0;
   private busy = false;

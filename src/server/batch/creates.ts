@@ -100,6 +100,7 @@ export class CreateRunner {
       recipientOffsets: new Uint32Array(n + 1),
       recipients: new Uint32Array(recipientCount),
       expiresAt: new Float64Array(n),
+      covers: creates.map((c) => c.cover),
     };
     let at = 0;
     creates.forEach((c, i) => {

@@ -48,7 +48,7 @@ export class DetailsAnswers implements AfterBarrier {
       }
       const reply = (d: PacketDetails | null) => {
         if (d === null) target.detailsResult(requestId, DetailsStatus.UnknownPacket, null, null);
-        else target.detailsResult(requestId, DetailsStatus.Found, d, this.covers.get(packetId) ?? null);
+        else target.detailsResult(requestId, DetailsStatus.Found, d, this.covers.get(packetId) ?? d.cover ?? null);
       };
       const fail = (err: unknown) => {
         this.engineFailed('details', err);

@@ -1,0 +1,192 @@
+// A whole cluster on this machine, started by the project (`hongbao cluster up`, the rehearsal with
+// --nodes, the cluster tests and benches): a Redis Cluster under <dir>/redis and N access nodes
+// (`hongbao server --redis ...`), each with its own data directory <dir>/node-<i> and admin port,
+// all on ONE public port (SO_REUSEPORT: the kernel spreads the users' connections over the nodes)
+// and sharing the token secret and the admin token (<dir>/secret, <dir>/admin-token, mode 0600).
+// A node that dies is restarted (same name, data and ports) unless restarts are off.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { type Child, ChildSet, hongbaoCommand } from '../process/child.ts';
+import { RedisCluster } from './redis-cluster.ts';
+
+export interface LocalClusterOptions {
+  dir: string;
+  nodes: number;
+  /** public port of every node (0: a free one) */
+  port?: number;
+  /** false: each node gets a public port of its own (tests that must know where a user is) */
+  sharedPort?: boolean;
+  masters?: number;
+  replicasPerMaster?: number;
+  nodeTimeoutMs?: number;
+  /** restart a node or a Redis instance that died after this long (0: never). Default 1000. */
+  restartDelayMs?: number;
+  /** more `hongbao server` flags for every node */
+  serverArgs?: string[];
+  /** Node flags for the node processes (e.g. --max-semi-space-size) */
+  nodeArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  log?: (message: string) => void;
+}
+
+export interface NodeInfo {
+  index: number;
+  name: string;
+  port: number;
+  adminPort: number;
+  dataDir: string;
+  child: Child | null;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A secret kept in `file` (mode 0600), made once. */
+function secretIn(file: string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const value = randomBytes(32).toString('base64url');
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  return value;
+}
+
+export class LocalCluster {
+  readonly nodes: NodeInfo[] = [];
+  private readonly children = new ChildSet();
+  private stopping = false;
+  port = 0;
+  readonly secret: string;
+  readonly adminToken: string;
+  readonly secretFile: string;
+  readonly adminTokenFile: string;
+  private readonly log: (message: string) => void;
+
+  private constructor(
+    private readonly o: LocalClusterOptions,
+    readonly redis: RedisCluster,
+  ) {
+    this.log = o.log ?? (() => undefined);
+    this.secretFile = path.join(o.dir, 'secret');
+    this.adminTokenFile = path.join(o.dir, 'admin-token');
+    this.secret = secretIn(this.secretFile);
+    this.adminToken = secretIn(this.adminTokenFile);
+  }
+
+  static async start(o: LocalClusterOptions): Promise<LocalCluster> {
+    if (!Number.isInteger(o.nodes) || o.nodes < 1) throw new Error(`a cluster needs at least one access node, got ${o.nodes}`);
+    mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+    const redis = await RedisCluster.start({
+      dir: path.join(o.dir, 'redis'),
+      masters: o.masters,
+      replicasPerMaster: o.replicasPerMaster,
+      nodeTimeoutMs: o.nodeTimeoutMs,
+      restartDelayMs: o.restartDelayMs,
+      log: o.log,
+    });
+    const c = new LocalCluster(o, redis);
+    try {
+      c.port = o.port && o.port > 0 ? o.port : await freePort();
+      for (let i = 0; i < o.nodes; i++) {
+        const dataDir = path.join(o.dir, `node-${i + 1}`);
+        mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+        const port = o.sharedPort === false ? await freePort() : c.port;
+        c.nodes.push({ index: i, name: `node-${i + 1}`, port, adminPort: await freePort(), dataDir, child: null });
+      }
+      // the first node alone, then the rest together: the first one's start-up settles the keys
+      await c.launch(c.nodes[0]);
+      await Promise.all(c.nodes.slice(1).map((n) => c.launch(n)));
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
+    return c;
+  }
+
+  /** The WebSocket URL of the cluster (its shared port), or of node `i`. */
+  wsUrl(i?: number): string {
+    return `ws://127.0.0.1:${i === undefined ? this.port : this.nodes[i].port}/ws`;
+  }
+
+  adminUrl(i: number): string {
+    return `http://127.0.0.1:${this.nodes[i].adminPort}`;
+  }
+
+  private async launch(n: NodeInfo): Promise<void> {
+    const args = [
+      'server',
+      '--redis',
+      this.redis.urls.join(','),
+      '--node-id',
+      n.name,
+      '--port',
+      String(n.port),
+      '--admin-port',
+      String(n.adminPort),
+      '--data',
+      n.dataDir,
+      '--threads',
+      '1',
+      ...(this.o.serverArgs ?? []),
+    ];
+    const { command, args: argv } = hongbaoCommand(args, this.o.nodeArgs);
+    const child = await this.children.start({
+      name: n.name,
+      command,
+      args: argv,
+      env: { ...process.env, ...this.o.env, HONGBAO_SECRET: this.secret, HONGBAO_ADMIN_TOKEN: this.adminToken },
+      logFile: path.join(n.dataDir, 'server.log'),
+      readyTimeoutMs: 60_000,
+    });
+    n.child = child;
+    void child.exited.then((exit) => {
+      if (this.stopping || n.child !== child) return;
+      const delay = this.o.restartDelayMs ?? 1000;
+      this.log(`${n.name} exited (${exit.status})${delay > 0 ? `; restarting it in ${delay} ms` : ''}`);
+      if (delay > 0) setTimeout(() => void this.restart(n.index), delay).unref();
+    });
+  }
+
+  /** Start node `i` again (same name, data and ports) if it is not running. */
+  async restart(i: number): Promise<void> {
+    const n = this.nodes[i];
+    if (this.stopping || n.child?.running) return;
+    try {
+      await this.launch(n);
+      this.log(`${n.name} restarted`);
+    } catch (err) {
+      this.log(`${n.name} restart failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Kill node `i` (tests and chaos). */
+  killNode(i: number, signal: NodeJS.Signals = 'SIGKILL') {
+    const child = this.nodes[i].child;
+    if (!child) throw new Error(`node ${i + 1} is not running`);
+    return child.kill(signal);
+  }
+
+  /** Every pid this cluster runs now (for `cluster down` and the memory reports). */
+  pids(): { redis: number[]; nodes: number[] } {
+    return { redis: this.redis.pids, nodes: this.nodes.flatMap((n) => (n.child?.running ? [n.child.pid] : [])) };
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.children.stopAll('SIGTERM', 30_000); // nodes first: they give their leases back
+    await this.redis.stop();
+  }
+}
+
+/** A spare user's sign-in link to a node's shake page (docs/web.md): `#user=<id>&token=<token>`. */
+export function pageLink(port: number, user: number, token: string): string {
+  return `http://127.0.0.1:${port}/#user=${user}&token=${encodeURIComponent(token)}`;
+}

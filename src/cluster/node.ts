@@ -1,0 +1,104 @@
+// What turns a `hongbao server` into one access node of a cluster (`--redis`): the connection to
+// the Redis Cluster, the cluster engine over the node's own engine, the lease clock that fills its
+// shake buckets, the presence (logins, inboxes, notifications across nodes) and the settler of
+// moves in doubt; started after the apps and stopped before the journal closes.
+import type { Engine, SplitMode } from '../engine/types.ts';
+import type { Ledger } from '../ledger/types.ts';
+import type { NotifyItem } from '../server/batch/batcher.ts';
+import { ClusterEngine } from './cluster-engine.ts';
+import { LeaseClock, type LeaseState } from './lease-clock.ts';
+import { Presence } from './presence.ts';
+import { Settler } from './settler.ts';
+import { ClusterStore } from './store.ts';
+
+export interface ClusterNodeOptions {
+  urls: string[];
+  node: string;
+  local: Engine;
+  ledger: Ledger;
+  splitMode: SplitMode;
+  retainExpiredMs: number;
+  log(message: string): void;
+}
+
+export interface ClusterNodeStats {
+  node: string;
+  liveNodes: string[];
+  lease: LeaseState;
+  store: ClusterStore['counts'];
+  presence: Presence['counts'];
+  doubts: Settler['counts'] & { pending: number };
+}
+
+export class ClusterNode {
+  private lease: LeaseClock | null = null;
+  private presenceReady: Presence | null = null;
+
+  private constructor(
+    private readonly o: ClusterNodeOptions,
+    readonly store: ClusterStore,
+    readonly engine: ClusterEngine,
+    private readonly settler: Settler,
+  ) {}
+
+  static async connect(o: ClusterNodeOptions): Promise<ClusterNode> {
+    let store: ClusterStore;
+    try {
+      store = await ClusterStore.connect(o.urls, { log: o.log });
+    } catch (err) {
+      throw new Error(`cannot join the cluster: ${(err as Error).message}`);
+    }
+    let settler: Settler | null = null;
+    const engine = new ClusterEngine({
+      local: o.local,
+      store,
+      node: o.node,
+      splitMode: o.splitMode,
+      retainExpiredMs: o.retainExpiredMs,
+      onDoubts: (doubts) => settler?.add(doubts),
+      log: o.log,
+    });
+    settler = new Settler(store, engine, o.ledger, o.node, o.log);
+    return new ClusterNode(o, store, engine, settler);
+  }
+
+  /** The node's supply clock: leases from the cluster's supply, weighted by `users()`. */
+  leaseClock(users: () => number, counters: Float64Array): LeaseClock {
+    this.lease ??= new LeaseClock(this.engine, this.store, this.o.node, users, counters, this.o.log);
+    return this.lease;
+  }
+
+  get presence(): Presence {
+    if (this.presenceReady === null) throw new Error('the cluster node was not started');
+    return this.presenceReady;
+  }
+
+  async start(to: { deliver(items: NotifyItem[]): void; kick(user: number, at: number): void }): Promise<void> {
+    const presence = new Presence({ store: this.store, urls: this.o.urls, node: this.o.node, deliver: to.deliver, kick: to.kick, log: this.o.log });
+    await presence.start();
+    this.presenceReady = presence;
+    this.settler.start();
+  }
+
+  stats(): ClusterNodeStats {
+    return {
+      node: this.o.node,
+      liveNodes: this.engine.liveNodes,
+      lease: this.lease?.state ?? { supply: null, liveNodes: [], leased: 0, reclaimedByThisNode: 0, calls: 0, failedCalls: 0, lastError: null },
+      store: { ...this.store.counts },
+      presence: this.presenceReady ? { ...this.presenceReady.counts } : { logins: 0, inboxDelivered: 0, published: 0, received: 0, kicks: 0 },
+      doubts: { ...this.settler.counts, pending: this.settler.pending },
+    };
+  }
+
+  /** After the apps stopped: leases back to the pool, doubts journaled, connections closed. */
+  async stop(): Promise<void> {
+    this.lease?.stop();
+    const given = (await this.lease?.giveBack()) ?? 0;
+    if (given > 0) this.o.log(`${given} unpaid shake packet(s) given back to the cluster's pool`);
+    await this.settler.settle();
+    this.settler.stop();
+    await this.presenceReady?.stop();
+    await this.store.close();
+  }
+}

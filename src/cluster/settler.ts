@@ -1,0 +1,164 @@
+// Moves in doubt (docs/cluster.md, "Failure model"): Redis may or may not have made them (a lost
+// reply, a write no replica took in time), and their users were answered Unavailable. Each is put
+// in the node's journal as a doubt at once, then looked up in Redis every couple of seconds until
+// it can be told apart: `paid` (Redis has it: the money moved without its user being told; the
+// journal now accounts for it) or `void` (it did not; a shake packet still leased to this node goes
+// back into its buckets). Nothing is retried: a retried move could pay someone who was told no.
+import type { Engine } from '../engine/types.ts';
+import type { Doubt, Ledger, LedgerBatch } from '../ledger/types.ts';
+import { groupBucketKey, packetMetaKey, packetOpenedKey, SUPPLY_HITS_KEY } from './keys.ts';
+import type { Call, ClusterStore } from './store.ts';
+
+const SETTLE_EVERY_MS = 2000;
+
+export class Settler {
+  private unjournaled: Doubt[] = [];
+  private open: Doubt[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private busy = false;
+  /** settled so far, by outcome */
+  readonly counts = { doubts: 0, paid: 0, void: 0 };
+
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly local: Engine,
+    private readonly ledger: Ledger,
+    private readonly node: string,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.settle(), SETTLE_EVERY_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  get pending(): number {
+    return this.open.length + this.unjournaled.length;
+  }
+
+  add(doubts: Doubt[]): void {
+    this.counts.doubts += doubts.length;
+    this.unjournaled.push(...doubts);
+    this.log(`${doubts.length} ${doubts[0].kind}(s) in doubt: answered Unavailable, to be settled against Redis`);
+  }
+
+  /** Journal new doubts, then look the open ones up; what is known is journaled as settled. */
+  async settle(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      if (this.unjournaled.length > 0) {
+        const batch = this.unjournaled;
+        this.unjournaled = [];
+        try {
+          await this.ledger.commit({ doubts: batch });
+          this.open.push(...batch);
+        } catch (err) {
+          this.unjournaled.unshift(...batch); // the journal cannot write now: next time
+          this.log(`doubts not journaled yet: ${(err as Error).message}`);
+          return;
+        }
+      }
+      if (this.open.length > 0) await this.lookUp();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async lookUp(): Promise<void> {
+    const doubts = this.open;
+    const calls: Call[] = doubts.map((d) => {
+      switch (d.kind) {
+        case 'hit':
+          return { fn: 'HGET', key: SUPPLY_HITS_KEY, args: [d.packetId], write: false, plain: true };
+        case 'share':
+          return { fn: 'HGET', key: packetOpenedKey(d.packetId), args: [d.user], write: false, plain: true };
+        case 'create':
+          return { fn: 'HGET', key: packetMetaKey(d.packetId), args: ['sender'], write: false, plain: true };
+        case 'refund':
+          // a lost sweep reply: the refunds this node made in that bucket since (d.user is the bucket)
+          return { fn: 'hb_grp_refunds', key: groupBucketKey(d.user), args: [this.node, d.at - 60_000], write: false };
+      }
+    });
+    const results = await this.store.run(calls);
+    const still: Doubt[] = [];
+    const settled: NonNullable<LedgerBatch['settled']> = [];
+    const refunds = { packetIds: [] as number[], senders: [] as number[], cents: [] as number[], shares: [] as number[] };
+    const back = { ids: [] as number[], cents: [] as number[] };
+    const now = Date.now();
+    doubts.forEach((d, i) => {
+      const r = results[i];
+      if (!r.ok) {
+        still.push(d);
+        return;
+      }
+      let outcome: 'paid' | 'void' = 'void';
+      let cents = d.cents;
+      if (d.kind === 'hit') {
+        outcome = typeof r.value === 'string' && r.value.startsWith(`${d.user}:${d.cents}:`) ? 'paid' : 'void';
+        if (outcome === 'void') {
+          // still leased to this node? back into its buckets (given back or paid elsewhere: not ours)
+          back.ids.push(d.packetId);
+          back.cents.push(d.cents);
+        }
+      } else if (d.kind === 'share') {
+        outcome = r.value === null ? 'void' : 'paid';
+        cents = r.value === null ? 0 : Number(r.value);
+      } else if (d.kind === 'create') {
+        outcome = r.value === null ? 'void' : 'paid';
+      } else {
+        const v = (r.value as Array<string | number>).map(Number);
+        for (let j = 0; j + 3 < v.length; j += 4) {
+          refunds.packetIds.push(v[j]);
+          refunds.senders.push(v[j + 1]);
+          refunds.cents.push(v[j + 2]);
+          refunds.shares.push(v[j + 3]);
+        }
+        outcome = v.length > 0 ? 'paid' : 'void';
+      }
+      this.counts[outcome]++;
+      settled.push({ kind: d.kind, packetId: d.packetId, user: d.user, cents, outcome, at: now });
+    });
+    this.open = still;
+    if (settled.length === 0) return;
+    if (back.ids.length > 0) await this.stillLeased(back);
+    const batch: LedgerBatch = { settled };
+    if (refunds.packetIds.length > 0) {
+      batch.refunds = {
+        count: refunds.packetIds.length,
+        packetIds: Uint32Array.from(refunds.packetIds),
+        senders: Uint32Array.from(refunds.senders),
+        cents: Uint32Array.from(refunds.cents),
+        shares: Uint32Array.from(refunds.shares),
+        at: now,
+      };
+    }
+    try {
+      await this.ledger.commit(batch);
+      this.log(`settled ${settled.length} doubt(s): ${settled.filter((s) => s.outcome === 'paid').length} paid in Redis (untold), the rest void`);
+    } catch (err) {
+      this.open.push(...doubts.filter((d) => settled.some((s) => s.kind === d.kind && s.packetId === d.packetId && s.user === d.user)));
+      this.log(`settlements not journaled yet: ${(err as Error).message}`);
+    }
+  }
+
+  /** Hits that did not happen: the packets still in this node's lease go back into its buckets. */
+  private async stillLeased(back: { ids: number[]; cents: number[] }): Promise<void> {
+    const calls: Call[] = back.ids.map((id) => ({ fn: 'HGET', key: `{hb:s}:lease:${this.node}`, args: [id], write: false, plain: true }));
+    const results = await this.store.run(calls);
+    const ids: number[] = [];
+    const cents: number[] = [];
+    results.forEach((r, i) => {
+      if (r.ok && r.value !== null && Number(r.value) === back.cents[i]) {
+        ids.push(back.ids[i]);
+        cents.push(back.cents[i]);
+      }
+    });
+    if (ids.length > 0) await this.local.adoptShakePackets(Uint32Array.from(ids), Uint32Array.from(cents));
+  }
+}

@@ -1,0 +1,159 @@
+// Three real access nodes (`hongbao server --redis`, each on a public port of its own so that the
+// test knows where each user is) on a real Redis Cluster (3 masters + 3 replicas of Debian's
+// redis-server) started by the test itself: one shared supply paid out over every node, group
+// packets whose recipients sit on different nodes, repeat opens, expiry and refund, an offline
+// recipient who logs in later, and a login on another node replacing the older connection.
+import { rmSync } from 'node:fs';
+import test from 'ava';
+import { mintToken } from '../src/auth/token.ts';
+import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
+import { LocalCluster } from '../src/cluster/local-cluster.ts';
+import { encodeCreate, encodeDetails, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
+import { CloseCode, DetailsStatus, ServerType } from '../src/protocol/codes.ts';
+import { tempDir, TestClient, type TestServer } from './helpers/server.ts';
+
+let cluster: LocalCluster;
+let dir: string;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test.before(async () => {
+  dir = tempDir('hongbao-cluster-');
+  cluster = await LocalCluster.start({ dir, nodes: 3, sharedPort: false, nodeTimeoutMs: 1000, restartDelayMs: 0 });
+});
+
+test.after.always(async () => {
+  await cluster?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** What TestClient needs of a server, for node `i`. */
+function node(i: number): TestServer {
+  return { ws: cluster.wsUrl(i), token: (u: number) => mintToken(cluster.secret, u, Date.now() / 1000 + 600) } as unknown as TestServer;
+}
+
+async function admin<T = unknown>(i: number, method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${cluster.adminUrl(i)}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+let request = 1;
+async function ask(c: TestClient, bytes: (id: number) => Uint8Array): Promise<ServerFrame> {
+  const id = request++;
+  c.send(bytes(id));
+  return c.reply(id, 10_000);
+}
+
+test.serial('one supply over three nodes: every node pays hits, no packet is won twice, never more than the total', async (t) => {
+  const started = await admin(0, 'POST', '/admin/supply', { total: 60, ratePerSecond: 20, rule: { kind: 'list', values: [5] } });
+  t.is(started.status, 200, `the supply starts on any node (${JSON.stringify(started.body)})`);
+  const shakers = await Promise.all([0, 1, 2].flatMap((i) => [1, 2, 3].map((k) => TestClient.login(node(i), 100 + 10 * i + k))));
+  const hits = new Map<number, { node: number; cents: number }>();
+  const deadline = Date.now() + 15_000;
+  while (hits.size < 60 && Date.now() < deadline) {
+    const answers = await Promise.all(shakers.map((c) => ask(c, (id) => encodeShake(id))));
+    answers.forEach((f, k) => {
+      if (f.type !== ServerType.ShakeResult || f.status !== ShakeStatus.Hit) return;
+      t.false(hits.has(f.packetId), `packet ${f.packetId} won once only`);
+      hits.set(f.packetId, { node: Math.floor(k / 3), cents: f.cents });
+    });
+    await sleep(50);
+  }
+  t.is(hits.size, 60, 'the whole supply of 60 was paid out');
+  for (const i of [0, 1, 2])
+    t.true(
+      [...hits.values()].some((h) => h.node === i),
+      `node ${i + 1} paid hits`,
+    );
+  const more = await Promise.all(shakers.map((c) => ask(c, (id) => encodeShake(id))));
+  t.true(
+    more.every((f) => f.type === ServerType.ShakeResult && f.status === ShakeStatus.Miss),
+    'after the total, every shake misses',
+  );
+  const supply = (await admin<{ supply: { released: number; total: number } }>(2, 'GET', '/stats')).body.supply;
+  t.like(supply, { released: 60, total: 60 }, 'every node sees the one supply, all of it released');
+  for (const c of shakers) c.close();
+});
+
+test.serial('a packet for recipients on three nodes: each is notified where they are, opens once, the shares add up', async (t) => {
+  const sender = await TestClient.login(node(0), 200);
+  const r = [await TestClient.login(node(0), 201), await TestClient.login(node(1), 202), await TestClient.login(node(2), 203)];
+  const created = await ask(sender, (id) => encodeCreate(id, 1000, 3, [201, 202, 203]));
+  t.like(created, { type: ServerType.CreateResult, status: 0 }, 'created');
+  const packetId = (created as { packetId: number }).packetId;
+  const notices = await Promise.all(r.map((c) => c.next((f) => f.type === ServerType.PacketNotify && f.packetId === packetId, 10_000)));
+  t.is(notices.length, 3, 'each recipient was notified on its own node');
+  const opens = await Promise.all(r.map((c) => ask(c, (id) => encodeOpen(id, packetId))));
+  t.true(
+    opens.every((f) => f.type === ServerType.OpenResult && f.status === OpenStatus.Ok),
+    `each opened a share (${JSON.stringify(opens)})`,
+  );
+  const cents = opens.map((f) => (f as { cents: number }).cents);
+  t.is(
+    cents.reduce((a, b) => a + b, 0),
+    1000,
+    'the shares add up to the total',
+  );
+  const again = await ask(r[1], (id) => encodeOpen(id, packetId));
+  t.like(again, { status: OpenStatus.Repeat, cents: cents[1] }, 'a repeat open returns the same share');
+  const details = await ask(r[2], (id) => encodeDetails(id, packetId));
+  t.is((details as { status: number }).status, DetailsStatus.Found, 'details from another node');
+  const d = (details as { details: { opened: unknown[]; bestLuck: number } }).details;
+  t.is(d.opened.length, 3, 'details list the three shares');
+  const best = [201, 202, 203][cents.indexOf(Math.max(...cents))];
+  t.is(d.bestLuck, best, 'best luck is the first of the largest shares');
+  for (const c of [sender, ...r]) c.close();
+});
+
+test.serial('expiry: the unopened remainder goes back to the sender once, whichever node sweeps', async (t) => {
+  const made = await admin<{ status: string; packetId: number }>(1, 'POST', '/admin/packets', {
+    sender: 300,
+    totalCents: 900,
+    shareCount: 3,
+    recipients: [301, 302, 303],
+    expiresInMs: 1500,
+  });
+  t.is(made.body.status, 'ok', 'an admin packet');
+  const opener = await TestClient.login(node(2), 301);
+  const share = await ask(opener, (id) => encodeOpen(id, made.body.packetId));
+  t.like(share, { status: OpenStatus.Ok }, 'one share opened before the expiry');
+  await sleep(1800);
+  const swept = await Promise.all([0, 1, 2].map((i) => admin<{ expired: number; refundedCents: number }>(i, 'POST', '/admin/expire', {})));
+  const refunded = swept.reduce((a, s) => a + s.body.refundedCents, 0);
+  const leftover = 900 - (share as { cents: number }).cents;
+  t.true(refunded === leftover || refunded === 0, `a sweep by any node refunds ${leftover} once (this time ${refunded})`);
+  const late = await ask(opener, (id) => encodeDetails(id, made.body.packetId));
+  t.like(
+    (late as { details: { expired: boolean; refundedCents: number } }).details,
+    { expired: true, refundedCents: leftover },
+    'the packet is expired and refunded',
+  );
+  const again = await TestClient.login(node(0), 302);
+  t.like(await ask(again, (id) => encodeOpen(id, made.body.packetId)), { status: OpenStatus.Expired }, 'an open after the expiry is Expired');
+  opener.close();
+  again.close();
+});
+
+test.serial('an offline recipient finds the packet waiting after logging in, on any node', async (t) => {
+  const sender = await TestClient.login(node(0), 400);
+  const created = await ask(sender, (id) => encodeCreate(id, 500, 1, [401]));
+  const packetId = (created as { packetId: number }).packetId;
+  const late = await TestClient.login(node(2), 401);
+  const notice = await late.next((f) => f.type === ServerType.PacketNotify && f.packetId === packetId, 10_000);
+  t.like(notice, { type: ServerType.PacketNotify, packetId, totalCents: 500, sender: 400 }, 'told at login');
+  t.like(await ask(late, (id) => encodeOpen(id, packetId)), { status: OpenStatus.Ok, cents: 500 }, 'and opens it');
+  sender.close();
+  late.close();
+});
+
+test.serial('a login on another node closes the older connection of the same user (4004)', async (t) => {
+  const first = await TestClient.login(node(0), 500);
+  const second = await TestClient.login(node(1), 500);
+  const closed = await Promise.race([first.closed, sleep(10_000).then(() => ({ code: 0, reason: 'not closed' }))]);
+  t.is(closed.code, CloseCode.Replaced, 'the older connection is replaced');
+  t.like(await ask(second, (id) => encodeShake(id)), { type: ServerType.ShakeResult }, 'the newer one works');
+  second.close();
+});
