@@ -120,11 +120,11 @@ export class ClusterEngine implements Engine {
 
   // ---- shakes ------------------------------------------------------------------------------
 
-  shake(users: Uint32Array, out: ShakeOut): void | Promise<void> {
-    this.local.shake(users, out) as void;
+  shake(users: Uint32Array, out: ShakeOut): Promise<void> | undefined {
+    this.local.shake(users, out); // both local engines answer at once
     let hits = 0;
     for (let i = 0; i < users.length; i++) if (out.status[i] === ShakeStatus.Hit) hits++;
-    if (hits === 0) return; // the miss path: nothing leaves the node
+    if (hits === 0) return undefined; // the miss path: nothing leaves the node
     return this.confirmHits(users, out);
   }
 

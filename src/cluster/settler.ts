@@ -72,19 +72,7 @@ export class Settler {
 
   private async lookUp(): Promise<void> {
     const doubts = this.open;
-    const calls: Call[] = doubts.map((d) => {
-      switch (d.kind) {
-        case 'hit':
-          return { fn: 'HGET', key: SUPPLY_HITS_KEY, args: [d.packetId], write: false, plain: true };
-        case 'share':
-          return { fn: 'HGET', key: packetOpenedKey(d.packetId), args: [d.user], write: false, plain: true };
-        case 'create':
-          return { fn: 'HGET', key: packetMetaKey(d.packetId), args: ['sender'], write: false, plain: true };
-        case 'refund':
-          // a lost sweep reply: the refunds this node made in that bucket since (d.user is the bucket)
-          return { fn: 'hb_grp_refunds', key: groupBucketKey(d.user), args: [this.node, d.at - 60_000], write: false };
-      }
-    });
+    const calls = doubts.map((d) => this.lookUpCall(d));
     const results = await this.store.run(calls);
     const still: Doubt[] = [];
     const settled: NonNullable<LedgerBatch['settled']> = [];
@@ -145,6 +133,15 @@ export class Settler {
       this.open.push(...doubts.filter((d) => settled.some((s) => s.kind === d.kind && s.packetId === d.packetId && s.user === d.user)));
       this.log(`settlements not journaled yet: ${(err as Error).message}`);
     }
+  }
+
+  /** What tells a doubt's outcome apart. */
+  private lookUpCall(d: Doubt): Call {
+    if (d.kind === 'hit') return { fn: 'HGET', key: SUPPLY_HITS_KEY, args: [d.packetId], write: false, plain: true };
+    if (d.kind === 'share') return { fn: 'HGET', key: packetOpenedKey(d.packetId), args: [d.user], write: false, plain: true };
+    if (d.kind === 'create') return { fn: 'HGET', key: packetMetaKey(d.packetId), args: ['sender'], write: false, plain: true };
+    // a lost sweep reply: the refunds this node made in that bucket since (d.user is the bucket)
+    return { fn: 'hb_grp_refunds', key: groupBucketKey(d.user), args: [this.node, d.at - 60_000], write: false };
   }
 
   /** Hits that did not happen: the packets still in this node's lease go back into its buckets. */
