@@ -6,7 +6,10 @@ const commands: Record<string, { summary: string; load: () => Promise<{ main(arg
   monitor: { summary: 'collect per-second counters, write the time series and plots', load: () => import('./monitor/main.ts') },
   rehearsal: { summary: 'the whole experiment end to end (npm start)', load: () => import('./rehearsal/main.ts') },
   ledger: { summary: 'ledger tools: `hongbao ledger check --db FILE`', load: () => import('./ledger/cli.ts') },
-  cluster: { summary: 'a local Redis Cluster and N access nodes: `hongbao cluster up --dir D --nodes N`, `down --dir D`', load: () => import('./cluster/cli.ts') },
+  cluster: {
+    summary: 'a local Redis Cluster and N access nodes: `hongbao cluster up --dir D --nodes N`, `down --dir D`',
+    load: () => import('./cluster/cli.ts'),
+  },
 };
 
 function usage(): string {

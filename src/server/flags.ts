@@ -109,7 +109,12 @@ const SPECS: FlagSpec[] = [
     value: 'URL[,URL...]',
     help: 'run as one access node of a cluster whose supply and group packets live on this Redis Cluster (redis://host:port of any of its instances; docs/cluster.md); the ledger is then the node journal <data>/journal.db',
   },
-  { name: 'node-id', kind: 'string', value: 'NAME', help: 'this access node\'s name in the cluster, kept across restarts (default: host name and data directory)' },
+  {
+    name: 'node-id',
+    kind: 'string',
+    value: 'NAME',
+    help: "this access node's name in the cluster, kept across restarts (default: host name and data directory)",
+  },
   { name: 'ready-file', kind: 'string', value: 'PATH', help: 'write the ready JSON line there once listening (it is also printed on stdout)' },
   { name: 'allow-uws-fallback', kind: 'bool', value: '', help: 'start even if uWS fell back to its slow JavaScript implementation' },
   { name: 'help', kind: 'bool', value: '', help: 'show this help' },
@@ -172,7 +177,13 @@ export function parseFlags(argv: string[]): ServerFlags {
   };
 
   const dataDir = path.resolve(str('data', './data'));
-  const redis = values.redis === undefined ? null : str('redis', '').split(',').map((u) => u.trim()).filter(Boolean);
+  const redis =
+    values.redis === undefined
+      ? null
+      : str('redis', '')
+          .split(',')
+          .map((u) => u.trim())
+          .filter(Boolean);
   if (redis !== null) {
     if (redis.length === 0) throw new FlagError('--redis needs at least one address');
     for (const u of redis) if (!/^(redis:\/\/)?[^\s/:]+:\d+\/?$/.test(u)) throw new FlagError(`--redis addresses look like redis://host:port, got "${u}"`);
