@@ -143,25 +143,33 @@ function convert(s: Spec, raw: string | boolean): unknown {
   return n;
 }
 
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const PROCESS_IO: Io = { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t) };
+
 /** A command's main: flag mistakes are one line and exit 2, --help prints and exits 0. */
 export async function runCommand<T extends { help: boolean }>(
   name: string,
   flags: Flags<T>,
   argv: string[],
   body: (values: T) => Promise<number>,
+  io: Io = PROCESS_IO,
 ): Promise<number> {
   let values: T;
   try {
     values = flags.parse(argv);
   } catch (err) {
     if (err instanceof FlagError) {
-      process.stderr.write(`${name}: ${err.message} (${name} --help)\n`);
+      io.stderr(`${name}: ${err.message} (${name} --help)\n`);
       return 2;
     }
     throw err;
   }
   if (values.help) {
-    process.stdout.write(flags.help());
+    io.stdout(flags.help());
     return 0;
   }
   return body(values);

@@ -28,10 +28,13 @@ const downFlags = new Flags('hongbao cluster down --dir DIR', 'Stops the cluster
   { required: true },
 );
 
-interface StateFile {
+/** <dir>/cluster.json: what `down` stops and where `ledger check --cluster --dir` looks. */
+export interface StateFile {
   supervisor: number;
   redis: number[];
   nodes: number[];
+  redisUrls: string[];
+  journals: string[];
 }
 
 const log = (m: string) => process.stderr.write(`hongbao cluster: ${m}\n`);
@@ -64,7 +67,14 @@ async function up(argv: string[]): Promise<number> {
     if (cluster === null) return 1;
     const writeState = () => {
       const p = cluster.pids();
-      writeFileSync(stateFile, `${JSON.stringify({ supervisor: process.pid, redis: p.redis, nodes: p.nodes } satisfies StateFile)}\n`);
+      const state: StateFile = {
+        supervisor: process.pid,
+        redis: p.redis,
+        nodes: p.nodes,
+        redisUrls: cluster.redis.urls,
+        journals: cluster.nodes.map((n) => path.join(n.dataDir, 'journal.db')),
+      };
+      writeFileSync(stateFile, `${JSON.stringify(state)}\n`);
     };
     writeState();
     const stateTimer = setInterval(writeState, 2000); // restarted processes get new pids
