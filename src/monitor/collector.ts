@@ -18,10 +18,21 @@ export interface SeriesRow {
   server: Side;
   /** Whole-machine network packets in that second (/proc/net/dev, loopback included). */
   net: { rxPackets: number; txPackets: number; packets: number } | null;
-  /** Last engine totals the server pushed (not summed). */
+  /** The engine totals of every server (access node) as last pushed by each, summed: a node whose
+   *  push for this second is late counts with its previous totals. */
   serverTotals?: unknown;
+  /** Per server process (access node), this second: its connections and what it served. */
+  nodes?: Record<string, NodeSecond>;
   /** The clients' shake latencies of that second merged into one HDR histogram (compressed base64). */
   clientHistogram?: string;
+}
+
+export interface NodeSecond {
+  connections: number;
+  shakes: number;
+  hits: number;
+  opens: number;
+  loopDelayMs: number;
 }
 
 const PERCENTILES = ['p50Ms', 'p90Ms', 'p99Ms', 'p999Ms'] as const;
@@ -45,6 +56,8 @@ export class Collector {
   late = 0;
   rejected = 0;
   readonly sources = new Set<string>();
+  /** each server's latest totals, so that a sum never drops a node whose push is late */
+  private readonly totalsByServer = new Map<string, { second: number; totals: unknown }>();
 
   constructor(readonly lagMs = 2500) {}
 
@@ -67,6 +80,11 @@ export class Collector {
     }
     bucket[record.source].set(record.id, record.counters);
     this.sources.add(`${record.source}:${record.id}`);
+    const totals = record.counters.totals;
+    if (record.source === 'server' && totals !== undefined) {
+      const had = this.totalsByServer.get(record.id);
+      if (!had || had.second <= record.second) this.totalsByServer.set(record.id, { second: record.second, totals });
+    }
     return true;
   }
 
@@ -114,8 +132,21 @@ export class Collector {
       server: combine(bucket?.server),
       net: this.net.get(second) ?? null,
     };
-    const totals = [...(bucket?.server.values() ?? [])].map((c) => c.totals).find((t) => t !== undefined);
-    if (totals !== undefined) row.serverTotals = totals;
+    const servers = bucket?.server;
+    if (servers && servers.size > 0) {
+      // this second's totals of each server, or the latest it pushed (a late push), summed
+      const parts: unknown[] = [];
+      for (const [id, latest] of this.totalsByServer) parts.push(servers.get(id)?.totals ?? latest.totals);
+      const totals = parts.length === 1 ? parts[0] : sumTotals(parts);
+      if (totals !== undefined) row.serverTotals = totals;
+      if (servers.size > 1 || this.totalsByServer.size > 1) {
+        row.nodes = {};
+        for (const [id, c] of servers) {
+          const n = (k: string) => (typeof c[k] === 'number' ? (c[k] as number) : 0);
+          row.nodes[id] = { connections: n('connections'), shakes: n('shakes'), hits: n('hits'), opens: n('opens'), loopDelayMs: n('loopDelayMs') };
+        }
+      }
+    }
     const histograms = [...(bucket?.client.values() ?? [])].map((c) => c.histogram).filter((h): h is string => typeof h === 'string' && h !== '');
     if (histograms.length > 0) row.clientHistogram = encodeHistogram(mergeEncoded(histograms));
     return row;
@@ -165,4 +196,22 @@ export function combine(processes: Map<string, Record<string, unknown>> | undefi
   }
   if (merged.count > 0) out.latencyCount = merged.count;
   return out;
+}
+
+/** Sum engine totals (nested objects of numbers) field by field. */
+export function sumTotals(parts: unknown[]): unknown {
+  const add = (a: unknown, b: unknown): unknown => {
+    if (typeof a === 'number' && typeof b === 'number') return a + b;
+    if (a && b && typeof a === 'object' && typeof b === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+        const x = (a as Record<string, unknown>)[k];
+        const y = (b as Record<string, unknown>)[k];
+        out[k] = x === undefined ? y : y === undefined ? x : add(x, y);
+      }
+      return out;
+    }
+    return a ?? b;
+  };
+  return parts.reduce((acc, p) => (acc === undefined ? p : add(acc, p)), undefined);
 }

@@ -3,13 +3,16 @@
 export class MonitorPush {
   private readonly url: string;
   private failing = false;
-  private readonly id = `server-${process.pid}`;
+  private readonly id: string;
 
+  /** `node`: a cluster node's name, which names its pushes (else the process id does). */
   constructor(
     base: string,
     private readonly log: (message: string) => void,
+    node: string | null = null,
   ) {
     this.url = `${base.replace(/\/+$/, '')}/push`;
+    this.id = node ? `server-${node}` : `server-${process.pid}`;
   }
 
   push(counters: Record<string, unknown>, second: number): void {

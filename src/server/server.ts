@@ -353,7 +353,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
   }
 
   // -- clocks
-  const monitor = flags.monitor ? new MonitorPush(flags.monitor, log) : null;
+  const monitor = flags.monitor ? new MonitorPush(flags.monitor, log, node ? flags.nodeId : null) : null;
   stats.onSecond((r) => {
     metrics.second(r);
     metrics.ledger(ledger.health(), recovery.state === 'healthy');
