@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // `npm run build:web`: bundles the two browser pages with esbuild into dist/web/{shake,dashboard}/.
 // Each page gets index.html (copied), app.js (src/web/<page>/app.ts with the protocol codec and, for
-// the dashboard, uPlot bundled in) and style.css (with uPlot's stylesheet inlined). Nothing is loaded
-// from the internet at run time. Also importable: `await buildWeb({ outDir, minify })`.
+// the dashboard, uPlot bundled in), style.css (with uPlot's stylesheet inlined) and the shared assets
+// of src/web/assets (the icon, and the pages' own CJK glyphs: scripts/make-glyphs.py). Nothing is
+// loaded from the internet at run time. Also importable: `await buildWeb({ outDir, minify })`.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const PAGES = ['shake', 'dashboard'];
+const ASSETS = readdirSync(join(root, 'src/web/assets'));
 
 export async function buildWeb({ outDir = join(root, 'dist/web'), minify = true, pages = PAGES } = {}) {
   for (const page of pages) {
@@ -29,8 +31,10 @@ export async function buildWeb({ outDir = join(root, 'dist/web'), minify = true,
       legalComments: 'none',
       logLevel: 'warning',
       absWorkingDir: root,
+      external: ASSETS, // copied beside the page below
     });
     copyFileSync(join(src, 'index.html'), join(tmp, 'index.html'));
+    for (const asset of ASSETS) copyFileSync(join(root, 'src/web/assets', asset), join(tmp, asset));
     rmSync(out, { recursive: true, force: true });
     try {
       renameSync(tmp, out);

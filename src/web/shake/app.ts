@@ -23,12 +23,14 @@ let session: Session | null = null;
 
 // ---- sign in / out -------------------------------------------------------------------------------
 
-function prefillFromHash(): void {
+/** `#user=<id>&token=<token>` (the link the rehearsal and `hongbao cluster up` print) signs in at once. */
+function signInFromHash(): void {
   const params = new URLSearchParams(location.hash.slice(1));
   const user = params.get('user');
   const token = params.get('token');
   if (user) $<HTMLInputElement>('user-id').value = user;
   if (token) $<HTMLInputElement>('token').value = token;
+  if (user && token) $<HTMLFormElement>('signin-form').requestSubmit();
 }
 
 async function signIn(ev: SubmitEvent): Promise<void> {
@@ -285,6 +287,6 @@ $<HTMLFormElement>('send-form').addEventListener('submit', (ev) => void send(ev)
 $<HTMLFormElement>('lookup-form').addEventListener('submit', (ev) => void lookup(ev));
 byteCounter('send-title', 'title-bytes', MAX_TITLE_BYTES);
 byteCounter('send-story', 'story-bytes', MAX_STORY_BYTES);
-prefillFromHash();
+signInFromHash();
 setupMotion();
 document.documentElement.dataset.ready = 'true';
