@@ -1,5 +1,6 @@
 // Shake state of the TypeScript engine: one FIFO ring buffer per shard, the round-robin cursor and the
-// shake-flow counters (refunded: packets withdrawn, in cluster mode given back to the pool). The miss path reads one typed-array slot.
+// shake-flow counters (refunded: packets withdrawn, in cluster mode given back to the pool). The miss
+// path reads one typed-array slot.
 import type { ShakeOut } from './types.ts';
 
 const INITIAL_CAPACITY = 16;
