@@ -1,7 +1,8 @@
 //! The engine: shards, the supply and the group id counter, with the batch calls of
-//! docs/engine.md. Every call validates its whole batch before any state changes. Creates, opens,
-//! releases and expiry sweeps lock each shard at most once per batch; a shake locks only the shards
-//! whose bucket has packets. No call holds two shard locks at once (a restore excepted).
+//! docs/engine.md (the calls of cluster mode in `engine/cluster.rs`). Every call validates its whole
+//! batch before any state changes. Creates, opens, releases, adoptions, splits and expiry sweeps
+//! lock each shard at most once per batch; a shake or a withdrawal locks only the shards whose
+//! bucket has packets. No call holds two shard locks at once (a restore excepted).
 
 mod cluster;
 

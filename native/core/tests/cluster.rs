@@ -1,5 +1,7 @@
 //! The calls of cluster mode through the public API (docs/engine.md, "Calls for cluster mode").
 
+use std::sync::Arc;
+
 use hongbao_core::*;
 
 mod common;
@@ -392,4 +394,69 @@ fn split_shares_refuses_a_bad_batch_whole_and_draws_nothing() {
         vec![1, 1, 1, 9, 9, 9],
         "only the shares are written"
     );
+}
+
+#[test]
+fn threads_never_both_pay_and_withdraw_a_packet() {
+    let e = Arc::new(engine(8, SplitMode::DoubleMean));
+    let adopter = {
+        let e = Arc::clone(&e);
+        std::thread::spawn(move || {
+            for k in 0..200u32 {
+                let ids: Vec<u32> = (1 + 50 * k..=50 * (k + 1)).collect();
+                e.adopt_shake_packets(&ids, &[3; 50]).expect("valid");
+            }
+        })
+    };
+    let withdrawer = {
+        let e = Arc::clone(&e);
+        std::thread::spawn(move || {
+            let mut taken = Vec::new();
+            for _ in 0..400 {
+                taken.extend(withdraw(&e, 16).0);
+            }
+            taken
+        })
+    };
+    let shaker = {
+        let e = Arc::clone(&e);
+        std::thread::spawn(move || {
+            let users: Vec<u32> = (0..64).collect();
+            let mut won = Vec::new();
+            for _ in 0..1000 {
+                won.extend(
+                    shake(&e, &users)
+                        .into_iter()
+                        .filter(|w| w.0 == HIT)
+                        .map(|w| w.1),
+                );
+            }
+            won
+        })
+    };
+    adopter.join().expect("adopter");
+    let mut seen = withdrawer.join().expect("withdrawer");
+    let withdrawn = seen.len() as u64;
+    let won = shaker.join().expect("shaker");
+    let paid = won.len() as u64;
+    seen.extend(won);
+    let left = loop {
+        let (ids, _) = withdraw(&e, 1_000);
+        if ids.len() < 1_000 {
+            break ids;
+        }
+        seen.extend(ids);
+    };
+    seen.extend(left);
+    seen.sort_unstable();
+    let all: Vec<u32> = (1..=10_000).collect();
+    assert_eq!(seen, all, "every packet was won or withdrawn, exactly once");
+    let t = e.totals();
+    assert_eq!(t.shake.paid.count, paid, "paid counts the packets won");
+    assert!(
+        t.shake.refunded.count >= withdrawn,
+        "refunded counts every withdrawal"
+    );
+    assert_eq!(t.shake.remaining, CountCents::default(), "nothing remains");
+    assert_identity(&t);
 }
