@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { SplitMode, type Engine } from '../src/engine/index.ts';
 import { Rng } from '../src/engine/rng.ts';
-import { create, engineUnderTest, expire, open, release, shake, type GroupSpec } from './helpers/engine.ts';
+import { adopt, create, draw, engineUnderTest, expire, open, release, shake, split, withdraw, type GroupSpec } from './helpers/engine.ts';
 
 let engine: Engine;
 const SEED = 42;
@@ -300,6 +300,68 @@ async function evictSection(): Promise<unknown[]> {
   return log;
 }
 
+/** Cluster mode: amounts drawn without a supply, leased packets adopted among released ones, shaken and
+ *  withdrawn, and whole splits of packets of every shard between creates and opens on the same streams. */
+async function clusterSection(splitMode: SplitMode): Promise<unknown[]> {
+  await engine.reset({ seed: SEED, shards: SHARDS, splitMode });
+  const log: unknown[] = [];
+  log.push(await draw(engine, { kind: 'range', min: 1, max: 100_000_000 }, 64));
+  log.push(await draw(engine, { kind: 'list', values: [88, 188, 888, 1888, 8888] }, 40));
+  log.push(await draw(engine, { kind: 'range', min: 5, max: 5 }, 3)); // one value: no draw
+  await engine.startSupply({ total: 60, ratePerSecond: 10, rule: { kind: 'range', min: 1, max: 10_000 } });
+  log.push(await release(engine, 13));
+  const leased = range(30, 1_000_000);
+  await adopt(
+    engine,
+    leased,
+    leased.map((id) => 1 + ((id * 7919) % 100_000)),
+  );
+  log.push(await release(engine, 5));
+  log.push(await shake(engine, range(20, 3)));
+  log.push(await withdraw(engine, 9));
+  log.push(await engine.totals());
+  log.push(await withdraw(engine, 100));
+  log.push(await draw(engine, { kind: 'range', min: 1, max: 10_000 }, 7));
+  log.push(await release(engine, 10));
+  log.push(await shake(engine, range(12, 0)));
+  // Ids of every shard in a scrambled order, Floyd collisions (1,200 cents in 1,000 shares), the largest packet.
+  log.push(
+    await split(engine, [
+      [17, 1_000, 5],
+      [3, 7, 7],
+      [8, 100_000_000, 1_000],
+      [25, 99, 1],
+      [1, 1_200, 1_000],
+      [9, 5_000, 3],
+      [2, 100_000_000, 2],
+      [16, 333, 4],
+      [40, 2, 2],
+      [0xffff_ffff, 77_777, 40],
+    ]),
+  );
+  const { ids } = await create(engine, [
+    { total: 1_000, shares: 5, recipients: range(5, 1) },
+    { total: 500, shares: 3, recipients: range(3, 1) },
+    { total: 9_999, shares: 8, recipients: range(8, 1) },
+  ]);
+  log.push(ids);
+  log.push(
+    await split(engine, [
+      [ids[0] + SHARDS, 1_000, 5],
+      [ids[2], 9_999, 8],
+    ]),
+  );
+  for (const [k, id] of ids.entries())
+    log.push(
+      await open(
+        engine,
+        range([5, 3, 8][k], 1).map((u) => [u, id] as [number, number]),
+      ),
+    );
+  log.push(await engine.totals());
+  return log;
+}
+
 /** sha256 of the canonical JSON of each section, computed with the TypeScript engine. */
 const GOLDEN: Record<string, string> = {
   shake: 'bdc8ee35bd094fa99a46146ea75d96930b890f2c7d81717ececde1a392821af2',
@@ -308,6 +370,8 @@ const GOLDEN: Record<string, string> = {
   'restore double mean': 'd925d1ec2707b7c6ab7fff65bd0730bf73c4994b45f5c6436e3ac68f816e9aa5',
   'restore line segment': 'adfa8fcb2ec36f7e9c40349360ee2eaefa02a0458fc3691304c815a539e725e6',
   evict: '16ec605d4d6e8ee8b563fc461e9213c2f98345f957aad9521d7bcb1582020bfa',
+  'cluster double mean': '03ed783116cb1e370d9c11862f9ce076e3ab3accb3b4db52f67e4a53b71de10e',
+  'cluster line segment': '20e34d591198f1dfc9dfc107b083105bd12464950ed472fb404c41e0508f544e',
 };
 
 const SECTIONS: Record<string, () => Promise<unknown[]>> = {
@@ -317,6 +381,8 @@ const SECTIONS: Record<string, () => Promise<unknown[]>> = {
   'restore double mean': () => restoreSection(SplitMode.DoubleMean),
   'restore line segment': () => restoreSection(SplitMode.LineSegment),
   evict: evictSection,
+  'cluster double mean': () => clusterSection(SplitMode.DoubleMean),
+  'cluster line segment': () => clusterSection(SplitMode.LineSegment),
 };
 
 for (const [name, run] of Object.entries(SECTIONS)) {

@@ -1,12 +1,13 @@
 // Property tests (fast-check) of the engine selected by HONGBAO_ENGINE: random interleavings of supply,
-// release, shake, create, open, clock steps, expiry and misuse, each checked against a reference model
-// (test/helpers/engine-model.ts) after every step.
+// release, shake, create, open, clock steps, expiry, eviction, the calls of cluster mode (drawAmounts,
+// adoptShakePackets, withdrawShakePackets, splitShares) and misuse, each checked against a reference
+// model (test/helpers/engine-model.ts) after every step.
 import assert from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
-import { EngineInputError, OpenStatus, SplitMode, type Engine } from '../src/engine/index.ts';
+import { EngineInputError, MAX_PACKET_CENTS, OpenStatus, SplitMode, type Engine } from '../src/engine/index.ts';
 import { EngineModel, sum } from './helpers/engine-model.ts';
-import { batchOf, create, engineUnderTest, expire, observable, open, release, shake, type GroupSpec } from './helpers/engine.ts';
+import { adopt, batchOf, create, draw, engineUnderTest, expire, observable, open, release, shake, split, withdraw, type GroupSpec } from './helpers/engine.ts';
 
 let engine: Engine;
 
@@ -46,7 +47,24 @@ const MISUSE = [
   'shake-short-out',
   'expire-out-lengths',
   'evict-nan',
+  'draw-bad-rule',
+  'adopt-lengths',
+  'adopt-zero-id',
+  'adopt-zero-cents',
+  'withdraw-out-lengths',
+  'split-below-shares',
+  'split-zero-shares',
+  'split-short-out',
 ] as const;
+
+/** A valid item of splitShares: any packet id (its shard picks the stream), 1..8 shares, at least a cent each. */
+const splitItem = fc
+  .record({
+    id: fc.integer({ min: 0, max: 0xffff_ffff }),
+    shares: fc.integer({ min: 1, max: 8 }),
+    extra: fc.oneof(fc.integer({ min: 0, max: 10 }), fc.integer({ min: 0, max: 100_000 })),
+  })
+  .map(({ id, shares, extra }): [number, number, number] => [id, shares + extra, shares]);
 
 const command = fc.oneof(
   fc.record({
@@ -64,6 +82,15 @@ const command = fc.oneof(
   fc.record({ op: fc.constant('expire' as const), capacity: fc.integer({ min: 0, max: 5 }), force: fc.array(packetId, { maxLength: 3 }) }),
   fc.record({ op: fc.constant('evict' as const), back: fc.integer({ min: 0, max: 4_000 }) }),
   fc.record({ op: fc.constant('misuse' as const), kind: fc.constantFrom(...MISUSE) }),
+  fc.record({
+    op: fc.constant('draw' as const),
+    n: fc.integer({ min: 0, max: 8 }),
+    min: fc.integer({ min: 1, max: 50 }),
+    span: fc.integer({ min: 0, max: 1_000 }),
+  }),
+  fc.record({ op: fc.constant('adopt' as const), cents: fc.array(fc.integer({ min: 1, max: MAX_PACKET_CENTS }), { maxLength: 6 }) }),
+  fc.record({ op: fc.constant('withdraw' as const), capacity: fc.integer({ min: 0, max: 6 }) }),
+  fc.record({ op: fc.constant('split' as const), items: fc.array(splitItem, { maxLength: 4 }) }),
 );
 type Command = typeof command extends fc.Arbitrary<infer C> ? C : never;
 
@@ -91,11 +118,42 @@ function misuse(kind: (typeof MISUSE)[number], now: number): () => unknown {
     case 'expire-out-lengths':
       return () =>
         engine.expire(now + 1e9, { packetIds: new Uint32Array(3), senders: new Uint32Array(3), cents: new Uint32Array(3), shares: new Uint32Array(2) });
+    case 'draw-bad-rule':
+      return () => engine.drawAmounts({ kind: 'list', values: [5, 0] }, new Uint32Array(2));
+    case 'adopt-lengths':
+      return () => engine.adoptShakePackets(Uint32Array.of(1, 2), Uint32Array.of(5));
+    case 'adopt-zero-id':
+      return () => engine.adoptShakePackets(Uint32Array.of(7, 0), Uint32Array.of(5, 5));
+    case 'adopt-zero-cents':
+      return () => engine.adoptShakePackets(Uint32Array.of(7, 8), Uint32Array.of(5, 0));
+    case 'withdraw-out-lengths':
+      return () => engine.withdrawShakePackets({ ids: new Uint32Array(3), cents: new Uint32Array(2) });
+    case 'split-below-shares':
+      return () => engine.splitShares(Uint32Array.of(1, 2), Uint32Array.of(100, 2), Uint32Array.of(2, 3), new Uint32Array(5));
+    case 'split-zero-shares':
+      return () => engine.splitShares(Uint32Array.of(1, 2), Uint32Array.of(100, 2), Uint32Array.of(2, 0), new Uint32Array(5));
+    case 'split-short-out':
+      return () => engine.splitShares(Uint32Array.of(1, 2), Uint32Array.of(100, 20), Uint32Array.of(2, 3), new Uint32Array(4));
   }
 }
 
 /** How often each outcome came up, so a generator that stops reaching a branch fails loudly. */
-const seen = { open: [0, 0, 0, 0, 0, 0], shake: [0, 0], create: [0, 0, 0, 0, 0], refunds: 0, misuse: 0, evicted: 0, opensOfEvicted: 0 };
+const seen = {
+  open: [0, 0, 0, 0, 0, 0],
+  shake: [0, 0],
+  create: [0, 0, 0, 0, 0],
+  refunds: 0,
+  misuse: 0,
+  evicted: 0,
+  opensOfEvicted: 0,
+  drawn: 0,
+  adopted: 0,
+  withdrawn: 0,
+  splitShares: 0,
+};
+
+/** Ids of adopted packets: far above the released ones, as a cluster's pool would hand out. */
+const LEASED_IDS_FROM = 0x8000_0000;
 
 async function step(model: EngineModel, c: Command, clock: { now: number }): Promise<void> {
   switch (c.op) {
@@ -161,6 +219,33 @@ async function step(model: EngineModel, c: Command, clock: { now: number }): Pro
       seen.evicted += n;
       break;
     }
+    case 'draw': {
+      const before = await engine.totals();
+      model.draw(c.min, c.min + c.span, await draw(engine, { kind: 'range', min: c.min, max: c.min + c.span }, c.n));
+      assert.deepEqual(await engine.totals(), before, 'drawAmounts moves no money');
+      seen.drawn += c.n;
+      break;
+    }
+    case 'adopt': {
+      const ids = c.cents.map(() => model.nextLeasedId++);
+      await adopt(engine, ids, c.cents);
+      model.adopt(ids, c.cents);
+      seen.adopted += ids.length;
+      break;
+    }
+    case 'withdraw': {
+      const r = await withdraw(engine, c.capacity);
+      model.withdraw(c.capacity, r.ids, r.cents);
+      seen.withdrawn += r.ids.length;
+      break;
+    }
+    case 'split': {
+      const before = await engine.totals();
+      model.split(c.items, await split(engine, c.items));
+      assert.deepEqual(await engine.totals(), before, 'splitShares moves no money');
+      seen.splitShares += c.items.length;
+      break;
+    }
     case 'misuse': {
       const before = await observable(engine);
       await assert.rejects(async () => misuse(c.kind, clock.now)(), EngineInputError, `${c.kind} throws EngineInputError`);
@@ -213,6 +298,10 @@ for (const splitMode of [SplitMode.DoubleMean, SplitMode.LineSegment]) {
     seen.misuse = 0;
     seen.evicted = 0;
     seen.opensOfEvicted = 0;
+    seen.drawn = 0;
+    seen.adopted = 0;
+    seen.withdrawn = 0;
+    seen.splitShares = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 0xffff_ffff }),
@@ -220,7 +309,8 @@ for (const splitMode of [SplitMode.DoubleMean, SplitMode.LineSegment]) {
         fc.array(command, { minLength: 10, maxLength: 60, size: 'max' }),
         async (seed, shards, commands) => {
           await engine.reset({ seed, shards, splitMode });
-          const model = new EngineModel(shards);
+          const model = new EngineModel(shards, seed, splitMode);
+          model.nextLeasedId = LEASED_IDS_FROM;
           const clock = { now: 1_000_000 };
           for (const c of commands) await step(model, c, clock);
           await checkPackets(model);
@@ -235,7 +325,7 @@ for (const splitMode of [SplitMode.DoubleMean, SplitMode.LineSegment]) {
       ),
       { numRuns: 300 },
     );
-    t.pass('every run kept shares exact, refunds once, totals balanced and misuse harmless');
+    t.pass('every run kept shares exact and as the streams give them, refunds once, totals balanced and misuse harmless');
     const names = Object.keys(OpenStatus) as Array<keyof typeof OpenStatus>;
     for (const n of names) t.true(seen.open[OpenStatus[n]] > 0, `the runs reached open outcome ${n} (${JSON.stringify(seen.open)})`);
     t.true(seen.shake[0] > 0 && seen.shake[1] > 0, `the runs had shake hits and misses (${JSON.stringify(seen.shake)})`);
@@ -245,6 +335,10 @@ for (const splitMode of [SplitMode.DoubleMean, SplitMode.LineSegment]) {
     );
     t.true(seen.refunds > 0 && seen.misuse > 0, `the runs refunded (${seen.refunds}) and tried misuse (${seen.misuse})`);
     t.true(seen.evicted > 0 && seen.opensOfEvicted > 0, `the runs evicted packets (${seen.evicted}) and opened evicted ones (${seen.opensOfEvicted})`);
+    t.true(
+      seen.drawn > 0 && seen.adopted > 0 && seen.withdrawn > 0 && seen.splitShares > 0,
+      `the runs drew amounts (${seen.drawn}), adopted (${seen.adopted}) and withdrew (${seen.withdrawn}) shake packets and split packets (${seen.splitShares})`,
+    );
     t.log(`outcomes: ${JSON.stringify(seen)}`);
   });
 }

@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import {
   EngineInputError,
+  type AmountRule,
   type CreateBatch,
   type CreateOut,
   type Engine,
@@ -42,6 +43,10 @@ interface NativeBinding {
   openPackets(users: Uint32Array, packetIds: Uint32Array, nowMs: number, status: Uint8Array, cents: Uint32Array): void;
   expire(nowMs: number, packetIds: Uint32Array, senders: Uint32Array, cents: Uint32Array, shares: Uint32Array, force?: Uint32Array | null): number;
   evict(beforeMs: number): number;
+  drawAmounts(rule: AmountRule, out: Uint32Array): void;
+  adoptShakePackets(ids: Uint32Array, cents: Uint32Array): void;
+  withdrawShakePackets(ids: Uint32Array, cents: Uint32Array): number;
+  splitShares(packetIds: Uint32Array, totalCents: Uint32Array, shareCounts: Uint32Array, out: Uint32Array): void;
   details(packetId: number): PacketDetails | null;
   totals(): Totals;
   snapshotRestore(snapshot: EngineSnapshot): void;
@@ -169,6 +174,38 @@ export class NativeEngine implements Engine {
   evict(beforeMs: number): number {
     try {
       return this.addon.evict(beforeMs);
+    } catch (error) {
+      throw mapError(error);
+    }
+  }
+
+  drawAmounts(rule: AmountRule, out: Uint32Array): void {
+    try {
+      this.addon.drawAmounts(rule, out);
+    } catch (error) {
+      throw mapError(error);
+    }
+  }
+
+  adoptShakePackets(ids: Uint32Array, cents: Uint32Array): void {
+    try {
+      this.addon.adoptShakePackets(ids, cents);
+    } catch (error) {
+      throw mapError(error);
+    }
+  }
+
+  withdrawShakePackets(out: ReleaseOut): number {
+    try {
+      return this.addon.withdrawShakePackets(out.ids, out.cents);
+    } catch (error) {
+      throw mapError(error);
+    }
+  }
+
+  splitShares(packetIds: Uint32Array, totalCents: Uint32Array, shareCounts: Uint32Array, out: Uint32Array): void {
+    try {
+      this.addon.splitShares(packetIds, totalCents, shareCounts, out);
     } catch (error) {
       throw mapError(error);
     }

@@ -1,5 +1,6 @@
 // Shake state of the TypeScript engine: one FIFO ring buffer per shard, the round-robin cursor and the
-// shake-flow counters. The miss path reads one typed-array slot.
+// shake-flow counters (refunded: packets withdrawn, in cluster mode given back to the pool). The miss
+// path reads one typed-array slot.
 import type { ShakeOut } from './types.ts';
 
 const INITIAL_CAPACITY = 16;
@@ -14,6 +15,8 @@ export class ShakeBuckets {
   paidCents = 0;
   remainingCount = 0;
   remainingCents = 0;
+  refundedCount = 0;
+  refundedCents = 0;
 
   private readonly sizes: Uint32Array;
   private readonly heads: Uint32Array;
@@ -48,7 +51,7 @@ export class ShakeBuckets {
     this.cursor = s + 1 === this.shards ? 0 : s + 1;
   }
 
-  /** A newly released packet: placed and counted as created. */
+  /** A newly released (or adopted) packet: placed and counted as created. */
   release(id: number, cents: number): void {
     this.place(id, cents);
     this.createdCount++;
@@ -83,6 +86,33 @@ export class ShakeBuckets {
       this.remainingCount--;
       this.remainingCents -= amount;
     }
+  }
+
+  /** Moves up to `ids.length` unwon packets into `ids`/`cents` (shard 0 first, each bucket oldest
+   *  first), counted as refunded; returns how many. */
+  withdraw(ids: Uint32Array, cents: Uint32Array): number {
+    const cap = ids.length;
+    let n = 0;
+    for (let s = 0; s < this.shards && n < cap; s++) {
+      const ring = this.ids[s];
+      const amounts = this.cents[s];
+      const mask = ring.length - 1;
+      const take = Math.min(this.sizes[s], cap - n);
+      let head = this.heads[s];
+      for (let k = 0; k < take; k++) {
+        ids[n] = ring[head];
+        cents[n] = amounts[head];
+        this.refundedCount++;
+        this.refundedCents += amounts[head];
+        this.remainingCount--;
+        this.remainingCents -= amounts[head];
+        head = (head + 1) & mask;
+        n++;
+      }
+      this.heads[s] = head;
+      this.sizes[s] -= take;
+    }
+    return n;
   }
 
   private grow(s: number): void {

@@ -3,6 +3,7 @@
 // Every method answers synchronously; each batch is checked whole before any state changes.
 import { getRandomValues } from 'node:crypto';
 import { checkF64Array, checkFinite, checkTime, checkLength, checkOut, checkRule, checkU32, checkU32Array, fail, resolveOptions } from './check.ts';
+import { adoptShakePackets, drawAmounts, splitShares, withdrawShakePackets } from './ts-cluster.ts';
 import { restoreInto } from './ts-restore.ts';
 import { doubleMeanShare, lineSegmentSplit } from './split.ts';
 import { GroupPacket } from './ts-group.ts';
@@ -14,6 +15,7 @@ import {
   MAX_SHARES,
   OpenStatus,
   SplitMode,
+  type AmountRule,
   type CreateBatch,
   type CreateOut,
   type Engine,
@@ -295,7 +297,7 @@ export class TsEngine implements Engine {
         created: { count: b.createdCount, cents: b.createdCents },
         paid: { count: b.paidCount, cents: b.paidCents },
         remaining: { count: b.remainingCount, cents: b.remainingCents },
-        refunded: { count: 0, cents: 0 },
+        refunded: { count: b.refundedCount, cents: b.refundedCents },
       },
       group: {
         created: { count: g.createdCount, cents: g.createdCents },
@@ -305,6 +307,22 @@ export class TsEngine implements Engine {
       },
       groupPackets: g.packets,
     };
+  }
+
+  drawAmounts(rule: AmountRule, out: Uint32Array): void {
+    drawAmounts(this.state, rule, out);
+  }
+
+  adoptShakePackets(ids: Uint32Array, cents: Uint32Array): void {
+    adoptShakePackets(this.state, ids, cents);
+  }
+
+  withdrawShakePackets(out: ReleaseOut): number {
+    return withdrawShakePackets(this.state, out);
+  }
+
+  splitShares(packetIds: Uint32Array, totalCents: Uint32Array, shareCounts: Uint32Array, out: Uint32Array): void {
+    splitShares(this.state, packetIds, totalCents, shareCounts, out);
   }
 
   snapshotRestore(snapshot: EngineSnapshot): void {

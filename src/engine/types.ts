@@ -86,7 +86,8 @@ export interface SupplyState {
   active: boolean;
 }
 
-/** Caller-owned output of a supply release: the packets created, for the ledger. Length >= count. */
+/** Caller-owned output of a supply release (the packets created, for the ledger; length >= count), or of a
+ *  withdrawal of shake packets (both arrays of one length, the capacity). */
 export interface ReleaseOut {
   ids: Uint32Array;
   cents: Uint32Array;
@@ -146,7 +147,7 @@ export interface FlowTotals {
 }
 
 export interface Totals {
-  /** count = packets; cents = their amounts. */
+  /** count = packets; cents = their amounts. refunded: withdrawn by withdrawShakePackets. */
   shake: FlowTotals;
   /** count = shares; cents = amounts. created.count is the sum of share counts of created packets. */
   group: FlowTotals;
@@ -236,6 +237,33 @@ export interface Engine {
 
   details(packetId: number): MaybePromise<PacketDetails | null>;
   totals(): MaybePromise<Totals>;
+
+  // Cluster mode (docs/engine.md, "Calls for cluster mode"): the shake packets of a node are leased
+  // from a pool shared by the cluster, and group packets are split whole at create time.
+
+  /** Fills every item of `out` with an amount drawn from `rule` on stream 0, in order, exactly as
+   *  `releaseSupply` draws its packets' cents (and advancing stream 0 the same way). Creates nothing,
+   *  changes no counter, needs no supply. An invalid rule is an EngineInputError (as in startSupply). */
+  drawAmounts(rule: AmountRule, out: Uint32Array): MaybePromise<void>;
+  /** Appends packets made elsewhere (leased from the cluster) to the shake buckets, round-robin from the
+   *  cursor as `releaseSupply` places them, counted as created. Draws nothing; `nextShakeId` and the
+   *  supply are untouched; works with or without a supply. The arrays have one length, ids are >= 1 and
+   *  every amount is in 1..=MAX_PACKET_CENTS, else EngineInputError and nothing is adopted.
+   *  Ids are NOT checked for uniqueness: the caller guarantees that no id is adopted or released twice. */
+  adoptShakePackets(ids: Uint32Array, cents: Uint32Array): MaybePromise<void>;
+  /** Takes unwon shake packets out of the buckets (shard 0 first, each bucket oldest first) into
+   *  `out`, up to its length (out.ids and out.cents must have one length); returns how many. They move
+   *  from shake.remaining to shake.refunded (in cluster mode: given back to the pool). Call again until
+   *  it returns less than the capacity to empty every bucket. */
+  withdrawShakePackets(out: ReleaseOut): MaybePromise<number>;
+  /** Writes the whole split of each packet, in opening order, consecutively into `out` (packet 0's
+   *  shareCounts[0] shares, then packet 1's...; `out` needs at least their sum). Packet i is split with
+   *  the stream of shard `packetIds[i] mod shards` in the engine's split mode, so its shares are those
+   *  createGroup + open would pay a packet of that shard from the same stream state. Creates no packet,
+   *  changes no counter. The columns have one length and each item passes createGroup's checks
+   *  (shares 1..=MAX_SHARES, cents 1..=MAX_PACKET_CENTS, cents >= shares), else EngineInputError for the
+   *  whole batch and nothing is drawn. */
+  splitShares(packetIds: Uint32Array, totalCents: Uint32Array, shareCounts: Uint32Array, out: Uint32Array): MaybePromise<void>;
 
   snapshotRestore(snapshot: EngineSnapshot): MaybePromise<void>;
   /** Drop all state (tests, and the native engine's process-wide state between files). */

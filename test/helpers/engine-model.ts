@@ -1,8 +1,12 @@
-// A plain reference model of the engine's bookkeeping (everything but the random amounts), for the
-// property tests: it predicts every status, id, refund and total, and checks the amounts it cannot
-// predict against their bounds.
+// A plain reference model of the engine's bookkeeping, for the property tests: it predicts every status,
+// id, refund and total, and checks every amount against its bounds. It also keeps its own copy of the
+// engine's random streams (src/engine/rng.ts and split.ts, the definitions of docs/engine.md), so it
+// predicts every amount too: a release's or drawAmounts' cents, each share an open pays, and each split
+// of splitShares (which must be what createGroup + open would pay from the same stream state).
 import assert from 'node:assert/strict';
-import { CreateStatus, MAX_PACKET_CENTS, OpenStatus, type Totals } from '../../src/engine/types.ts';
+import { makeStreams, type Rng } from '../../src/engine/rng.ts';
+import { doubleMeanShare, lineSegmentSplit } from '../../src/engine/split.ts';
+import { CreateStatus, MAX_PACKET_CENTS, OpenStatus, SplitMode, type Totals } from '../../src/engine/types.ts';
 import type { GroupSpec, Refund } from './engine.ts';
 
 export interface ModelPacket {
@@ -16,6 +20,8 @@ export interface ModelPacket {
   opened: Map<number, number>;
   expired: boolean;
   refunded: number;
+  /** Line segment: the share paid at each opening position, drawn at creation. */
+  plan: Uint32Array | null;
 }
 
 interface Flow {
@@ -42,10 +48,31 @@ export class EngineModel {
   readonly evictedBelow: number[];
   readonly shake = flow();
   readonly group = flow();
+  /** Id the next adopted packet gets (set by the test). */
+  nextLeasedId = 1;
+  /** Stream 0 (shake amounts) and 1 + i (splits of shard i), as the engine's. */
+  private readonly streams: Rng[];
 
-  constructor(readonly shards: number) {
+  constructor(
+    readonly shards: number,
+    seed: number,
+    readonly splitMode: SplitMode,
+  ) {
     this.buckets = Array.from({ length: shards }, () => []);
     this.evictedBelow = Array.from({ length: shards }, () => 0);
+    this.streams = makeStreams(seed, shards + 1);
+  }
+
+  private streamOf(packetId: number): Rng {
+    return this.streams[1 + (packetId % this.shards)];
+  }
+
+  /** Packet i goes to shard (cursor + i) mod shards, counted as created. */
+  private place(id: number, cents: number): void {
+    this.buckets[this.cursor].push({ id, cents });
+    this.cursor = (this.cursor + 1) % this.shards;
+    this.shake.createdCount++;
+    this.shake.createdCents += cents;
   }
 
   startSupply(total: number, min: number, max: number): void {
@@ -64,12 +91,64 @@ export class EngineModel {
     ids.forEach((id, i) => {
       assert.equal(id, this.nextShakeId++, 'shake ids are consecutive');
       assert.ok(s && cents[i] >= s.min && cents[i] <= s.max, `amount ${cents[i]} within the range rule`);
-      this.buckets[this.cursor].push({ id, cents: cents[i] });
-      this.cursor = (this.cursor + 1) % this.shards;
-      this.shake.createdCount++;
-      this.shake.createdCents += cents[i];
+      assert.equal(cents[i], this.streams[0].uniform(s.min, s.max), `release: packet ${id}'s amount is stream 0's next draw`);
+      this.place(id, cents[i]);
     });
     if (s) s.released += ids.length;
+  }
+
+  /** Checks drawAmounts' output: the draws a release under the range rule would make. */
+  draw(min: number, max: number, cents: number[]): void {
+    cents.forEach((c, i) => {
+      assert.ok(c >= min && c <= max, `drawn amount ${c} within [${min}, ${max}]`);
+      assert.equal(c, this.streams[0].uniform(min, max), `drawAmounts: amount ${i} is stream 0's next draw`);
+    });
+  }
+
+  adopt(ids: number[], cents: number[]): void {
+    for (const [i, id] of ids.entries()) this.place(id, cents[i]);
+  }
+
+  /** Checks a withdrawal against the buckets: shard 0 first, oldest first, up to the capacity. */
+  withdraw(capacity: number, ids: number[], cents: number[]): void {
+    const expected: Array<{ id: number; cents: number }> = [];
+    for (const bucket of this.buckets) {
+      while (expected.length < capacity && bucket.length > 0) expected.push(bucket.shift() as { id: number; cents: number });
+    }
+    assert.deepEqual(
+      { ids, cents },
+      { ids: expected.map((p) => p.id), cents: expected.map((p) => p.cents) },
+      `withdraw(${capacity}): shard 0 first, each bucket oldest first`,
+    );
+    this.shake.refundedCount += expected.length;
+    this.shake.refundedCents += sum(expected.map((p) => p.cents));
+  }
+
+  /** Checks splitShares' output per packet: exact sums, shares >= 1, and the shares createGroup + open
+   *  would pay a packet of that shard from the same stream state. */
+  split(items: Array<[packetId: number, total: number, shares: number]>, shares: number[][]): void {
+    items.forEach(([id, total, count], k) => {
+      const got = shares[k];
+      const label = `split of packet ${id} (${total} cents, ${count} shares)`;
+      assert.equal(sum(got), total, `${label}: the shares add up to the total`);
+      assert.ok(
+        got.every((c) => c >= 1),
+        `${label}: every share >= 1 cent`,
+      );
+      const rng = this.streamOf(id);
+      let expected: number[];
+      if (this.splitMode === SplitMode.LineSegment) expected = Array.from(lineSegmentSplit(rng, total, count));
+      else {
+        expected = [];
+        let left = total;
+        for (let r = count; r >= 1; r--) {
+          const c = doubleMeanShare(rng, left, r); // what open() pays with r shares and `left` cents left
+          expected.push(c);
+          left -= c;
+        }
+      }
+      assert.deepEqual(got, expected, `${label}: the shares createGroup + open would pay from this stream state`);
+    });
   }
 
   /** Checks a shake batch against the FIFO buckets. */
@@ -110,6 +189,7 @@ export class EngineModel {
         opened: new Map(),
         expired: false,
         refunded: 0,
+        plan: this.splitMode === SplitMode.LineSegment ? lineSegmentSplit(this.streamOf(id), spec.total, spec.shares) : null,
       });
       this.group.createdCount += spec.shares;
       this.group.createdCents += spec.total;
@@ -136,6 +216,8 @@ export class EngineModel {
         assert.ok(cents[i] >= 1, `${label}: share ${cents[i]} is at least one cent`);
         assert.ok(cents[i] <= left - (sharesLeft - 1), `${label}: share ${cents[i]} leaves a cent for each of ${sharesLeft - 1} later shares of ${left}`);
         if (sharesLeft === 1) assert.equal(cents[i], left, `${label}: the last share takes the rest`);
+        const expected = p.plan !== null ? p.plan[p.opened.size] : doubleMeanShare(this.streamOf(id), left, sharesLeft);
+        assert.equal(cents[i], expected, `${label}: the share the packet's shard stream gives`);
         p.opened.set(user, cents[i]);
         this.group.paidCount++;
         this.group.paidCents += cents[i];

@@ -2,7 +2,7 @@
 // any method may return a Promise) and read the results back as plain arrays.
 import type { ExecutionContext } from 'ava';
 import { createEngine } from '../../src/engine/index.ts';
-import type { CreateBatch, Engine, EngineOptions, Totals } from '../../src/engine/types.ts';
+import type { AmountRule, CreateBatch, Engine, EngineOptions, Totals } from '../../src/engine/types.ts';
 
 /** The engine under test (HONGBAO_ENGINE picks it), created once per test file. */
 export async function engineUnderTest(options: EngineOptions = { seed: 1, shards: 4 }): Promise<Engine> {
@@ -67,6 +67,39 @@ export async function release(engine: Engine, count: number): Promise<{ ids: num
   return { ids: Array.from(out.ids.subarray(0, n)), cents: Array.from(out.cents.subarray(0, n)) };
 }
 
+export async function draw(engine: Engine, rule: AmountRule, n: number): Promise<number[]> {
+  const out = new Uint32Array(n);
+  await engine.drawAmounts(rule, out);
+  return Array.from(out);
+}
+
+export async function adopt(engine: Engine, ids: number[], cents: number[]): Promise<void> {
+  await engine.adoptShakePackets(Uint32Array.from(ids), Uint32Array.from(cents));
+}
+
+export async function withdraw(engine: Engine, capacity: number): Promise<{ ids: number[]; cents: number[] }> {
+  const out = { ids: new Uint32Array(capacity), cents: new Uint32Array(capacity) };
+  const n = await engine.withdrawShakePackets(out);
+  return { ids: Array.from(out.ids.subarray(0, n)), cents: Array.from(out.cents.subarray(0, n)) };
+}
+
+/** splitShares of (packet id, total, share count) items; the shares of each item, in opening order. */
+export async function split(engine: Engine, items: Array<[packetId: number, total: number, shares: number]>): Promise<number[][]> {
+  const out = new Uint32Array(items.reduce((n, item) => n + item[2], 0));
+  await engine.splitShares(
+    Uint32Array.from(items, (item) => item[0]),
+    Uint32Array.from(items, (item) => item[1]),
+    Uint32Array.from(items, (item) => item[2]),
+    out,
+  );
+  let at = 0;
+  return items.map(([, , shares]) => {
+    const from = at;
+    at += shares;
+    return Array.from(out.subarray(from, at));
+  });
+}
+
 export interface Refund {
   packetId: number;
   sender: number;
@@ -89,8 +122,9 @@ export async function expire(engine: Engine, nowMs: number, capacity = 1024, for
   return refunds;
 }
 
-/** created = paid + remaining + refunded, in count and in cents, for both flows. */
-export function assertIdentity(t: ExecutionContext, totals: Totals, label = ''): void {
+/** created = paid + remaining + refunded, in count and in cents, for both flows; `shakeRefunded` shake
+ *  packets were withdrawn (none unless a test withdraws). */
+export function assertIdentity(t: ExecutionContext, totals: Totals, label = '', shakeRefunded = 0): void {
   for (const flow of ['shake', 'group'] as const) {
     const f = totals[flow];
     for (const unit of ['count', 'cents'] as const) {
@@ -101,7 +135,7 @@ export function assertIdentity(t: ExecutionContext, totals: Totals, label = ''):
       );
     }
   }
-  t.is(totals.shake.refunded.count, 0, `${label}shake packets never expire, so none is refunded`);
+  t.is(totals.shake.refunded.count, shakeRefunded, `${label}shake packets never expire: only withdrawn ones are refunded`);
 }
 
 /** Everything observable that a rejected call must leave alone. */

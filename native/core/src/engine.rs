@@ -1,7 +1,10 @@
 //! The engine: shards, the supply and the group id counter, with the batch calls of
-//! docs/engine.md. Every call validates its whole batch before any state changes. Creates, opens,
-//! releases and expiry sweeps lock each shard at most once per batch; a shake locks only the shards
-//! whose bucket has packets. No call holds two shard locks at once (a restore excepted).
+//! docs/engine.md (the calls of cluster mode in `engine/cluster.rs`). Every call validates its whole
+//! batch before any state changes. Creates, opens, releases, adoptions, splits and expiry sweeps
+//! lock each shard at most once per batch; a shake or a withdrawal locks only the shards whose
+//! bucket has packets. No call holds two shard locks at once (a restore excepted).
+
+mod cluster;
 
 use std::cell::RefCell;
 
@@ -14,8 +17,8 @@ use crate::shard::{ShardGuard, ShardState, Shards};
 use crate::snapshot::{fresh_shards, rebuild, Snapshot};
 use crate::supply::{validate_options, SupplyDesk};
 use crate::types::{
-    CountCents, CreateStatus, EngineConfig, FlowTotals, PacketDetails, Refund, ShakeStatus,
-    SplitMode, SupplyOptions, SupplyState, Totals,
+    CreateStatus, EngineConfig, FlowTotals, PacketDetails, Refund, ShakeStatus, SplitMode,
+    SupplyOptions, SupplyState, Totals,
 };
 
 /// Most shards an engine may have.
@@ -167,20 +170,26 @@ impl Engine {
             return Ok(0);
         }
         desk.draw(n, out_ids, out_cents)?;
+        let n = n as usize;
+        self.place_round_robin(&mut desk, &out_ids[..n], &out_cents[..n]);
+        Ok(n as u32)
+    }
+
+    /// Appends packet `i` to the bucket of shard `(cursor + i) mod shards`, counted as created,
+    /// and advances the cursor. Each shard that gets any is locked once and gets every
+    /// `shards`-th packet. The caller holds the supply lock, so concurrent releases keep every
+    /// bucket in id order.
+    fn place_round_robin(&self, desk: &mut SupplyDesk, ids: &[u32], cents: &[u32]) {
+        let n = ids.len();
         let shards = self.shards.len();
         let first = desk.cursor as usize;
-        desk.cursor = ((first as u64 + u64::from(n)) % shards as u64) as u32;
-        // Packet i goes to shard (first + i) mod shards: each shard that gets any is locked once
-        // and gets every `shards`-th packet. Still under the supply lock, so concurrent releases
-        // keep every bucket in id order.
-        let n = n as usize;
+        desk.cursor = ((first as u64 + n as u64) % shards as u64) as u32;
         for j in 0..n.min(shards) {
             let mut state = self.shards.lock((first + j) % shards);
             for i in (j..n).step_by(shards) {
-                state.push_shake(out_ids[i], out_cents[i]);
+                state.push_shake(ids[i], cents[i]);
             }
         }
-        Ok(n as u32)
     }
 
     /// One shake per user, in order: the oldest packet of shard `user mod shards`, or a miss.
@@ -439,17 +448,14 @@ impl Engine {
             let c = self.shards.lock(s).counters;
             sum.shake_created.add_all(c.shake_created);
             sum.shake_paid.add_all(c.shake_paid);
+            sum.shake_refunded.add_all(c.shake_refunded);
             sum.group_created.add_all(c.group_created);
             sum.group_paid.add_all(c.group_paid);
             sum.group_refunded.add_all(c.group_refunded);
             sum.group_packets += c.group_packets;
         }
         Totals {
-            shake: FlowTotals::from_counters(
-                sum.shake_created,
-                sum.shake_paid,
-                CountCents::default(),
-            ),
+            shake: FlowTotals::from_counters(sum.shake_created, sum.shake_paid, sum.shake_refunded),
             group: FlowTotals::from_counters(sum.group_created, sum.group_paid, sum.group_refunded),
             group_packets: sum.group_packets,
         }

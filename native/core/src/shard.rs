@@ -12,6 +12,7 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::divisor::Divisor;
 use crate::packet::{GroupPacket, NewPacket};
 use crate::rng::Rng;
+use crate::split::{double_mean_share, line_segment_split};
 use crate::types::{CountCents, OpenStatus, PacketDetails, Refund, Share, SplitMode};
 
 /// One shard's lock and state, on cache lines of its own: threads working on neighbouring shards
@@ -128,6 +129,8 @@ impl Drop for ShardGuard<'_> {
 pub(crate) struct ShardCounters {
     pub shake_created: CountCents,
     pub shake_paid: CountCents,
+    /// Shake packets withdrawn from the bucket (given back to a cluster's pool).
+    pub shake_refunded: CountCents,
     /// Shares and cents.
     pub group_created: CountCents,
     pub group_paid: CountCents,
@@ -287,6 +290,40 @@ impl ShardState {
         let packet = self.bucket.pop_front()?;
         self.counters.shake_paid.add(1, u64::from(packet.1));
         Some(packet)
+    }
+
+    /// Moves the oldest shake packets into the outputs (as many as fit, counted as refunded);
+    /// returns how many.
+    pub fn withdraw_shakes(&mut self, out_ids: &mut [u32], out_cents: &mut [u32]) -> usize {
+        let n = self.bucket.len().min(out_ids.len()).min(out_cents.len());
+        for ((id, cents), packet) in out_ids
+            .iter_mut()
+            .zip(out_cents)
+            .zip(self.bucket.drain(..n))
+        {
+            *id = packet.0;
+            *cents = packet.1;
+            self.counters.shake_refunded.add(1, u64::from(packet.1));
+        }
+        n
+    }
+
+    /// Writes the whole split of a packet of `total` cents in `out.len()` shares (validated by the
+    /// caller), drawn from this shard's stream as creating and opening such a packet here would:
+    /// double mean share by share in opening order, line segment all at once.
+    pub fn split_into(&mut self, total: u32, split_mode: SplitMode, out: &mut [u32]) {
+        match split_mode {
+            SplitMode::DoubleMean => {
+                let mut remaining = total;
+                for (r, share) in (1..=out.len() as u32).rev().zip(out.iter_mut()) {
+                    *share = double_mean_share(&mut self.rng, remaining, r);
+                    remaining -= *share;
+                }
+            }
+            SplitMode::LineSegment => {
+                out.copy_from_slice(&line_segment_split(&mut self.rng, total, out.len() as u32));
+            }
+        }
     }
 
     /// Stores a new group packet (a line-segment one draws its split from this shard's stream).

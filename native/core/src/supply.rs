@@ -75,6 +75,14 @@ impl SupplyDesk {
         }
     }
 
+    /// Draws one amount per item of `out` from `rule` (validated by the caller) on stream 0,
+    /// exactly as a release under that rule would; creates nothing.
+    pub fn draw_amounts(&mut self, rule: &AmountRule, out: &mut [u32]) {
+        for cents in out {
+            *cents = rule.draw(&mut self.rng);
+        }
+    }
+
     /// How many packets a release of `count` creates now.
     pub fn releasable(&self, count: u32) -> u32 {
         match &self.supply {

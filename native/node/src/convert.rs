@@ -104,7 +104,7 @@ pub struct JsAmountRule {
 }
 
 impl JsAmountRule {
-    fn to_rule(&self) -> napi::Result<AmountRule> {
+    pub fn to_rule(&self) -> napi::Result<AmountRule> {
         let rule = match self.kind.as_str() {
             "range" => {
                 let (Some(min), Some(max)) = (self.min, self.max) else {

@@ -1,5 +1,6 @@
-//! The hot calls (`shake`, `openPackets`, `releaseSupply`, `createGroup`, `expire`) as plain N-API
-//! callbacks. napi-rs's generated glue sets up a borrow-tracking scope on every call (a heap
+//! The hot calls (`shake`, `openPackets`, `releaseSupply`, `createGroup`, `expire`, and cluster
+//! mode's `drawAmounts`, `adoptShakePackets`, `withdrawShakePackets`, `splitShares`) as plain
+//! N-API callbacks. napi-rs's generated glue sets up a borrow-tracking scope on every call (a heap
 //! allocation, a mutex, thread-local stacks): about half of a small batch's crossing. Here a call
 //! costs `napi_get_cb_info`, one `napi_get_typedarray_info` per typed array, and the engine.
 //!
@@ -12,10 +13,11 @@ use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
-use hongbao_core::{CreateBatch, CreateOut, Engine, OpenOut, RefundOut, ShakeOut};
+use hongbao_core::{AmountRule, CreateBatch, CreateOut, Engine, OpenOut, RefundOut, ShakeOut};
+use napi::bindgen_prelude::FromNapiValue;
 use napi::sys::{self, TypedarrayType, ValueType};
 
-use crate::convert::INPUT_ERROR_PREFIX;
+use crate::convert::{JsAmountRule, INPUT_ERROR_PREFIX};
 use crate::global;
 use crate::slices::{ensure_disjoint, span};
 
@@ -189,6 +191,24 @@ impl<const N: usize> Call<N> {
                 u32::MAX
             )))
         }
+    }
+
+    /// Argument `i` as an amount rule (`{ kind: 'range', min, max }` or `{ kind: 'list', values }`),
+    /// validated as `startSupply` validates its rule.
+    fn rule(&self, i: usize) -> Result<AmountRule, Thrown> {
+        if self.type_of(i) != ValueType::napi_object {
+            return Err(misuse("rule must be an object"));
+        }
+        // SAFETY: a value of this call, in this call's env.
+        let rule =
+            unsafe { JsAmountRule::from_napi_value(self.env, self.args[i]) }.map_err(|e| {
+                // A throwing getter leaves its exception pending: ours replaces it.
+                let mut pending = ptr::null_mut();
+                // SAFETY: this call's env; clearing when nothing is pending is a no-op.
+                unsafe { sys::napi_get_and_clear_last_exception(self.env, &mut pending) };
+                misuse(format!("rule: {}", e.reason))
+            })?;
+        Ok(rule.to_rule()?)
     }
 
     fn undefined(&self) -> Outcome {
@@ -396,6 +416,66 @@ fn expire(call: &Call<6>, engine: &Engine) -> Outcome {
     call.uint32(n)
 }
 
+/// `drawAmounts(rule, out)`
+fn draw_amounts(call: &Call<2>, engine: &Engine) -> Outcome {
+    let rule = call.rule(0)?;
+    let out = call.typed::<u32>(1, "out")?;
+    // SAFETY: the only typed array of the call, alive through this synchronous call.
+    engine.draw_amounts(&rule, unsafe { out.slice_mut() })?;
+    call.undefined()
+}
+
+/// `adoptShakePackets(ids, cents)`
+fn adopt_shake_packets(call: &Call<2>, engine: &Engine) -> Outcome {
+    let ids = call.typed::<u32>(0, "ids")?;
+    let cents = call.typed::<u32>(1, "cents")?;
+    // SAFETY: inputs only (shared views may overlap), alive through this synchronous call.
+    let (ids, cents) = unsafe { (ids.slice(), cents.slice()) };
+    engine.adopt_shake_packets(ids, cents)?;
+    call.undefined()
+}
+
+/// `withdrawShakePackets(outIds, outCents): number`
+fn withdraw_shake_packets(call: &Call<2>, engine: &Engine) -> Outcome {
+    let ids = call.typed::<u32>(0, "out.ids")?;
+    let cents = call.typed::<u32>(1, "out.cents")?;
+    ensure_disjoint(
+        &[("out.ids", ids.bytes()), ("out.cents", cents.bytes())],
+        &[],
+    )?;
+    // SAFETY: as in `release_supply`.
+    let (ids, cents) = unsafe { (ids.slice_mut(), cents.slice_mut()) };
+    let n = engine.withdraw_shake_packets(ids, cents)?;
+    call.uint32(n)
+}
+
+/// `splitShares(packetIds, totalCents, shareCounts, out)`
+fn split_shares(call: &Call<4>, engine: &Engine) -> Outcome {
+    let packet_ids = call.typed::<u32>(0, "packetIds")?;
+    let total_cents = call.typed::<u32>(1, "totalCents")?;
+    let share_counts = call.typed::<u32>(2, "shareCounts")?;
+    let out = call.typed::<u32>(3, "out")?;
+    ensure_disjoint(
+        &[("out", out.bytes())],
+        &[
+            ("packetIds", packet_ids.bytes()),
+            ("totalCents", total_cents.bytes()),
+            ("shareCounts", share_counts.bytes()),
+        ],
+    )?;
+    // SAFETY: as in `release_supply`; the output is also disjoint from every input.
+    let (packet_ids, total_cents, share_counts, out) = unsafe {
+        (
+            packet_ids.slice(),
+            total_cents.slice(),
+            share_counts.slice(),
+            out.slice_mut(),
+        )
+    };
+    engine.split_shares(packet_ids, total_cents, share_counts, out)?;
+    call.undefined()
+}
+
 macro_rules! callback {
     ($name:ident, $n:literal, $body:ident) => {
         unsafe extern "C" fn $name(
@@ -413,15 +493,23 @@ callback!(shake_cb, 4, shake);
 callback!(create_group_cb, 8, create_group);
 callback!(open_packets_cb, 5, open_packets);
 callback!(expire_cb, 6, expire);
+callback!(draw_amounts_cb, 2, draw_amounts);
+callback!(adopt_shake_packets_cb, 2, adopt_shake_packets);
+callback!(withdraw_shake_packets_cb, 2, withdraw_shake_packets);
+callback!(split_shares_cb, 4, split_shares);
 
 /// Adds the hot calls to the module's exports.
 pub fn register(env: sys::napi_env, exports: sys::napi_value) -> napi::Result<()> {
-    let functions: [(&str, sys::napi_callback); 5] = [
+    let functions: [(&str, sys::napi_callback); 9] = [
         ("releaseSupply", Some(release_supply_cb)),
         ("shake", Some(shake_cb)),
         ("createGroup", Some(create_group_cb)),
         ("openPackets", Some(open_packets_cb)),
         ("expire", Some(expire_cb)),
+        ("drawAmounts", Some(draw_amounts_cb)),
+        ("adoptShakePackets", Some(adopt_shake_packets_cb)),
+        ("withdrawShakePackets", Some(withdraw_shake_packets_cb)),
+        ("splitShares", Some(split_shares_cb)),
     ];
     for (name, cb) in functions {
         let cname = CString::new(name).expect("a name without NUL");

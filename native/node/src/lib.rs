@@ -1,9 +1,10 @@
 //! Thin N-API binding of `hongbao-core`: argument conversion and errors, nothing else.
 //!
 //! The engine is process-global: every worker thread that loads the addon shares one state.
-//! Hot calls (`shake`, `openPackets`, `createGroup`, `releaseSupply`, `expire`, in `hot.rs`) take
-//! typed arrays and write into caller-owned typed arrays; they create no object per item. Misuse
-//! throws an Error whose message starts with `EngineInputError: ` and changes nothing.
+//! Hot calls (`shake`, `openPackets`, `createGroup`, `releaseSupply`, `expire`, and the calls of
+//! cluster mode, in `hot.rs`) take typed arrays and write into caller-owned typed arrays; they
+//! create no object per item. Misuse throws an Error whose message starts with
+//! `EngineInputError: ` and changes nothing.
 
 #![deny(clippy::all)]
 
