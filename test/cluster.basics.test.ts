@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import test from 'ava';
 import { mintToken } from '../src/auth/token.ts';
 import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
+import { checkCluster } from '../src/cluster/cluster-check.ts';
 import { LocalCluster } from '../src/cluster/local-cluster.ts';
 import { encodeCreate, encodeDetails, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
 import { CloseCode, DetailsStatus, ServerType } from '../src/protocol/codes.ts';
@@ -18,7 +19,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test.before(async () => {
   dir = tempDir('hongbao-cluster-');
-  cluster = await LocalCluster.start({ dir, nodes: 3, sharedPort: false, nodeTimeoutMs: 1000, restartDelayMs: 0 });
+  // one shard per node: with a handful of users, every user can take every packet its node leased
+  cluster = await LocalCluster.start({ dir, nodes: 3, sharedPort: false, nodeTimeoutMs: 1000, restartDelayMs: 0, serverArgs: ['--shards', '1'] });
 });
 
 test.after.always(async () => {
@@ -156,4 +158,16 @@ test.serial('a login on another node closes the older connection of the same use
   t.is(closed.code, CloseCode.Replaced, 'the older connection is replaced');
   t.like(await ask(second, (id) => encodeShake(id)), { type: ServerType.ShakeResult }, 'the newer one works');
   second.close();
+});
+
+test.serial('after the nodes stop, Redis and the three journals reconcile item by item, to the cent', async (t) => {
+  await cluster.stopNodes();
+  const { report, items } = await checkCluster(cluster.redis.urls, cluster.journals());
+  t.deepEqual(report.differences, [], 'no difference between Redis and the journals');
+  t.true(report.ok, 'the check passes');
+  t.like(report.shake, { balanced: true, paid: { count: 60, cents: 300 } }, 'the 60 shake packets paid, 5 cents each');
+  t.is(report.shake.remaining.count, 0, 'none left in a lease or the pool');
+  t.true(report.group.balanced, 'group packets: created = paid + remaining + refunded');
+  t.is(items.hits.length, 60, 'every hit, item by item');
+  t.true(items.shares.length >= 5, 'every share, item by item');
 });

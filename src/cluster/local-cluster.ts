@@ -179,9 +179,20 @@ export class LocalCluster {
     return { redis: this.redis.pids, nodes: this.nodes.flatMap((n) => (n.child?.running ? [n.child.pid] : [])) };
   }
 
-  async stop(): Promise<void> {
+  /** Every node's journal file. */
+  journals(): string[] {
+    return this.nodes.map((n) => path.join(n.dataDir, 'journal.db'));
+  }
+
+  /** Stop the access nodes (each gives its unpaid leases back and settles its doubts) and keep Redis
+   *  up: what a reconciliation of the cluster needs. */
+  async stopNodes(): Promise<void> {
     this.stopping = true;
-    await this.children.stopAll('SIGTERM', 30_000); // nodes first: they give their leases back
+    await this.children.stopAll('SIGTERM', 30_000);
+  }
+
+  async stop(): Promise<void> {
+    await this.stopNodes(); // nodes first: they give their leases back
     await this.redis.stop();
   }
 }

@@ -80,7 +80,8 @@ export class RedisCluster {
 
   /** Start, form and load a new cluster under `dir`. */
   static async start(options: RedisClusterOptions): Promise<RedisCluster> {
-    const c = new RedisCluster({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: 2000, restartDelayMs: 1000, ...options });
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as RedisClusterOptions;
+    const c = new RedisCluster({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: 2000, restartDelayMs: 1000, ...given });
     try {
       await c.boot();
     } catch (err) {
