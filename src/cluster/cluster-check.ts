@@ -66,18 +66,29 @@ async function scanAll(cluster: Cluster, pattern: string): Promise<string[]> {
   return keys;
 }
 
+/** What kind of difference: the first three break a promise whatever happened; `untold` (Redis
+ *  paid it, no journal has it) and `unsettled` are what a node killed between Redis and its journal
+ *  leaves behind, and count as differences only in an exact check (a run without crashes). */
+export type Category = 'identity' | 'lost' | 'twice' | 'untold' | 'unsettled';
+
 export interface ClusterCheck {
+  /** `differences` holds every category (exact); `ok` is true only when there is none */
   report: CheckReport;
+  byCategory: Record<Category, string[]>;
   /** what Redis paid, for the item-by-item reconciliation with the clients */
   items: LedgerItems;
+  /** what the journals hold as told (or settled paid), for the told-versus-journal audits */
+  journaled: { hits: Map<number, [number, number]>; shares: Map<string, number>; packets: Set<number> };
 }
 
 export async function checkCluster(redisUrls: string[], journalFiles: string[]): Promise<ClusterCheck> {
-  const differences: string[] = [];
-  const diff = (m: string) => {
-    if (differences.length < MAX_DIFFERENCES) differences.push(m);
-    else if (differences.length === MAX_DIFFERENCES) differences.push('… more differences not listed');
+  const byCategory: Record<Category, string[]> = { identity: [], lost: [], twice: [], untold: [], unsettled: [] };
+  const as = (c: Category, m: string) => {
+    const list = byCategory[c];
+    if (list.length < MAX_DIFFERENCES) list.push(m);
+    else if (list.length === MAX_DIFFERENCES) list.push('… more differences not listed');
   };
+  const diff = (m: string) => as('identity', m);
   const journals = journalFiles.map(readJournal);
   const store = await ClusterStore.connect(redisUrls);
   const cluster = store.cluster;
@@ -158,7 +169,7 @@ export async function checkCluster(redisUrls: string[], journalFiles: string[]):
       journals.flatMap((j) => j.doubts.filter((d) => d.kind === kind && d.outcome === 'paid').map((d) => ({ ...d, file: j.file })));
     for (const j of journals) {
       const open = j.doubts.filter((d) => d.outcome === null).length;
-      if (open > 0) diff(`${j.file}: ${open} doubt(s) never settled`);
+      if (open > 0) as('unsettled', `${j.file}: ${open} doubt(s) never settled`);
     }
     // hits: each once, in one journal
     const told = new Map<number, string[]>();
@@ -166,16 +177,16 @@ export async function checkCluster(redisUrls: string[], journalFiles: string[]):
       for (const [id, user, cents] of j.hits) {
         told.set(id, [...(told.get(id) ?? []), j.file]);
         const r = redisHits.get(id);
-        if (!r) diff(`shake packet ${id}: ${j.file} told user ${user} ${cents} cents, Redis has no such hit (an acknowledged hit lost)`);
+        if (!r) as('lost', `shake packet ${id}: ${j.file} told user ${user} ${cents} cents, Redis has no such hit (an acknowledged hit lost)`);
         else if (r.user !== user || r.cents !== cents)
-          diff(`shake packet ${id}: ${j.file} told user ${user} ${cents} cents, Redis paid user ${r.user} ${r.cents}`);
+          as('twice', `shake packet ${id}: ${j.file} told user ${user} ${cents} cents, Redis paid user ${r.user} ${r.cents}`);
       }
     }
     for (const d of paidDoubts('hit')) told.set(d.packet_id, [...(told.get(d.packet_id) ?? []), `${d.file} (settled doubt)`]);
     for (const [id, r] of redisHits) {
       const where = told.get(id) ?? [];
-      if (where.length === 0) diff(`shake packet ${id}: Redis paid user ${r.user} ${r.cents} cents (node ${r.node}); no journal has it`);
-      else if (where.length > 1) diff(`shake packet ${id}: in ${where.length} journals (${where.join(', ')})`);
+      if (where.length === 0) as('untold', `shake packet ${id}: Redis paid user ${r.user} ${r.cents} cents (node ${r.node}); no journal has it`);
+      else if (where.length > 1) as('twice', `shake packet ${id}: in ${where.length} journals (${where.join(', ')})`);
     }
     // shares: the same cents wherever a node told it (a repeat may be told on another node)
     const toldShares = new Map<string, number>();
@@ -183,40 +194,47 @@ export async function checkCluster(redisUrls: string[], journalFiles: string[]):
       for (const [id, user, cents] of j.shares) {
         const key = `${id}:${user}`;
         const r = redisShares.get(key);
-        if (r === undefined) diff(`group packet ${id}: ${j.file} told user ${user} a share of ${cents} cents Redis never paid (an acknowledged open lost)`);
-        else if (r !== cents) diff(`group packet ${id}: ${j.file} told user ${user} ${cents} cents, Redis paid ${r}`);
+        if (r === undefined)
+          as('lost', `group packet ${id}: ${j.file} told user ${user} a share of ${cents} cents Redis never paid (an acknowledged open lost)`);
+        else if (r !== cents) as('twice', `group packet ${id}: ${j.file} told user ${user} ${cents} cents, Redis paid ${r}`);
         toldShares.set(key, cents);
       }
     }
     for (const d of paidDoubts('share')) toldShares.set(`${d.packet_id}:${d.user}`, d.cents);
-    for (const [key, cents] of redisShares) if (!toldShares.has(key)) diff(`group share ${key}: Redis paid ${cents} cents; no journal has it`);
+    for (const [key, cents] of redisShares) if (!toldShares.has(key)) as('untold', `group share ${key}: Redis paid ${cents} cents; no journal has it`);
     // packets and refunds: each in exactly one journal
     const made = new Map<number, number>();
     for (const j of journals) {
       for (const [id, sender, total] of j.creates) {
         made.set(id, (made.get(id) ?? 0) + 1);
         const r = redisPackets.get(id);
-        if (r && (r.sender !== sender || r.total !== total))
-          diff(`group packet ${id}: ${j.file} created it for ${sender} with ${total} cents, Redis has ${r.sender} / ${r.total}`);
+        if (!r) as('lost', `group packet ${id}: ${j.file} created it, Redis has no such packet`);
+        else if (r.sender !== sender || r.total !== total)
+          as('twice', `group packet ${id}: ${j.file} created it for ${sender} with ${total} cents, Redis has ${r.sender} / ${r.total}`);
       }
     }
     for (const d of paidDoubts('create')) made.set(d.packet_id, (made.get(d.packet_id) ?? 0) + 1);
-    for (const id of redisPackets.keys()) if ((made.get(id) ?? 0) !== 1) diff(`group packet ${id}: in ${made.get(id) ?? 0} journals' creates, should be 1`);
+    for (const id of redisPackets.keys()) {
+      const n = made.get(id) ?? 0;
+      if (n === 0) as('untold', `group packet ${id}: in Redis, in no journal's creates`);
+      else if (n > 1) as('twice', `group packet ${id}: in ${n} journals' creates`);
+    }
     const refunded = new Map<number, [number, number]>();
     for (const j of journals) {
       for (const [id, , cents, shares] of j.refunds) {
-        if (refunded.has(id)) diff(`group packet ${id}: refunded in two journals`);
+        if (refunded.has(id)) as('twice', `group packet ${id}: refunded in two journals`);
         refunded.set(id, [cents, shares]);
       }
     }
     for (const [id, p] of redisPackets) {
       const j = refunded.get(id);
-      if (p.refund === null && j) diff(`group packet ${id}: a journal refunded it, Redis has it unexpired`);
-      if (p.refund !== null && !j) diff(`group packet ${id}: Redis refunded ${p.refund[0]} cents; no journal has it`);
+      if (p.refund === null && j) as('lost', `group packet ${id}: a journal refunded it, Redis has it unexpired`);
+      if (p.refund !== null && !j) as('untold', `group packet ${id}: Redis refunded ${p.refund[0]} cents; no journal has it`);
       if (p.refund !== null && j && (j[0] !== p.refund[0] || j[1] !== p.refund[1]))
-        diff(`group packet ${id}: journal refund ${j[0]} cents, Redis ${p.refund[0]}`);
+        as('twice', `group packet ${id}: journal refund ${j[0]} cents, Redis ${p.refund[0]}`);
     }
 
+    const differences = Object.values(byCategory).flat();
     const report: CheckReport = {
       db: `redis ${redisUrls[0]} + ${journals.length} journal(s)`,
       ok: differences.length === 0 && shake.balanced && group.balanced,
@@ -234,7 +252,13 @@ export async function checkCluster(redisUrls: string[], journalFiles: string[]):
       }),
       packets: [...redisPackets].map(([id, p]) => [id, p.total, p.count] as [number, number, number]).sort((a, b) => a[0] - b[0]),
     };
-    return { report, items };
+    const journaled = {
+      hits: new Map(journals.flatMap((j) => j.hits.map(([id, u, c]) => [id, [u, c]] as [number, [number, number]]))),
+      shares: toldShares,
+      packets: new Set(made.keys()),
+    };
+    for (const d of paidDoubts('hit')) journaled.hits.set(d.packet_id, [d.user, d.cents]);
+    return { report, byCategory, items, journaled };
   } finally {
     await store.close();
   }
