@@ -25,6 +25,10 @@ export interface LocalClusterOptions {
   restartDelayMs?: number;
   /** more `hongbao server` flags for every node */
   serverArgs?: string[];
+  /** and for node `index` only (e.g. a test's --redis-nat through its proxy) */
+  serverArgsFor?: (index: number) => string[];
+  /** called once Redis is up, before any node starts (e.g. to put a proxy in front of it) */
+  beforeNodes?: (redis: RedisCluster) => Promise<void>;
   /** Node flags for the node processes (e.g. --max-semi-space-size) */
   nodeArgs?: string[];
   env?: NodeJS.ProcessEnv;
@@ -94,6 +98,7 @@ export class LocalCluster {
     });
     const c = new LocalCluster(o, redis);
     try {
+      await o.beforeNodes?.(redis);
       c.port = o.port && o.port > 0 ? o.port : await freePort();
       for (let i = 0; i < o.nodes; i++) {
         const dataDir = path.join(o.dir, `node-${i + 1}`);
@@ -136,6 +141,7 @@ export class LocalCluster {
       '--threads',
       '1',
       ...(this.o.serverArgs ?? []),
+      ...(this.o.serverArgsFor?.(n.index) ?? []),
     ];
     const { command, args: argv } = hongbaoCommand(args, this.o.nodeArgs);
     const child = await this.children.start({

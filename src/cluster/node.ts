@@ -9,10 +9,11 @@ import { ClusterEngine } from './cluster-engine.ts';
 import { LeaseClock, type LeaseState } from './lease-clock.ts';
 import { Presence } from './presence.ts';
 import { Settler } from './settler.ts';
-import { ClusterStore } from './store.ts';
+import { ClusterStore, type NatMap } from './store.ts';
 
 export interface ClusterNodeOptions {
   urls: string[];
+  natMap?: NatMap;
   node: string;
   local: Engine;
   ledger: Ledger;
@@ -44,7 +45,7 @@ export class ClusterNode {
   static async connect(o: ClusterNodeOptions): Promise<ClusterNode> {
     let store: ClusterStore;
     try {
-      store = await ClusterStore.connect(o.urls, { log: o.log });
+      store = await ClusterStore.connect(o.urls, { log: o.log, natMap: o.natMap });
     } catch (err) {
       throw new Error(`cannot join the cluster: ${(err as Error).message}`);
     }
@@ -74,7 +75,15 @@ export class ClusterNode {
   }
 
   async start(to: { deliver(items: NotifyItem[]): void; kick(user: number, at: number): void }): Promise<void> {
-    const presence = new Presence({ store: this.store, urls: this.o.urls, node: this.o.node, deliver: to.deliver, kick: to.kick, log: this.o.log });
+    const presence = new Presence({
+      store: this.store,
+      urls: this.o.urls,
+      natMap: this.o.natMap,
+      node: this.o.node,
+      deliver: to.deliver,
+      kick: to.kick,
+      log: this.o.log,
+    });
     await presence.start();
     this.presenceReady = presence;
     this.settler.start();

@@ -6,7 +6,7 @@
 // batch, on that node's channel; each node subscribes to its own.
 import type { NotifyItem } from '../server/batch/batcher.ts';
 import { nodeChannel, userBucketKey, userBucketOf } from './keys.ts';
-import { type Call, type ClusterStore, subscribe } from './store.ts';
+import { type Call, type ClusterStore, type NatMap, subscribe } from './store.ts';
 
 /** What nodes publish to each other on their channels. */
 type NodeMessage = { t: 'notify'; items: NotifyItem[] } | { t: 'kick'; user: number; at: number };
@@ -14,6 +14,7 @@ type NodeMessage = { t: 'notify'; items: NotifyItem[] } | { t: 'kick'; user: num
 export interface PresenceDeps {
   store: ClusterStore;
   urls: string[];
+  natMap?: NatMap;
   node: string;
   /** Packets for users connected here (they are sent PacketNotify frames). */
   deliver(items: NotifyItem[]): void;
@@ -31,7 +32,7 @@ export class Presence {
   constructor(private readonly d: PresenceDeps) {}
 
   async start(): Promise<void> {
-    this.unsubscribe = await subscribe(this.d.urls, nodeChannel(this.d.node), (m) => this.onMessage(m), this.d.log);
+    this.unsubscribe = await subscribe(this.d.urls, nodeChannel(this.d.node), (m) => this.onMessage(m), this.d.log, this.d.natMap);
   }
 
   async stop(): Promise<void> {

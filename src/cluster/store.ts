@@ -12,6 +12,9 @@
 // Nothing is retried here: the caller decides (money moves are settled, docs/cluster.md).
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, type Redis } from 'ioredis';
+import type { NatMap } from './nat.ts';
+
+export type { NatMap };
 
 export type Arg = string | number;
 
@@ -29,6 +32,7 @@ export interface Call {
 export type Outcome = { ok: true; value: unknown } | { ok: false; inDoubt: boolean; error: string };
 
 export interface StoreOptions {
+  natMap?: NatMap;
   /** Replicas a write must reach before it counts (WAIT n). Default 1. */
   replicas?: number;
   /** WAIT timeout, ms. Default 500. */
@@ -71,6 +75,7 @@ export class ClusterStore {
   /** Connects and waits for the slot map (a clear error if the cluster cannot be reached). */
   static async connect(urls: string[], o: StoreOptions = {}): Promise<ClusterStore> {
     const cluster = new Cluster(parseRedisUrls(urls), {
+      natMap: o.natMap,
       enableOfflineQueue: false,
       scaleReads: 'master',
       slotsRefreshTimeout: 2000,
@@ -226,8 +231,18 @@ export class StoreError extends Error {
 }
 
 /** A subscriber connection (pub/sub needs its own). Messages of `channel` go to `onMessage`. */
-export async function subscribe(urls: string[], channel: string, onMessage: (message: string) => void, log: (m: string) => void): Promise<() => Promise<void>> {
-  const sub = new Cluster(parseRedisUrls(urls), { clusterRetryStrategy: (times) => Math.min(100 * times, 2000), redisOptions: { connectTimeout: 2000 } });
+export async function subscribe(
+  urls: string[],
+  channel: string,
+  onMessage: (message: string) => void,
+  log: (m: string) => void,
+  natMap?: NatMap,
+): Promise<() => Promise<void>> {
+  const sub = new Cluster(parseRedisUrls(urls), {
+    natMap,
+    clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+    redisOptions: { connectTimeout: 2000 },
+  });
   sub.on('error', () => undefined);
   sub.on('message', (ch: string, message: string) => {
     if (ch === channel) onMessage(message);

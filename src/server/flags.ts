@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseNatMap } from '../cluster/nat.ts';
 import { MAX_CEILING } from './counters.ts';
 
 export interface ServerFlags {
@@ -34,6 +35,8 @@ export interface ServerFlags {
   redis: string[] | null;
   /** Cluster mode: this access node's name (stable across its restarts, unique in the cluster). */
   nodeId: string;
+  /** Cluster mode: where to reach Redis instances instead of the addresses they announce. */
+  redisNat: Record<string, { host: string; port: number }>;
   readyFile: string | null;
   allowUwsFallback: boolean;
   help: boolean;
@@ -108,6 +111,12 @@ const SPECS: FlagSpec[] = [
     kind: 'string',
     value: 'URL[,URL...]',
     help: 'run as one access node of a cluster whose supply and group packets live on this Redis Cluster (redis://host:port of any of its instances; docs/cluster.md); the ledger is then the node journal <data>/journal.db',
+  },
+  {
+    name: 'redis-nat',
+    kind: 'string',
+    value: 'H:P=H:P[,...]',
+    help: 'reach the Redis instance announcing itself as H:P at the other H:P instead (NAT, a proxy); with --redis',
   },
   {
     name: 'node-id',
@@ -188,6 +197,12 @@ export function parseFlags(argv: string[]): ServerFlags {
     if (redis.length === 0) throw new FlagError('--redis needs at least one address');
     for (const u of redis) if (!/^(redis:\/\/)?[^\s/:]+:\d+\/?$/.test(u)) throw new FlagError(`--redis addresses look like redis://host:port, got "${u}"`);
   }
+  let redisNat: ServerFlags['redisNat'] = {};
+  try {
+    redisNat = values['redis-nat'] === undefined ? {} : parseNatMap(str('redis-nat', '').split(','));
+  } catch (err) {
+    throw new FlagError(`--redis-nat: ${(err as Error).message}`);
+  }
   const nodeId = str('node-id', `${hostname()}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`);
   if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(nodeId)) throw new FlagError(`--node-id must be 1-64 letters, digits or _.:- , got "${nodeId}"`);
   const splitMode = str('split-mode', 'double-mean');
@@ -235,6 +250,7 @@ export function parseFlags(argv: string[]): ServerFlags {
     monitor,
     redis,
     nodeId,
+    redisNat,
     readyFile: values['ready-file'] === undefined ? null : path.resolve(str('ready-file', '')),
     allowUwsFallback: values['allow-uws-fallback'] === true,
     help: values.help === true,

@@ -176,7 +176,16 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
   let node: ClusterNode | null = null;
   if (flags.redis !== null) {
     try {
-      node = await ClusterNode.connect({ urls: flags.redis, node: flags.nodeId, local, ledger, splitMode, retainExpiredMs: flags.retainExpiredMs, log });
+      node = await ClusterNode.connect({
+        urls: flags.redis,
+        natMap: flags.redisNat,
+        node: flags.nodeId,
+        local,
+        ledger,
+        splitMode,
+        retainExpiredMs: flags.retainExpiredMs,
+        log,
+      });
     } catch (err) {
       await ledger.close();
       throw new StartupError((err as Error).message);
