@@ -4,8 +4,9 @@
 // settings, in one run. Against the real server a supply pays out 200 packets a second.
 //   npm run bench:ceiling -- [--qps 60000[,100000]] [--connections 19000] [--client-procs 2]
 //        [--threads 2] [--engine native|ts] [--warmup 5] [--duration 20] [--repeats 3]
-//        [--generator ts|native] [--users-per-worker 19000]   (the generator; its CPU per 1,000
-//        shakes, coordinator and workers together, is clientMsCpuPer1000 next to the server's)
+//        [--generator ts|native] [--users-per-worker 19000] [--worker-tick-us 0]   (the generator;
+//        its CPU per 1,000 shakes, coordinator and workers together, is clientMsCpuPer1000 next to
+//        the server's)
 //        [--client-nice N]   (nice value of the generator's processes, for bare and hongbao alike)
 //        [--server-node-args=--trace-gc]   (node flags for the hongbao server: its log gets the output)
 //        [--compare-root DIR]   (also the server of another checkout, e.g. before a change: an A/B in the same run)
@@ -37,10 +38,12 @@ const { values: a } = parseArgs({
     'client-nice': { type: 'string', default: '10' },
     generator: { type: 'string', default: 'ts' },
     'users-per-worker': { type: 'string', default: '19000' },
+    'worker-tick-us': { type: 'string', default: '0' },
   },
 });
 const GENERATOR = a.generator === 'native' ? 'native' : 'ts';
 const USERS_PER_WORKER = Number(a['users-per-worker']);
+const WORKER_TICK_US = Number(a['worker-tick-us']);
 const QPS = a.qps!.split(',').map(Number);
 const CONNECTIONS = Number(a.connections);
 const PROCS = Number(a['client-procs']);
@@ -119,6 +122,7 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
       nice: CLIENT_NICE,
       generator: GENERATOR,
       usersPerWorker: USERS_PER_WORKER,
+      workerTickUs: WORKER_TICK_US,
     });
     note(`  ${label}: ${g.connected} connected in ${g.connectSeconds.toFixed(1)} s`);
     const steps: StepResult[] = [];
@@ -273,6 +277,7 @@ printJson({
     clientNice: CLIENT_NICE,
     generator: GENERATOR,
     usersPerWorker: GENERATOR === 'native' ? USERS_PER_WORKER : null,
+    workerTickUs: GENERATOR === 'native' ? WORKER_TICK_US : null,
     serverNodeArgs: SERVER_NODE_ARGS,
   },
   summary,

@@ -74,8 +74,8 @@ async function fakeServer(): Promise<Fake> {
 }
 
 /** A started generator of `kind`, stopped (workers and all) when the test ends, also on failure. */
-async function generator(t: ExecutionContext, kind: GeneratorKind, opts: SimulatorOptions): Promise<ClientGenerator> {
-  const sim = createGenerator(kind, opts, { usersPerWorker: kind === 'native' ? 100 : undefined });
+async function generator(t: ExecutionContext, kind: GeneratorKind, opts: SimulatorOptions, tickMicros = 0): Promise<ClientGenerator> {
+  const sim = createGenerator(kind, opts, { usersPerWorker: kind === 'native' ? 100 : undefined, tickMicros });
   t.teardown(() =>
     sim.stop(0).then(
       () => undefined,
@@ -94,12 +94,14 @@ function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   });
 }
 
-for (const kind of GENERATORS) {
-  test(`${kind}: simulated users log in, shake on schedule, open notified packets and tally every cent`, async (t) => {
-    const fake = await fakeServer();
-    t.teardown(() => fake.close());
-    const seconds: Array<[number, ClientSecondCounters]> = [];
-    const sim = await generator(t, kind, {
+const shakesOnScheduleAndTallies = test.macro(async (t, kind: GeneratorKind, tickMicros: number) => {
+  const fake = await fakeServer();
+  t.teardown(() => fake.close());
+  const seconds: Array<[number, ClientSecondCounters]> = [];
+  const sim = await generator(
+    t,
+    kind,
+    {
       id: 'test',
       target: { host: '127.0.0.1', port: fake.port, path: '/ws', timeoutMs: 5000 },
       from: 1,
@@ -111,52 +113,57 @@ for (const kind of GENERATORS) {
       connectConcurrency: 50,
       usersPerSourceAddress: 0,
       onSecond: (s, c) => seconds.push([s, c]),
-    });
-    t.true(await waitFor(() => sim.connected === 150, 5000), `all 150 users logged in (got ${sim.connected})`);
+    },
+    tickMicros,
+  );
+  t.true(await waitFor(() => sim.connected === 150, 5000), `all 150 users logged in (got ${sim.connected})`);
 
-    const start = Math.floor(Date.now() / 1000) + 1;
-    t.deepEqual(sim.setQps(400, start).scheduled, { qps: 400, at: start }, 'the rate is planned from the next second');
-    t.deepEqual(
-      sim.setQps(0, start + 2),
-      {
-        qps: 0,
-        pending: [
-          { qps: 400, at: start },
-          { qps: 0, at: start + 2 },
-        ],
-        scheduled: { qps: 0, at: start + 2 },
-      },
-      'and the stop two seconds later',
-    );
-    t.true(await waitFor(() => Date.now() >= (start + 2) * 1000 + 200, 6000), 'two full seconds passed');
+  const start = Math.floor(Date.now() / 1000) + 1;
+  t.deepEqual(sim.setQps(400, start).scheduled, { qps: 400, at: start }, 'the rate is planned from the next second');
+  t.deepEqual(
+    sim.setQps(0, start + 2),
+    {
+      qps: 0,
+      pending: [
+        { qps: 400, at: start },
+        { qps: 0, at: start + 2 },
+      ],
+      scheduled: { qps: 0, at: start + 2 },
+    },
+    'and the stop two seconds later',
+  );
+  t.true(await waitFor(() => Date.now() >= (start + 2) * 1000 + 200, 6000), 'two full seconds passed');
 
-    // a group packet for users 3, 4 and 5
-    for (const u of [3, 4, 5]) fake.sockets.get(u)?.send(encodePacketNotify(9001, 1, 3, 300, Date.now() + 60_000));
-    t.true(await waitFor(() => fake.opens.length === 3, 3000), 'each recipient opened once');
+  // a group packet for users 3, 4 and 5
+  for (const u of [3, 4, 5]) fake.sockets.get(u)?.send(encodePacketNotify(9001, 1, 3, 300, Date.now() + 60_000));
+  t.true(await waitFor(() => fake.opens.length === 3, 3000), 'each recipient opened once');
 
-    const tally = await sim.stop(2000);
-    const arrived = [start, start + 1, start + 2].map((s) => fake.shakesBySecond.get(s) ?? 0);
-    t.is(arrived[0] + arrived[1] + arrived[2], 800, `the server received 800 shakes (${arrived})`);
-    for (const n of arrived.slice(0, 2)) t.true(Math.abs(n - 400) <= 40, `about 400 arrived in each second (${arrived})`);
-    const expectedHits = fake.hits.reduce((sum, [, c]) => sum + c, 0);
-    t.is(tally.counters.sent, 800, 'sent 800 shakes');
-    t.is(tally.counters.hits, fake.hits.length, 'hits tallied');
-    t.is(tally.counters.hitCents, expectedHits, 'hit cents tallied to the cent');
-    t.is(tally.counters.misses + tally.counters.hits, 800, 'every shake answered');
-    t.is(tally.latency.count, 800, 'one latency per shake');
-    t.true(tally.latency.p99Ms < 1000, `p99 ${tally.latency.p99Ms} ms is sane`);
-    t.deepEqual(tally.group.received, { count: 3, cents: 13 + 14 + 15 }, 'three shares tallied in count and cents');
-    t.deepEqual(tally.group.notified, [[9001, 300, 3]], 'the notified packet is listed once');
-    t.is(tally.counters.dropped, 0, 'nothing dropped');
-    const expectedUsers = new Set([...slotsInSecond(start, 400, 150, 1, 150)].map((s) => s.user));
-    t.is(expectedUsers.size, 150, 'with 400 qps over 150 users every user shook');
-    for (const second of [start, start + 1]) {
-      const pushed = seconds.find(([s]) => s === second);
-      t.is(pushed?.[1].sent, 400, `the counters pushed for second ${second} say exactly 400 sent`);
-      t.is(pushed?.[1].targetQps, 400, 'and its target');
-    }
-    t.is(seconds.find(([s]) => s === start + 2)?.[1].sent, 0, 'nothing after the rate went to 0');
-  });
+  const tally = await sim.stop(2000);
+  const arrived = [start, start + 1, start + 2].map((s) => fake.shakesBySecond.get(s) ?? 0);
+  t.is(arrived[0] + arrived[1] + arrived[2], 800, `the server received 800 shakes (${arrived})`);
+  for (const n of arrived.slice(0, 2)) t.true(Math.abs(n - 400) <= 40, `about 400 arrived in each second (${arrived})`);
+  const expectedHits = fake.hits.reduce((sum, [, c]) => sum + c, 0);
+  t.is(tally.counters.sent, 800, 'sent 800 shakes');
+  t.is(tally.counters.hits, fake.hits.length, 'hits tallied');
+  t.is(tally.counters.hitCents, expectedHits, 'hit cents tallied to the cent');
+  t.is(tally.counters.misses + tally.counters.hits, 800, 'every shake answered');
+  t.is(tally.latency.count, 800, 'one latency per shake');
+  t.true(tally.latency.p99Ms < 1000, `p99 ${tally.latency.p99Ms} ms is sane`);
+  t.deepEqual(tally.group.received, { count: 3, cents: 13 + 14 + 15 }, 'three shares tallied in count and cents');
+  t.deepEqual(tally.group.notified, [[9001, 300, 3]], 'the notified packet is listed once');
+  t.is(tally.counters.dropped, 0, 'nothing dropped');
+  const expectedUsers = new Set([...slotsInSecond(start, 400, 150, 1, 150)].map((s) => s.user));
+  t.is(expectedUsers.size, 150, 'with 400 qps over 150 users every user shook');
+  for (const second of [start, start + 1]) {
+    const pushed = seconds.find(([s]) => s === second);
+    t.is(pushed?.[1].sent, 400, `the counters pushed for second ${second} say exactly 400 sent`);
+    t.is(pushed?.[1].targetQps, 400, 'and its target');
+  }
+  t.is(seconds.find(([s]) => s === start + 2)?.[1].sent, 0, 'nothing after the rate went to 0');
+});
+
+for (const kind of GENERATORS) {
+  test(`${kind}: simulated users log in, shake on schedule, open notified packets and tally every cent`, shakesOnScheduleAndTallies, kind, 0);
 
   test(`${kind}: a dropped connection reconnects with back-off and shakes again`, async (t) => {
     const fake = await fakeServer();
@@ -204,3 +211,10 @@ for (const kind of GENERATORS) {
     t.deepEqual([...peers].sort(), ['127.1.0.1', '127.1.0.2', '127.1.0.3'], 'three source addresses, four users each');
   });
 }
+
+test(
+  'native with 1 ms worker ticks: simulated users log in, shake on schedule, open notified packets and tally every cent',
+  shakesOnScheduleAndTallies,
+  'native',
+  1000,
+);

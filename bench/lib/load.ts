@@ -44,6 +44,8 @@ export interface GeneratorOptions {
   generator?: GeneratorKind;
   /** native: users per worker process */
   usersPerWorker?: number;
+  /** native: --worker-tick-us */
+  workerTickUs?: number;
 }
 
 /** Every pid of the generator: the `hongbao clients` processes and their native workers. */
@@ -86,6 +88,7 @@ export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
           '--generator',
           o.generator ?? 'ts',
           ...(o.usersPerWorker ? ['--users-per-worker', String(o.usersPerWorker)] : []),
+          ...(o.workerTickUs ? ['--worker-tick-us', String(o.workerTickUs)] : []),
         ],
         { logFile: path.join(o.logDir, `${o.label}-clients-${from}.log`) },
       );

@@ -41,6 +41,8 @@ export interface ClientGenerator {
 export interface NativeOptions {
   /** users per worker process (default 19,000; at most 19,800: 20,000 open files per process) */
   usersPerWorker?: number;
+  /** workers wake at most once per this many µs (0, the default: for every readiness); see docs/simulator.md */
+  tickMicros?: number;
   /** the worker binary (default: target/release/hongbao-loadgen, or $HONGBAO_LOADGEN_BIN) */
   binary?: string;
   /** a worker died or misbehaved: the run is broken (the coordinator has killed its workers) */

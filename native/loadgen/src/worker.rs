@@ -98,6 +98,7 @@ pub struct Worker {
     sec_qps: u64,
     rates: Rates,
     last_send_pass: u64,
+    last_wake: u64,
     stopping: bool,
     finish_deadline: Option<u64>,
     in_flight_reported: Option<(u64, u64)>,
@@ -165,6 +166,7 @@ impl Worker {
             sec_qps: 0,
             rates,
             last_send_pass: 0,
+            last_wake: 0,
             stopping: false,
             finish_deadline: None,
             in_flight_reported: None,
@@ -216,8 +218,17 @@ impl Worker {
                 }
             }
             self.flush()?;
-            let n = self.epoll.wait(&mut ready, self.timeout(now))?;
+            let mut timeout = self.timeout(now);
+            let tick = self.cfg.tick_micros;
+            if tick > 0 && self.last_wake + tick > now && timeout > 0 {
+                // too soon since the last wakeup: let answers gather, then take them in one pass
+                let nap = (self.last_wake + tick - now).min(timeout);
+                std::thread::sleep(std::time::Duration::from_micros(nap));
+                timeout -= nap;
+            }
+            let n = self.epoll.wait(&mut ready, timeout)?;
             let now = sys::now_micros();
+            self.last_wake = now;
             for ev in &ready[..n] {
                 let (token, bits) = (ev.u64, ev.events);
                 if token == STDIN_TOKEN {

@@ -90,6 +90,7 @@ export class NativeCoordinator implements ClientGenerator, UserLink {
         usersPerSourceAddress: o.usersPerSourceAddress,
         qps,
         pending: this.plan.planned(),
+        tickMicros: o.tickMicros ?? 0,
       };
       const w = new WorkerProcess(i, config, binary, (worker, ev) => this.onEvent(worker, ev));
       void w.exited.then((code) => this.workerExited(w, code));

@@ -20,6 +20,8 @@ export interface WorkerConfig {
   usersPerSourceAddress: number;
   qps: number;
   pending: RateChange[];
+  /** 0: wake for every readiness; T: at most one wakeup per T µs (answers read in batches, up to T µs late) */
+  tickMicros: number;
 }
 
 export type WorkerCommand =

@@ -50,7 +50,8 @@ export class WorkerProcess {
     let finishedDone: (() => void) | null = null;
     this.hello = new Promise((resolve) => (helloDone = resolve));
     this.finished = new Promise((resolve) => (finishedDone = resolve));
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))));
+    // 'close', not 'exit': it comes after the last stdout line was read (the final report)
+    this.exited = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))));
     this.proc.on('error', () => {}); // spawn errors show up as the exit
     createInterface({ input: this.proc.stdout }).on('line', (line) => {
       let ev: WorkerEvent;
