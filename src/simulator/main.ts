@@ -34,7 +34,7 @@ flags:
   --id NAME               name in the monitor and the tally (default clients-FROM-TO)
   --out FILE              write the final tally here instead of stdout
   --duration S            stop by itself after S seconds (default 0: run until stopped)
-  --connect-concurrency N handshakes in flight at once (default 256)
+  --connect-concurrency N handshakes in flight at once (default 256; native: per worker)
   --users-per-address N   spread connections over 127.1.x.y source addresses, N users each (0: off);
                             "auto" (default): 4000 when the server is on loopback, else off. Fewer
                             sockets per source address keep the kernel's port search in connect()
