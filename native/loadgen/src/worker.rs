@@ -901,7 +901,9 @@ impl Worker {
                     conn.state = State::Closing;
                     let (fd, nonce) = (conn.fd, conn.nonce);
                     self.write(slot, &close, true);
-                    sys::shutdown_write(fd);
+                    if !self.conns[slot as usize].has_output() {
+                        sys::shutdown_write(fd); // with output still queued, the FIN would cut it: the close deadline ends it
+                    }
                     self.close_deadlines
                         .push_back((now + CLOSE_WAIT_MICROS, slot, nonce));
                 }
