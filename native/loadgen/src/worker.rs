@@ -405,10 +405,15 @@ impl Worker {
         self.next = 0;
     }
 
-    fn second_report(&mut self, second: u64) -> (SecondReport<'_>, Counters) {
+    /// Write the report of `second` (what was counted since the last one) into `events`; the
+    /// cumulative histogram takes the second's whole: one pass a second, not a record per answer.
+    fn report_second(&mut self, events: &mut Events, second: u64, last: bool) {
         let delta = self.counters.minus(&self.reported);
         self.reported = self.counters;
         let histogram = hist::encode(&self.second_latency, &mut self.scratch);
+        self.total_latency
+            .add(&self.second_latency)
+            .expect("the same bounds");
         self.second_latency.reset();
         let report = SecondReport {
             second,
@@ -419,14 +424,22 @@ impl Worker {
             hits: &self.hits,
             histogram,
         };
-        (report, delta)
+        if last {
+            events.finished(
+                &report,
+                &self.counters,
+                hist::encode(&self.total_latency, &mut Vec::new()),
+            );
+        } else {
+            events.second(&report);
+        }
+        self.hits.clear();
     }
 
     fn roll_second(&mut self, second: u64) {
         let mut events = std::mem::take(&mut self.events);
-        events.second(&self.second_report(second).0);
+        self.report_second(&mut events, second, false);
         self.events = events;
-        self.hits.clear();
     }
 
     fn send_shake(&mut self, slot: u32, due: u64) {
@@ -818,7 +831,6 @@ impl Worker {
                     self.in_flight -= 1;
                     let micros = wire::elapsed_micros(request_id, now);
                     hist::record_micros(&mut self.second_latency, micros);
-                    hist::record_micros(&mut self.total_latency, micros);
                 } else {
                     self.counters.unmatched += 1;
                 }
@@ -921,12 +933,9 @@ impl Worker {
             self.fail(slot, 1000, "closed by the simulator");
         }
         let second = self.sec.unwrap_or(now / MICROS);
-        let total_histogram = hist::encode(&self.total_latency, &mut Vec::new());
-        let total = self.counters;
         let mut events = std::mem::take(&mut self.events);
-        events.finished(&self.second_report(second).0, &total, total_histogram);
+        self.report_second(&mut events, second, true);
         self.events = events;
-        self.hits.clear();
     }
 }
 
