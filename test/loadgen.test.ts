@@ -266,3 +266,46 @@ test('a killed coordinator leaves no worker behind', async (t) => {
   child.kill('SIGKILL');
   t.true(await until(() => !ready.workerPids.some(alive), 3000), 'every worker is gone within 3 s of the coordinator being killed');
 });
+
+test('a worker that dies takes the run down: the coordinator names it, kills the others and exits 1', async (t) => {
+  const server = net.createServer((s) => s.on('error', () => {}));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const args = [
+    '--import',
+    'tsx',
+    CLI,
+    'clients',
+    '--generator',
+    'native',
+    '--server',
+    `ws://localhost:${port}/ws`,
+    '--users',
+    '1-20',
+    '--users-per-worker',
+    '10',
+    '--quiet',
+  ];
+  const child = spawn(process.execPath, args, { env: { ...process.env, HONGBAO_SECRET: 's' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const ready = await new Promise<{ workerPids: number[] }>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      const msg = JSON.parse(l);
+      if (msg.event === 'ready') resolve(msg);
+    });
+    void exited.then((code) => reject(new Error(`hongbao clients exited ${code}: ${stderr}`)));
+  });
+  t.teardown(() => {
+    for (const pid of ready.workerPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  t.is(ready.workerPids.length, 2, 'two workers (a localhost server name resolved for them)');
+  process.kill(ready.workerPids[0], 'SIGKILL');
+  const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 5000))]);
+  t.is(code, 1, 'the coordinator exits 1');
+  t.regex(stderr, /worker clients-1-20\/w1 \(pid \d+, users 1-10\) exited with 137 before its final report/, 'and names the worker that died');
+  t.true(await until(() => !alive(ready.workerPids[1]), 3000), 'the other worker is gone too');
+});
