@@ -642,6 +642,9 @@ impl Worker {
                 self.fail(slot, 1006, "handshake or login timed out");
             }
         }
+        if self.connect_deadlines.is_empty() && self.connect_deadlines.capacity() > 1024 {
+            self.connect_deadlines = VecDeque::new(); // the start-up's 16 bytes a user are not kept
+        }
         while let Some(&(deadline, slot, nonce)) = self.close_deadlines.front() {
             if deadline > now {
                 break;
