@@ -1,5 +1,5 @@
 // The target rate of a generator: the rate now and the changes planned for later seconds. Written
-// once for both generators (the Rust worker keeps the same rule in `Rates`, native/loadgen/src/worker.rs):
+// once for both generators (the Rust worker keeps the same rule in `Rates`, native/loadgen/src/worker/sender.rs):
 // a change applies from a whole second on, and replaces the changes planned for that second or later.
 import type { QpsState, RateChange } from './control.ts';
 
