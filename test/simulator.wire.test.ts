@@ -1,15 +1,15 @@
-// WebSocket edges of both generators (the TypeScript Simulator and the native workers): server
-// pings answered, a refused login never retried, a server close reported with its code and
-// followed by a reconnect, and frames cut into pieces by TCP read whole — the last against a
-// hand-written server that sends every answer in several delayed writes.
+// Edges of both generators (the TypeScript Simulator and the native workers): server pings
+// answered, a refused login never retried, a server close answered and followed by a reconnect,
+// opens retried after Overloaded and re-sent after a reconnect, and frames cut into pieces by TCP
+// read whole — the last against a hand-written server that sends every answer in delayed pieces.
 import test, { type ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { verifyToken } from '../src/auth/token.ts';
-import { decodeClientFrame, encodeLoginOk, encodeResult } from '../src/protocol/codec.ts';
-import { ClientType, ServerType } from '../src/protocol/codes.ts';
+import { decodeClientFrame, encodeLoginOk, encodePacketNotify, encodeResult } from '../src/protocol/codec.ts';
+import { ClientType, CommonStatus, ServerType } from '../src/protocol/codes.ts';
 import { createGenerator, GENERATORS, type ClientGenerator, type GeneratorKind } from '../src/simulator/generator.ts';
 import type { SimulatorOptions } from '../src/simulator/simulator.ts';
 
@@ -51,11 +51,14 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
   return true;
 }
 
-/** A `ws` server that logs users in (closing with 4001 on a bad token) and answers every shake Miss. */
-async function wsServer(t: ExecutionContext) {
+type OpenHandler = (ws: WebSocket, user: number, requestId: number, packetId: number) => void;
+
+/** A `ws` server that logs users in (closing with 4001 on a bad token), answers every shake Miss,
+ *  and hands opens to `onOpen`. */
+async function wsServer(t: ExecutionContext, onOpen: OpenHandler = () => {}) {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', path: '/ws' });
   await new Promise((resolve) => wss.once('listening', resolve));
-  const state = { connections: 0, pongs: [] as string[], users: new Map<number, WebSocket>() };
+  const state = { connections: 0, pongs: [] as string[], users: new Map<number, WebSocket>(), opens: [] as Array<[number, number, number]> };
   wss.on('connection', (ws) => {
     state.connections++;
     ws.on('pong', (data) => state.pongs.push(data.toString()));
@@ -69,6 +72,10 @@ async function wsServer(t: ExecutionContext) {
         ws.send(encodeLoginOk(frame.requestId, frame.userId, Date.now()));
       } else if (frame.type === ClientType.Shake) {
         ws.send(encodeResult(ServerType.ShakeResult, frame.requestId, 0, 0, 0));
+      } else if (frame.type === ClientType.Open) {
+        const user = [...state.users].find(([, w]) => w === ws)?.[0] ?? 0;
+        state.opens.push([Date.now(), user, frame.packetId]);
+        onOpen(ws, user, frame.requestId, frame.packetId);
       }
     });
   });
@@ -212,5 +219,45 @@ for (const kind of GENERATORS) {
     t.is(tally.counters.unmatched, 8, 'the eight unasked answers matched nothing');
     t.is(tally.latency.count, 8, 'one latency per shake');
     t.is(tally.counters.errors + tally.counters.disconnects, 0, 'no protocol error');
+  });
+
+  test(`${kind}: an open answered Overloaded is sent again 500 ms later`, async (t) => {
+    const answered = new Set<number>();
+    const server = await wsServer(t, (ws, user, requestId, packetId) => {
+      const first = !answered.has(user);
+      answered.add(user);
+      ws.send(encodeResult(ServerType.OpenResult, requestId, first ? CommonStatus.Overloaded : 0, packetId, first ? 0 : 100 + user));
+    });
+    const sim = await started(t, kind, options(server.port, 3));
+    t.true(await until(() => sim.connected === 3, 3000), 'three users logged in');
+    for (const ws of server.state.users.values()) ws.send(encodePacketNotify(77, 9, 3, 306, Date.now() + 60_000));
+    t.true(await until(() => server.state.opens.length === 6, 3000), `each recipient opened twice (${server.state.opens.length})`);
+    for (const user of [1, 2, 3]) {
+      const times = server.state.opens.filter(([, u]) => u === user).map(([at]) => at);
+      t.true(times[1] - times[0] >= 450, `user ${user}: the retry came ${times[1] - times[0]} ms after the first open`);
+    }
+    const tally = await sim.stop(1000);
+    t.is(tally.counters.overloaded, 3, 'three Overloaded answers counted');
+    t.deepEqual(tally.group.received, { count: 3, cents: 101 + 102 + 103 }, 'and the three shares received');
+  });
+
+  test(`${kind}: an open whose connection drops is sent again after the reconnect`, async (t) => {
+    let dropped = false;
+    const server = await wsServer(t, (ws, user, requestId, packetId) => {
+      if (!dropped) {
+        dropped = true;
+        ws.terminate(); // the first open is never answered
+        return;
+      }
+      ws.send(encodeResult(ServerType.OpenResult, requestId, 0, packetId, 250 + user));
+    });
+    const sim = await started(t, kind, options(server.port, 2));
+    t.true(await until(() => sim.connected === 2, 3000), 'two users logged in');
+    server.state.users.get(2)?.send(encodePacketNotify(88, 1, 1, 252, Date.now() + 60_000));
+    t.true(await until(() => server.state.opens.length === 2 && sim.connected === 2, 4000), 'user 2 reconnected and opened again');
+    const tally = await sim.stop(1000);
+    t.deepEqual(tally.group.shares, [[88, 2, 252]], 'the share of the re-sent open is tallied');
+    t.is(tally.counters.lost, 1, 'the unanswered first open counted lost');
+    t.is(tally.counters.disconnects, 1, 'one disconnect');
   });
 }
