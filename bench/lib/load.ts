@@ -40,7 +40,7 @@ export interface GeneratorOptions {
   total?: number;
   /** nice value of the client processes (0: as the bench) — lets the server have a core first */
   nice?: number;
-  /** which generator `hongbao clients` runs (default ts) */
+  /** which generator `hongbao clients` runs (default: theirs — $HONGBAO_GENERATOR, else ts) */
   generator?: GeneratorKind;
   /** native: users per worker process */
   usersPerWorker?: number;
@@ -85,8 +85,7 @@ export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
           '--quiet',
           '--connect-concurrency',
           String(o.connectConcurrency ?? 256),
-          '--generator',
-          o.generator ?? 'ts',
+          ...(o.generator ? ['--generator', o.generator] : []),
           ...(o.usersPerWorker ? ['--users-per-worker', String(o.usersPerWorker)] : []),
           ...(o.workerTickUs ? ['--worker-tick-us', String(o.workerTickUs)] : []),
         ],
@@ -106,7 +105,8 @@ export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
     if (connected >= o.connections) break;
     await sleep(100);
   }
-  return { kind: o.generator ?? 'ts', clients, workerPids, controls, connected, connectSeconds: (performance.now() - up) / 1000 };
+  const kind = o.generator ?? (process.env.HONGBAO_GENERATOR === 'native' ? 'native' : 'ts');
+  return { kind, clients, workerPids, controls, connected, connectSeconds: (performance.now() - up) / 1000 };
 }
 
 /** setpriority() applies to one thread: set every thread of the process (threads started later
