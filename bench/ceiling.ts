@@ -36,7 +36,7 @@ const { values: a } = parseArgs({
     'compare-root': { type: 'string' },
     'server-node-args': { type: 'string', default: '' },
     'client-nice': { type: 'string', default: '10' },
-    generator: { type: 'string', default: 'ts' },
+    generator: { type: 'string', default: process.env.HONGBAO_GENERATOR ?? 'ts' },
     'users-per-worker': { type: 'string', default: '19000' },
     'worker-tick-us': { type: 'string', default: '0' },
   },

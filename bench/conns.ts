@@ -28,7 +28,7 @@ const { values: a } = parseArgs({
     targets: { type: 'string', default: 'bare,server' },
     repeats: { type: 'string', default: '1' },
     'fd-limit': { type: 'string', default: '20000' },
-    generator: { type: 'string', default: 'ts' },
+    generator: { type: 'string', default: process.env.HONGBAO_GENERATOR ?? 'ts' },
     'users-per-worker': { type: 'string', default: '19000' },
   },
 });
