@@ -20,7 +20,7 @@ import { mergeEncoded, summarize } from '../simulator/histogram.ts';
 import { zeroCounters, COUNTERS, type FinalTally } from '../simulator/tally.ts';
 import { startChild, stopChild, httpJson, tail, type Child } from './processes.ts';
 import { timedPhases, userRanges, type RehearsalConfig } from './phases.ts';
-import { ProgressPrinter } from './progress.ts';
+import type { ProgressPrinter } from './progress.ts';
 import type { QpsState } from '../simulator/control.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
