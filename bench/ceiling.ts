@@ -4,6 +4,9 @@
 // settings, in one run. Against the real server a supply pays out 200 packets a second.
 //   npm run bench:ceiling -- [--qps 60000[,100000]] [--connections 19000] [--client-procs 2]
 //        [--threads 2] [--engine native|ts] [--warmup 5] [--duration 20] [--repeats 3]
+//        [--generator ts|native] [--users-per-worker 19000] [--worker-tick-us 0]   (the generator;
+//        its CPU per 1,000 shakes, coordinator and workers together, is clientMsCpuPer1000 next to
+//        the server's)
 //        [--client-nice N]   (nice value of the generator's processes, for bare and hongbao alike)
 //        [--server-node-args=--trace-gc]   (node flags for the hongbao server: its log gets the output)
 //        [--compare-root DIR]   (also the server of another checkout, e.g. before a change: an A/B in the same run)
@@ -34,9 +37,15 @@ const { values: a } = parseArgs({
     'compare-root': { type: 'string' },
     'server-node-args': { type: 'string', default: '' },
     'client-nice': { type: 'string', default: '10' },
+    generator: { type: 'string', default: process.env.HONGBAO_GENERATOR ?? 'ts' },
+    'users-per-worker': { type: 'string', default: '19000' },
+    'worker-tick-us': { type: 'string', default: '0' },
   },
 });
-const QPS = a.qps.split(',').map(Number);
+const GENERATOR = a.generator === 'native' ? 'native' : 'ts';
+const USERS_PER_WORKER = Number(a['users-per-worker']);
+const WORKER_TICK_US = Number(a['worker-tick-us']);
+const QPS = String(a.qps).split(',').map(Number);
 const CONNECTIONS = Number(a.connections);
 const PROCS = Number(a['client-procs']);
 const THREADS = Number(a.threads);
@@ -59,7 +68,7 @@ const secretFile = path.join(dir, 'bare-secret');
 writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
 
 note(
-  `bench:ceiling: ${CONNECTIONS} connections over ${PROCS} client processes, qps ${QPS.join(', ')}, ${THREADS} server threads, ${ENGINE} engine, ${WARMUP} s warm-up + ${DURATION} s measured, ${REPEATS} repeat(s), generator nice ${CLIENT_NICE}; load ${machine.loadAtStart.join(' ')}`,
+  `bench:ceiling: ${CONNECTIONS} connections over ${PROCS} client processes (${GENERATOR} generator${GENERATOR === 'native' ? `, ${USERS_PER_WORKER} users per worker` : ''}), qps ${QPS.join(', ')}, ${THREADS} server threads, ${ENGINE} engine, ${WARMUP} s warm-up + ${DURATION} s measured, ${REPEATS} repeat(s), generator nice ${CLIENT_NICE}; load ${machine.loadAtStart.join(' ')}`,
 );
 
 interface Round {
@@ -103,7 +112,19 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
     await startSupply(h, SUPPLY, totalSeconds);
   }
   try {
-    const g = await startGenerator({ wsUrl, connections: CONNECTIONS, processes: PROCS, secretFile: secret, collector, logDir: dir, label, nice: CLIENT_NICE });
+    const g = await startGenerator({
+      wsUrl,
+      connections: CONNECTIONS,
+      processes: PROCS,
+      secretFile: secret,
+      collector,
+      logDir: dir,
+      label,
+      nice: CLIENT_NICE,
+      generator: GENERATOR,
+      usersPerWorker: USERS_PER_WORKER,
+      workerTickUs: WORKER_TICK_US,
+    });
     note(`  ${label}: ${g.connected} connected in ${g.connectSeconds.toFixed(1)} s`);
     const steps: StepResult[] = [];
     let tallies: FinalTally[] = [];
@@ -156,6 +177,8 @@ for (const [i, qps] of QPS.entries()) {
   const allHits = serverSteps.flatMap((s) => s.serverHitsPerSecond ?? []);
   const hits = allHits.filter((h) => Number.isFinite(h));
   const cpuPerK = (kind: Kind) => med(kind, (s) => ((s.cpu.server * 1000) / s.answeredPerSecond.mean) * 1000);
+  // the generator's CPU (every client process and native worker) per 1,000 shakes answered
+  const clientCpuPerK = (kind: Kind) => med(kind, (s) => ((s.clientCores * 1000) / s.answeredPerSecond.mean) * 1000);
   const names: Record<Kind, string> = { bare: 'bare uWS', server: `hongbao (${ENGINE})`, compare: `hongbao (${ENGINE}) from ${COMPARE}` };
   for (const kind of KINDS) {
     rows.push({
@@ -174,6 +197,7 @@ for (const [i, qps] of QPS.entries()) {
         med(kind, (s) => s.clientCores),
         2,
       ),
+      'client ms CPU/1k': round(clientCpuPerK(kind), 1),
       'send err %': round(
         med(kind, (s) => s.sendError * 100),
         2,
@@ -190,6 +214,7 @@ for (const [i, qps] of QPS.entries()) {
       serverCores: med('bare', (s) => s.cpu.server),
       clientCores: med('bare', (s) => s.clientCores),
       msCpuPer1000: cpuPerK('bare'),
+      clientMsCpuPer1000: clientCpuPerK('bare'),
     },
     server: {
       answeredPerSecond: server,
@@ -198,6 +223,7 @@ for (const [i, qps] of QPS.entries()) {
       serverCores: med('server', (s) => s.cpu.server),
       clientCores: med('server', (s) => s.clientCores),
       msCpuPer1000: cpuPerK('server'),
+      clientMsCpuPer1000: clientCpuPerK('server'),
     },
     ratio: median(ratios),
     ratios,
@@ -210,6 +236,7 @@ for (const [i, qps] of QPS.entries()) {
             p99Ms: med('compare', (s) => s.latency.p99Ms),
             serverCores: med('compare', (s) => s.cpu.server),
             msCpuPer1000: cpuPerK('compare'),
+            clientMsCpuPer1000: clientCpuPerK('compare'),
             ratio: median(ratioOf('compare')),
           },
         }
@@ -256,6 +283,9 @@ printJson({
     repeats: REPEATS,
     supplyRate: SUPPLY,
     clientNice: CLIENT_NICE,
+    generator: GENERATOR,
+    usersPerWorker: GENERATOR === 'native' ? USERS_PER_WORKER : null,
+    workerTickUs: GENERATOR === 'native' ? WORKER_TICK_US : null,
     serverNodeArgs: SERVER_NODE_ARGS,
   },
   summary,

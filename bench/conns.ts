@@ -1,16 +1,18 @@
 // Connections one server process holds here (open files are capped at 20,000 per process): the
 // real server, and a bare uWS server for comparison, each filled with as many WebSocket users as
 // its free descriptors allow, idle and then at a given QPS. Reports server RSS per connection
-// (idle and active), the generator's RSS per connection, and the time to connect them all.
+// (idle and active), the generator's RSS per connection (its `hongbao clients` processes and their
+// native workers, from /proc), and the time to connect them all (and the connects per second).
 //   npm run bench:conns -- [--connections auto|N] [--client-procs 2] [--qps 20000] [--duration 15]
 //        [--threads 2] [--engine native] [--targets bare,server] [--repeats 1]
+//        [--generator ts|native] [--users-per-worker 19000]
 // Table to stderr, one JSON line to stdout.
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Collector } from './lib/collector.ts';
 import { startHongbao, startSupply, stopHongbao } from './lib/hongbao.ts';
-import { mergeGenerators, runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
+import { generatorPids, mergeGenerators, runFaults, runStep, startGenerator, stopGenerator, type Generator, type StepResult } from './lib/load.ts';
 import { load, machineInfo, rssBytes } from './lib/machine.ts';
 import { outDir, sleep, spawnReady, stop } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
@@ -27,8 +29,12 @@ const { values: a } = parseArgs({
     targets: { type: 'string', default: 'bare,server' },
     repeats: { type: 'string', default: '1' },
     'fd-limit': { type: 'string', default: '20000' },
+    generator: { type: 'string', default: process.env.HONGBAO_GENERATOR ?? 'ts' },
+    'users-per-worker': { type: 'string', default: '19000' },
   },
 });
+const GENERATOR = a.generator === 'native' ? 'native' : 'ts';
+const USERS_PER_WORKER = Number(a['users-per-worker']);
 const PROCS = Number(a['client-procs']);
 const QPS = Number(a.qps);
 const DURATION = Number(a.duration);
@@ -44,7 +50,7 @@ await collector.start();
 const secretFile = path.join(dir, 'bare-secret');
 writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
 note(
-  `bench:conns: connections ${a.connections} (open-file cap ${FD_LIMIT}), ${PROCS} client processes, then ${QPS}/s for ${DURATION} s; ${THREADS} threads, ${ENGINE} engine; load ${machine.loadAtStart.join(' ')}`,
+  `bench:conns: connections ${a.connections} (open-file cap ${FD_LIMIT}), ${PROCS} client processes (${GENERATOR} generator), then ${QPS}/s for ${DURATION} s; ${THREADS} threads, ${ENGINE} engine; load ${machine.loadAtStart.join(' ')}`,
 );
 
 const fdsOf = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
@@ -58,6 +64,11 @@ async function steadyRss(pid: number, samples = 5): Promise<number> {
   return Math.min(...xs);
 }
 const SETTLE_MS = 15_000;
+const rssOf = (pids: number[]) => pids.reduce((sum, pid) => sum + rssBytes(pid), 0);
+/** The generator's RSS: its client processes and, for the native one, its workers (and them alone). */
+function generatorRss(g: Generator): { total: number; workers: number } {
+  return { total: rssOf(generatorPids(g)), workers: rssOf(g.workerPids) };
+}
 
 interface Result {
   target: string;
@@ -70,9 +81,16 @@ interface Result {
   idleRss: number;
   activeRss: number;
   clientRss: number;
+  /** native: the workers' share of clientRss */
+  workerRss: number;
   idleBytesPerConn: number;
   activeBytesPerConn: number;
+  /** the generator's idle RSS (coordinators and workers) per connection */
   clientBytesPerConn: number;
+  /** native: the workers' idle RSS per connection (the coordinator's cost is per process, not per user) */
+  workerBytesPerConn: number;
+  /** logins per second while the second half connected (its own generator start to all logged in) */
+  connectsPerSecond: number;
   step: StepResult;
   faults: Record<string, number>;
 }
@@ -118,6 +136,8 @@ for (let rep = 0; rep < REPEATS; rep++) {
         logDir: dir,
         label: `${label}-a`,
         connectTimeoutSeconds: 180,
+        generator: GENERATOR,
+        usersPerWorker: USERS_PER_WORKER,
       });
       await sleep(SETTLE_MS);
       const baseRss = await steadyRss(pid);
@@ -132,20 +152,23 @@ for (let rep = 0; rep < REPEATS; rep++) {
         logDir: dir,
         label: `${label}-b`,
         connectTimeoutSeconds: 180,
+        generator: GENERATOR,
+        usersPerWorker: USERS_PER_WORKER,
       });
       const g = mergeGenerators(g1, g2);
       note(
         `  ${label}: ${g.connected} of ${n} connected (${g1.connected} in ${g1.connectSeconds.toFixed(1)} s, then ${g2.connected} in ${g2.connectSeconds.toFixed(1)} s; the server had ${fdsBefore} descriptors open before)`,
       );
-      let step: StepResult;
+      let step: StepResult | null = null;
       let activeRss = NaN;
       let idleRss = NaN;
       let clientRss = NaN;
+      let workerRss = NaN;
       let tallies: FinalTally[] = [];
       try {
         await sleep(SETTLE_MS);
         idleRss = await steadyRss(pid);
-        clientRss = g.clients.reduce((s, c) => s + rssBytes(c.pid), 0);
+        ({ total: clientRss, workers: workerRss } = generatorRss(g));
         step = await runStep(g, collector, {
           qps: QPS,
           warmupSeconds: 3,
@@ -161,6 +184,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
         tallies = await stopGenerator(g);
       }
       const per = (x: number) => round((x - baseRss) / g2.connected, 0);
+      if (step === null) throw new Error(`${label}: the load step did not run`);
       const r: Result = {
         target: target === 'bare' ? 'bare uWS' : `hongbao (${ENGINE})`,
         repeat: rep,
@@ -172,15 +196,18 @@ for (let rep = 0; rep < REPEATS; rep++) {
         idleRss,
         activeRss,
         clientRss,
+        workerRss,
         idleBytesPerConn: per(idleRss),
         activeBytesPerConn: per(activeRss),
         clientBytesPerConn: round(clientRss / g.connected, 0),
+        workerBytesPerConn: round(workerRss / g.connected, 0),
+        connectsPerSecond: round(g2.connected / g2.connectSeconds, 0),
         step,
         faults: runFaults(tallies),
       };
       results.push(r);
       note(
-        `  ${label}: idle ${r.idleBytesPerConn} B/conn, at ${QPS}/s ${r.activeBytesPerConn} B/conn (answered ${step.answeredPerSecond.mean}/s, p99 ${step.latency.p99Ms} ms), clients ${r.clientBytesPerConn} B/conn`,
+        `  ${label}: idle ${r.idleBytesPerConn} B/conn, at ${QPS}/s ${r.activeBytesPerConn} B/conn (answered ${r.step.answeredPerSecond.mean}/s, p99 ${r.step.latency.p99Ms} ms), clients ${r.clientBytesPerConn} B/conn (workers ${r.workerBytesPerConn}), ${r.connectsPerSecond} connects/s`,
       );
     } finally {
       await stopTarget();
@@ -206,6 +233,8 @@ const rows = [...new Set(results.map((r) => r.target))].map((t) => {
     'answered/s': Math.round(m((r) => r.step.answeredPerSecond.mean)),
     'p99 ms': m((r) => r.step.latency.p99Ms),
     'client B/conn': m((r) => r.clientBytesPerConn),
+    'worker B/conn': m((r) => r.workerBytesPerConn),
+    'connects/s': m((r) => r.connectsPerSecond),
   };
 });
 printTable(
@@ -228,6 +257,8 @@ printJson({
     threads: THREADS,
     engine: ENGINE,
     fdLimit: FD_LIMIT,
+    generator: GENERATOR,
+    usersPerWorker: GENERATOR === 'native' ? USERS_PER_WORKER : null,
     repeats: REPEATS,
   },
   rows,

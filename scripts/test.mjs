@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm test`: builds the native addon, then runs the whole ava suite once per engine
-// (HONGBAO_ENGINE=native, then ts) and ends with one line `N passed, M failed` counted from ava's TAP.
+// `npm test`: builds the native addon (and the native load generator), runs the load generator's
+// Rust unit tests, then the whole ava suite once per engine (HONGBAO_ENGINE=native, then ts), and
+// ends with one line `N passed, M failed` counted from cargo's summary and ava's TAP.
 // Extra arguments are passed to ava (e.g. `npm test -- test/engine.shake.test.ts`).
 import { spawn, spawnSync } from 'node:child_process';
 
@@ -15,6 +16,19 @@ if (engines.includes('native')) {
     console.log('0 passed, 1 failed');
     process.exit(1);
   }
+}
+
+const rust = { passed: 0, failed: 0 };
+if (engines.includes('native')) {
+  console.error("# the native load generator's unit tests (cargo test -p hongbao-loadgen)");
+  const cargo = spawnSync('cargo', ['test', '--release', '-p', 'hongbao-loadgen'], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  process.stderr.write(cargo.stdout ?? '');
+  for (const m of (cargo.stdout ?? '').matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
+    rust.passed += Number(m[1]);
+    rust.failed += Number(m[2]);
+  }
+  if (cargo.status !== 0 && rust.failed === 0) rust.failed = 1;
+  console.error(`# cargo: ${rust.passed} passed, ${rust.failed} failed`);
 }
 
 console.error('# building the web pages (npm run build:web)');
@@ -56,7 +70,7 @@ function runAva(engine) {
   });
 }
 
-const total = { passed: 0, failed: 0, skipped: 0 };
+const total = { passed: rust.passed, failed: rust.failed, skipped: 0 };
 for (const engine of engines) {
   const c = await runAva(engine);
   console.error(`# ${engine}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped`);

@@ -1,16 +1,17 @@
-// The simulator's own WebSocket client and its open-loop sender, against an independent WebSocket
-// implementation (the `ws` package) playing a tiny hongbao server: logins, shakes (every 7th user
-// of a second hits), one group packet notified to three users, opens.
-import test from 'ava';
+// The simulator's own WebSocket clients and open-loop senders — both generators: the TypeScript
+// Simulator and the native one (Rust worker processes under the coordinator) — against an
+// independent WebSocket implementation (the `ws` package) playing a tiny hongbao server: logins,
+// shakes (every 7th user of a second hits), one group packet notified to three users, opens.
+import test, { type ExecutionContext } from 'ava';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { decodeClientFrame, encodeLoginOk, encodePacketNotify, encodeResult, encodeError } from '../src/protocol/codec.ts';
 import { ClientType, ServerType, ErrorCode } from '../src/protocol/codes.ts';
 import { verifyToken } from '../src/auth/token.ts';
-import { Simulator } from '../src/simulator/simulator.ts';
+import { createGenerator, GENERATORS, type ClientGenerator, type GeneratorKind } from '../src/simulator/generator.ts';
+import type { SimulatorOptions } from '../src/simulator/simulator.ts';
 import { slotsInSecond } from '../src/simulator/schedule.ts';
 import type { ClientSecondCounters } from '../src/monitor/push.ts';
-import { present } from './helpers/present.ts';
 
 const SECRET = 'test-secret-0123456789abcdef';
 
@@ -72,6 +73,19 @@ async function fakeServer(): Promise<Fake> {
   return fake;
 }
 
+/** A started generator of `kind`, stopped (workers and all) when the test ends, also on failure. */
+async function generator(t: ExecutionContext, kind: GeneratorKind, opts: SimulatorOptions, tickMicros = 0): Promise<ClientGenerator> {
+  const sim = createGenerator(kind, opts, { usersPerWorker: kind === 'native' ? 100 : undefined, tickMicros });
+  t.teardown(() =>
+    sim.stop(0).then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
+  await sim.start();
+  return sim;
+}
+
 function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   return new Promise((resolve) => {
@@ -80,24 +94,28 @@ function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   });
 }
 
-test('simulated users log in, shake on schedule, open notified packets and tally every cent', async (t) => {
+const shakesOnScheduleAndTallies = test.macro(async (t, kind: GeneratorKind, tickMicros: number) => {
   const fake = await fakeServer();
   t.teardown(() => fake.close());
   const seconds: Array<[number, ClientSecondCounters]> = [];
-  const sim = new Simulator({
-    id: 'test',
-    target: { host: '127.0.0.1', port: fake.port, path: '/ws', timeoutMs: 5000 },
-    from: 1,
-    to: 150,
-    total: 150,
-    qps: 0,
-    secret: SECRET,
-    tokenTtlSeconds: 60,
-    connectConcurrency: 50,
-    usersPerSourceAddress: 0,
-    onSecond: (s, c) => seconds.push([s, c]),
-  });
-  sim.start();
+  const sim = await generator(
+    t,
+    kind,
+    {
+      id: 'test',
+      target: { host: '127.0.0.1', port: fake.port, path: '/ws', timeoutMs: 5000 },
+      from: 1,
+      to: 150,
+      total: 150,
+      qps: 0,
+      secret: SECRET,
+      tokenTtlSeconds: 60,
+      connectConcurrency: 50,
+      usersPerSourceAddress: 0,
+      onSecond: (s, c) => seconds.push([s, c]),
+    },
+    tickMicros,
+  );
   t.true(await waitFor(() => sim.connected === 150, 5000), `all 150 users logged in (got ${sim.connected})`);
 
   const start = Math.floor(Date.now() / 1000) + 1;
@@ -117,7 +135,7 @@ test('simulated users log in, shake on schedule, open notified packets and tally
   t.true(await waitFor(() => Date.now() >= (start + 2) * 1000 + 200, 6000), 'two full seconds passed');
 
   // a group packet for users 3, 4 and 5
-  for (const u of [3, 4, 5]) present(fake.sockets.get(u), `user ${u}'s socket`).send(encodePacketNotify(9001, 1, 3, 300, Date.now() + 60_000));
+  for (const u of [3, 4, 5]) fake.sockets.get(u)?.send(encodePacketNotify(9001, 1, 3, 300, Date.now() + 60_000));
   t.true(await waitFor(() => fake.opens.length === 3, 3000), 'each recipient opened once');
 
   const tally = await sim.stop(2000);
@@ -144,50 +162,59 @@ test('simulated users log in, shake on schedule, open notified packets and tally
   t.is(seconds.find(([s]) => s === start + 2)?.[1].sent, 0, 'nothing after the rate went to 0');
 });
 
-test('a dropped connection reconnects with back-off and shakes again', async (t) => {
-  const fake = await fakeServer();
-  t.teardown(() => fake.close());
-  const sim = new Simulator({
-    id: 'reconnect',
-    target: { host: '127.0.0.1', port: fake.port, path: '/ws', timeoutMs: 5000 },
-    from: 1,
-    to: 10,
-    total: 10,
-    qps: 0,
-    secret: SECRET,
-    tokenTtlSeconds: 60,
-    connectConcurrency: 10,
-    usersPerSourceAddress: 0,
-  });
-  sim.start();
-  t.true(await waitFor(() => sim.connected === 10, 3000), 'connected');
-  present(fake.sockets.get(4), "user 4's socket").terminate();
-  t.true(await waitFor(() => sim.connected === 9, 2000), 'the drop is seen');
-  t.true(await waitFor(() => sim.connected === 10, 3000), 'user 4 is back');
-  const tally = await sim.stop(500);
-  t.is(tally.counters.disconnects, 1, 'one disconnect counted');
-  t.is(tally.counters.connects, 11, 'ten logins and one re-login');
-});
+for (const kind of GENERATORS) {
+  test(`${kind}: simulated users log in, shake on schedule, open notified packets and tally every cent`, shakesOnScheduleAndTallies, kind, 0);
 
-test('connections spread over 127.1.x.y source addresses when asked', async (t) => {
-  const fake = await fakeServer();
-  t.teardown(() => fake.close());
-  const peers = new Set<string>();
-  const sim = new Simulator({
-    id: 'spread',
-    target: { host: '127.0.0.1', port: fake.port, path: '/ws', timeoutMs: 5000 },
-    from: 1,
-    to: 12,
-    total: 12,
-    qps: 0,
-    secret: SECRET,
-    tokenTtlSeconds: 60,
-    connectConcurrency: 12,
-    usersPerSourceAddress: 4,
+  test(`${kind}: a dropped connection reconnects with back-off and shakes again`, async (t) => {
+    const fake = await fakeServer();
+    t.teardown(() => fake.close());
+    const sim = await generator(t, kind, {
+      id: 'reconnect',
+      target: { host: '127.0.0.1', port: fake.port, path: '/ws', timeoutMs: 5000 },
+      from: 1,
+      to: 10,
+      total: 10,
+      qps: 0,
+      secret: SECRET,
+      tokenTtlSeconds: 60,
+      connectConcurrency: 10,
+      usersPerSourceAddress: 0,
+    });
+    t.true(await waitFor(() => sim.connected === 10, 3000), 'connected');
+    fake.sockets.get(4)?.terminate();
+    t.true(await waitFor(() => sim.connected === 9, 2000), 'the drop is seen');
+    t.true(await waitFor(() => sim.connected === 10, 3000), 'user 4 is back');
+    const tally = await sim.stop(500);
+    t.is(tally.counters.disconnects, 1, 'one disconnect counted');
+    t.is(tally.counters.connects, 11, 'ten logins and one re-login');
   });
-  sim.start();
-  t.true(await waitFor(() => sim.connected === 12, 3000), 'connected');
-  for (const ws of fake.sockets.values()) peers.add((ws as unknown as { _socket: { remoteAddress: string } })._socket.remoteAddress);
-  await sim.stop(200);
-  t.deepEqual([...peers].sort(), ['127.1.0.1', '127.1.0.2', '127.1.0.3'], 'three source addresses, four users each');
-});
+
+  test(`${kind}: connections spread over 127.1.x.y source addresses when asked`, async (t) => {
+    const fake = await fakeServer();
+    t.teardown(() => fake.close());
+    const peers = new Set<string>();
+    const sim = await generator(t, kind, {
+      id: 'spread',
+      target: { host: '127.0.0.1', port: fake.port, path: '/ws', timeoutMs: 5000 },
+      from: 1,
+      to: 12,
+      total: 12,
+      qps: 0,
+      secret: SECRET,
+      tokenTtlSeconds: 60,
+      connectConcurrency: 12,
+      usersPerSourceAddress: 4,
+    });
+    t.true(await waitFor(() => sim.connected === 12, 3000), 'connected');
+    for (const ws of fake.sockets.values()) peers.add((ws as unknown as { _socket: { remoteAddress: string } })._socket.remoteAddress);
+    await sim.stop(200);
+    t.deepEqual([...peers].sort(), ['127.1.0.1', '127.1.0.2', '127.1.0.3'], 'three source addresses, four users each');
+  });
+}
+
+test(
+  'native with 1 ms worker ticks: simulated users log in, shake on schedule, open notified packets and tally every cent',
+  shakesOnScheduleAndTallies,
+  'native',
+  1000,
+);

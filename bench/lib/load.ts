@@ -1,7 +1,8 @@
 // The WebSocket load of the benches: the project's own generator (`hongbao clients`, open loop,
-// coordinated over K processes) against a target, connected once, then one or more QPS steps,
-// each a warm-up and a measured window of full seconds. Per-second numbers come from the pushes
-// of the clients (and of the server, when it is a hongbao server) to a Collector; CPU from /proc.
+// coordinated over K processes; --generator ts or native, whose workers are counted with their
+// coordinator) against a target, connected once, then one or more QPS steps, each a warm-up and a
+// measured window of full seconds. Per-second numbers come from the pushes of the clients (and of
+// the server, when it is a hongbao server) to a Collector; CPU and RSS from /proc.
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import path from 'node:path';
@@ -12,8 +13,13 @@ import { CpuMeter, load } from './machine.ts';
 import { median, round } from './report.ts';
 import { CLI, getJson, sleep, spawnReady, stop, type Child } from './procs.ts';
 
+export type GeneratorKind = 'ts' | 'native';
+
 export interface Generator {
+  kind: GeneratorKind;
   clients: Child[];
+  /** the native workers of every client process (none for ts) */
+  workerPids: number[];
   controls: string[];
   connected: number;
   /** from the moment every client process was up (they start connecting then) to all logged in */
@@ -35,6 +41,17 @@ export interface GeneratorOptions {
   total?: number;
   /** nice value of the client processes (0: as the bench) — lets the server have a core first */
   nice?: number;
+  /** which generator `hongbao clients` runs (default: theirs — $HONGBAO_GENERATOR, else ts) */
+  generator?: GeneratorKind;
+  /** native: users per worker process */
+  usersPerWorker?: number;
+  /** native: --worker-tick-us */
+  workerTickUs?: number;
+}
+
+/** Every pid of the generator: the `hongbao clients` processes and their native workers. */
+export function generatorPids(g: Generator): number[] {
+  return [...g.clients.map((c) => c.pid), ...g.workerPids];
 }
 
 /** Starts K client processes with disjoint user ranges at qps 0 and waits until all are connected. */
@@ -69,12 +86,16 @@ export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
           '--quiet',
           '--connect-concurrency',
           String(o.connectConcurrency ?? 256),
+          ...(o.generator ? ['--generator', o.generator] : []),
+          ...(o.usersPerWorker ? ['--users-per-worker', String(o.usersPerWorker)] : []),
+          ...(o.workerTickUs ? ['--worker-tick-us', String(o.workerTickUs)] : []),
         ],
         { logFile: path.join(o.logDir, `${o.label}-clients-${from}.log`) },
       );
     }),
   );
-  if (o.nice) for (const c of clients) renice(c.pid, o.nice);
+  const workerPids = clients.flatMap((c) => (c.ready.workerPids ?? []) as number[]);
+  if (o.nice) for (const pid of [...clients.map((c) => c.pid), ...workerPids]) renice(pid, o.nice);
   const controls = clients.map((c) => `http://127.0.0.1:${c.ready.controlPort}`);
   const up = performance.now();
   const deadline = started + (o.connectTimeoutSeconds ?? 120) * 1000;
@@ -85,7 +106,8 @@ export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
     if (connected >= o.connections) break;
     await sleep(100);
   }
-  return { clients, controls, connected, connectSeconds: (performance.now() - up) / 1000 };
+  const kind = o.generator ?? (process.env.HONGBAO_GENERATOR === 'native' ? 'native' : 'ts');
+  return { kind, clients, workerPids, controls, connected, connectSeconds: (performance.now() - up) / 1000 };
 }
 
 /** setpriority() applies to one thread: set every thread of the process (threads started later
@@ -97,7 +119,9 @@ function renice(pid: number, nice: number): void {
 /** Two generators (disjoint users of one --total) driven as one. */
 export function mergeGenerators(a: Generator, b: Generator): Generator {
   return {
+    kind: a.kind,
     clients: [...a.clients, ...b.clients],
+    workerPids: [...a.workerPids, ...b.workerPids],
     controls: [...a.controls, ...b.controls],
     connected: a.connected + b.connected,
     connectSeconds: a.connectSeconds + b.connectSeconds,
@@ -148,6 +172,7 @@ export interface StepResult {
    *  event-loop delay (a hongbao server's pushes; NaN where none came) */
   perSecond: { answered: number[]; p99Ms: number[]; serverLoopDelayMs: number[] | null };
   cpu: Record<string, number>;
+  /** the whole generator: client processes and their native workers */
   clientCores: number;
 }
 
@@ -159,7 +184,10 @@ export async function runStep(g: Generator, c: Collector, o: StepOptions): Promi
   const to = from + o.durationSeconds;
   await sleep(from * 1000 - Date.now());
   const meter = new CpuMeter();
-  const clientPids = Object.fromEntries(g.clients.map((ch, i) => [`client${i + 1}`, ch.pid]));
+  const clientPids: Record<string, number> = Object.fromEntries([
+    ...g.clients.map((ch, i): [string, number] => [`client${i + 1}`, ch.pid]),
+    ...g.workerPids.map((pid, i): [string, number] => [`worker${i + 1}`, pid]),
+  ]);
   const names = { ...o.pids, ...clientPids };
   meter.begin(Object.values(names));
   const side = o.during?.(o.durationSeconds);

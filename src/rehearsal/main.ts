@@ -42,7 +42,9 @@ Scaled to the reference (1M users on a bigger machine):
 
 flags:
   --users N              simulated users (default ${DEFAULTS.users}: one server process here holds ~19,900 sockets)
-  --users-per-process N  users per client process, < ~19,000 each (default ${DEFAULTS.usersPerProcess})
+  --users-per-process N  users per client process, < ~19,500 each with the ts generator (default ${DEFAULTS.usersPerProcess});
+                         a native client process splits its users over worker processes itself
+  --generator ts|native  the clients' generator (default: $HONGBAO_GENERATOR, else ts; docs/simulator.md)
   --qps1 N               shakes per second in step 1 (default ${DEFAULTS.qps1})
   --qps2 N               shakes per second in step 2 (default ${DEFAULTS.qps2})
   --phase-seconds S      length of each timed phase (default ${DEFAULTS.phaseSeconds}); per phase:
@@ -110,6 +112,7 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
           'threads',
           'connect-timeout',
           'drain-timeout',
+          'generator',
           'out',
         ]
           .map((n) => [n, { type: 'string' as const }])
@@ -135,7 +138,10 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
     groupRate: int('group-rate', s('group-rate'), DEFAULTS.groupRate, 1),
     recipients: int('recipients', s('recipients'), DEFAULTS.recipients, 1),
   };
-  if (partial.usersPerProcess > 19_500) throw new FlagError('--users-per-process must stay below ~19,500 (20,000 open files per process here)');
+  const generator = s('generator') ?? process.env.HONGBAO_GENERATOR;
+  if (generator !== undefined && generator !== 'ts' && generator !== 'native') throw new FlagError(`--generator must be ts or native, got "${generator}"`);
+  if (generator !== 'native' && partial.usersPerProcess > 19_500)
+    throw new FlagError('--users-per-process must stay below ~19,500 (20,000 open files per process here)');
   if (partial.recipients >= partial.users) throw new FlagError('--recipients must be below --users');
   const groupRule = rangeRule('group-cents', s('group-cents'), { kind: 'range', min: 300, max: 5000 });
   if (groupRule.kind === 'range' && groupRule.min < partial.recipients)
@@ -143,6 +149,7 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
   const threadsRaw = s('threads');
   const config: RehearsalConfig = {
     ...partial,
+    ...(generator ? { generator } : {}),
     supplyTotal: int('supply-total', s('supply-total'), defaultSupplyTotal(partial), 1),
     supplyRule: rangeRule('supply-cents', s('supply-cents'), { kind: 'range', min: 1, max: 500 }),
     groupTotal: int('group-total', s('group-total'), defaultGroupTotal(partial), 1),

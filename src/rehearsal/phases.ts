@@ -26,6 +26,8 @@ export interface RehearsalConfig {
   connectTimeoutSeconds: number;
   drainTimeoutSeconds: number;
   threads: number | null;
+  /** `hongbao clients --generator` (unset: the clients' default, $HONGBAO_GENERATOR or ts) */
+  generator?: 'ts' | 'native';
 }
 
 export interface TimedPhase {

@@ -126,6 +126,7 @@ export class Rehearsal {
             '--out',
             path.join(outDir, 'clients', `clients-${i + 1}.json`),
             '--quiet',
+            ...(cfg.generator ? ['--generator', cfg.generator] : []),
           ]),
         ),
       );

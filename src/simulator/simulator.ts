@@ -8,14 +8,15 @@
 import { performance } from 'node:perf_hooks';
 import { mintToken } from '../auth/token.ts';
 import { ClientType, CommonStatus, PROTOCOL_VERSION, ShakeResultStatus } from '../protocol/codes.ts';
-import { OpenStatus } from '../engine/types.ts';
 import { Connection, FRAME_MASK, type ConnectionEvents, type Target } from './connection.ts';
 import { fillSecond, scheduleBuffer, type ScheduleOut } from './schedule.ts';
-import { recordMicros } from './histogram.ts';
 import { Tally, type FinalTally } from './tally.ts';
 import { InFlight, Kind } from './in-flight.ts';
+import { RatePlan } from './rate-plan.ts';
+import { Users, type UserLink } from './users.ts';
 import type { ClientSecondCounters } from '../monitor/push.ts';
-import type { QpsState, RateChange } from './control.ts';
+import type { QpsState } from './control.ts';
+import type { ClientGenerator, GeneratorStats } from './generator.ts';
 
 export interface SimulatorOptions {
   id: string;
@@ -33,10 +34,9 @@ export interface SimulatorOptions {
   log?: (line: string) => void;
 }
 
-const LATE_LIMIT_MS = 2000;
+export const LATE_LIMIT_MS = 2000;
 const SHAKE_FRAME = 12; // 2 header + 4 mask + 6 payload
 const OPEN_FRAME = 16; // 2 header + 4 mask + 10 payload
-const RETRY_OPEN_MS = 500;
 
 /** Wall-clock milliseconds with sub-millisecond resolution (all processes share the system clock). */
 export function nowMs(): number {
@@ -49,18 +49,17 @@ export function sourceAddressFor(user: number, usersPerAddress: number): string 
   return `127.1.${Math.floor(block / 254) % 256}.${(block % 254) + 1}`;
 }
 
-export class Simulator implements ConnectionEvents {
+/** The TypeScript generator: every socket a Node `net.Socket` in this process (~14 KB each). */
+export class Simulator implements ClientGenerator, ConnectionEvents, UserLink {
   readonly tally = new Tally();
   readonly conns: Connection[] = [];
-  connected = 0;
+  readonly pids: number[] = [];
   private readonly opts: SimulatorOptions;
   private stopping = false;
   private readonly inFlight: InFlight;
+  private readonly users: Users;
   private readonly onLost = () => void this.tally.counters.lost++;
-  // target rate
-  private qpsNow: number;
-  /** rate changes still to come, by second */
-  private pending: RateChange[] = [];
+  private readonly plan: RatePlan;
   private readonly qpsBySecond = new Map<number, number>();
   // send loop
   private sched: ScheduleOut = scheduleBuffer(1);
@@ -74,23 +73,25 @@ export class Simulator implements ConnectionEvents {
   private queueHead = 0;
   private active = 0;
   private readonly connecting: Uint8Array;
-  private readonly attempts: Uint16Array;
-  private readonly pendingOpens = new Map<number, Set<number>>();
 
   constructor(opts: SimulatorOptions) {
     this.opts = opts;
-    this.qpsNow = opts.qps;
+    this.plan = new RatePlan(opts.qps);
     const count = opts.to - opts.from + 1;
     this.connecting = new Uint8Array(count);
-    this.attempts = new Uint16Array(count);
     this.inFlight = new InFlight(count);
+    this.users = new Users({ tally: this.tally, from: opts.from, count, link: this, log: opts.log });
     for (let slot = 0; slot < count; slot++) this.conns.push(new Connection(slot, opts.from + slot, this));
     // a masked shake frame is these 8 bytes followed by the masked request id
     const m = FRAME_MASK;
     this.shakePrefix = Uint8Array.from([0x82, 0x80 | 6, m[0], m[1], m[2], m[3], PROTOCOL_VERSION ^ m[0], ClientType.Shake ^ m[1]]);
   }
 
-  start(): void {
+  get connected(): number {
+    return this.users.connected;
+  }
+
+  async start(): Promise<void> {
     for (let slot = 0; slot < this.conns.length; slot++) this.queue.push(slot);
     this.pumpConnects();
     this.pumpSend();
@@ -99,26 +100,20 @@ export class Simulator implements ConnectionEvents {
   // ---- target rate ---------------------------------------------------------------------------
 
   qps(): QpsState {
-    return { qps: this.qpsNow, pending: [...this.pending], scheduled: null };
+    return this.plan.state();
   }
 
   /** From unix second `at` on, or from the next second when `at` is null or already begun. A change
    *  replaces the changes planned for the same or later seconds. */
   setQps(qps: number, at: number | null): QpsState {
     const next = this.sec >= 0 ? this.sec + 1 : Math.floor(nowMs() / 1000) + 1;
-    const change = { qps, at: at === null ? next : Math.max(at, next) };
-    this.pending = this.pending.filter((c) => c.at < change.at).concat(change);
+    const change = this.plan.change(qps, at, next);
     return { ...this.qps(), scheduled: change };
   }
 
   private qpsFor(second: number): number {
-    let change = this.pending[0];
-    while (change !== undefined && second >= change.at) {
-      this.qpsNow = change.qps;
-      this.pending.shift();
-      change = this.pending[0];
-    }
-    return this.stopping ? 0 : this.qpsNow;
+    const qps = this.plan.qpsFor(second);
+    return this.stopping ? 0 : qps;
   }
 
   // ---- open-loop shake sender ----------------------------------------------------------------
@@ -192,8 +187,10 @@ export class Simulator implements ConnectionEvents {
     return true;
   }
 
-  private sendOpen(conn: Connection, packetId: number): void {
-    if (conn.state !== 'ready') return; // re-sent after the reconnect
+  /** UserLink: write an Open as logged-in user `slot`; false when the socket is not draining. */
+  sendOpen(slot: number, packetId: number): boolean {
+    const conn = this.conns[slot];
+    if (conn.state !== 'ready') return false;
     const id = this.inFlight.take(Kind.Open, conn.slot, nowMs(), this.onLost);
     const payload = Buffer.allocUnsafe(10);
     payload[0] = PROTOCOL_VERSION;
@@ -205,15 +202,12 @@ export class Simulator implements ConnectionEvents {
     frame[1] = 0x80 | 10;
     frame.set(FRAME_MASK, 2);
     for (let k = 0; k < 10; k++) frame[6 + k] = payload[k] ^ FRAME_MASK[k & 3];
-    if (conn.send(frame)) this.tally.counters.opensSent++;
-    else {
+    if (!conn.send(frame)) {
       this.inFlight.drop(id);
-      setTimeout(() => this.retryOpen(conn, packetId), RETRY_OPEN_MS);
+      return false;
     }
-  }
-
-  private retryOpen(conn: Connection, packetId: number): void {
-    if (this.pendingOpens.get(conn.slot)?.has(packetId)) this.sendOpen(conn, packetId);
+    this.tally.counters.opensSent++;
+    return true;
   }
 
   // ---- per-second counters -------------------------------------------------------------------
@@ -224,6 +218,12 @@ export class Simulator implements ConnectionEvents {
   }
 
   // ---- connections ---------------------------------------------------------------------------
+
+  /** UserLink: connect user `slot` again (after its back-off). */
+  reconnect(slot: number): void {
+    this.queue.push(slot);
+    this.pumpConnects();
+  }
 
   private pumpConnects(): void {
     while (this.active < this.opts.connectConcurrency && this.queueHead < this.queue.length && !this.stopping) {
@@ -251,36 +251,14 @@ export class Simulator implements ConnectionEvents {
   }
 
   ready(conn: Connection): void {
-    this.connected++;
-    this.tally.counters.connects++;
-    this.attempts[conn.slot] = 0;
     this.doneConnecting(conn.slot);
-    const pending = this.pendingOpens.get(conn.slot);
-    if (pending) for (const packetId of pending) this.sendOpen(conn, packetId);
+    this.users.ready(conn.slot);
   }
 
   closed(conn: Connection, code: number, reason: string, wasReady: boolean): void {
     this.tally.counters.lost += this.inFlight.writeOff(conn.slot);
-    if (wasReady) {
-      this.connected--;
-      if (!this.stopping) this.tally.counters.disconnects++;
-    } else if (!this.stopping) {
-      this.tally.counters.connectFailures++;
-    }
     this.doneConnecting(conn.slot);
-    if (this.stopping) return;
-    if (code === 4001) {
-      this.opts.log?.(`user ${conn.user}: refused (${code} ${reason}); not reconnecting`);
-      return;
-    }
-    const attempt = Math.min(this.attempts[conn.slot]++, 10);
-    const backoff = Math.min(10_000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
-    if (attempt >= 3) this.opts.log?.(`user ${conn.user}: ${code} ${reason}; reconnect #${attempt + 1} in ${Math.round(backoff)} ms`);
-    setTimeout(() => {
-      if (this.stopping) return;
-      this.queue.push(conn.slot);
-      this.pumpConnects();
-    }, backoff);
+    this.users.closed(conn.slot, code, reason, wasReady);
   }
 
   // ---- answers -------------------------------------------------------------------------------
@@ -303,38 +281,12 @@ export class Simulator implements ConnectionEvents {
   }
 
   notify(conn: Connection, packetId: number, _sender: number, shareCount: number, totalCents: number): void {
-    this.tally.notified(packetId, totalCents, shareCount);
-    let pending = this.pendingOpens.get(conn.slot);
-    if (!pending) {
-      pending = new Set();
-      this.pendingOpens.set(conn.slot, pending);
-    }
-    if (pending.has(packetId)) return;
-    pending.add(packetId);
-    this.sendOpen(conn, packetId);
+    this.users.notified(conn.slot, packetId, totalCents, shareCount);
   }
 
   openResult(conn: Connection, requestId: number, status: number, packetId: number, cents: number): void {
     const intended = this.match(requestId, Kind.Open);
-    if (intended >= 0) recordMicros(this.tally.openLatency, (nowMs() - intended) * 1000);
-    const c = this.tally.counters;
-    if (status === CommonStatus.Overloaded || status === CommonStatus.Unavailable) {
-      if (status === CommonStatus.Overloaded) c.overloaded++;
-      else c.unavailable++;
-      setTimeout(() => this.retryOpen(conn, packetId), RETRY_OPEN_MS);
-      return;
-    }
-    if (status === OpenStatus.Ok) this.tally.share(packetId, conn.user, cents);
-    else if (status === OpenStatus.Repeat) {
-      c.repeats++;
-      this.tally.share(packetId, conn.user, cents); // counted only if the first answer was lost
-    } else if (status <= OpenStatus.UnknownPacket) c.openRefused++;
-    else c.errors++;
-    const pending = this.pendingOpens.get(conn.slot);
-    if (pending) {
-      pending.delete(packetId);
-      if (pending.size === 0) this.pendingOpens.delete(conn.slot);
-    }
+    this.users.openAnswered(conn.slot, status, packetId, cents, intended >= 0 ? (nowMs() - intended) * 1000 : null);
   }
 
   serverError(_conn: Connection, requestId: number): void {
@@ -344,14 +296,15 @@ export class Simulator implements ConnectionEvents {
 
   // ---- stop ----------------------------------------------------------------------------------
 
-  stats() {
+  stats(): GeneratorStats {
     return {
       id: this.opts.id,
+      generator: 'ts',
       users: { from: this.opts.from, to: this.opts.to, total: this.opts.total },
       connected: this.connected,
       qps: this.qps(),
       inFlight: this.inFlight.count,
-      pendingOpens: this.pendingOpens.size,
+      pendingOpens: this.users.pendingOpenUsers,
       counters: this.tally.counters,
     };
   }
@@ -360,13 +313,15 @@ export class Simulator implements ConnectionEvents {
   async stop(drainMs: number): Promise<FinalTally> {
     if (!this.stopping) {
       this.stopping = true;
+      this.users.stop();
       if (this.sendTimer) clearTimeout(this.sendTimer);
       const deadline = Date.now() + drainMs;
-      while ((this.inFlight.count > 0 || this.pendingOpens.size > 0) && Date.now() < deadline) await sleep(20);
+      while ((this.inFlight.count > 0 || this.users.pendingOpenUsers > 0) && Date.now() < deadline) await sleep(20);
       this.rollSecond(this.sec);
       for (const conn of this.conns) conn.close(1000);
       const closeDeadline = Date.now() + 3000;
       while (this.conns.some((c) => c.state !== 'closed' && c.state !== 'idle') && Date.now() < closeDeadline) await sleep(20);
+      this.users.dispose();
     }
     return this.tally.final(this.opts.id, { from: this.opts.from, to: this.opts.to, total: this.opts.total });
   }

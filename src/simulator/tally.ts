@@ -75,6 +75,17 @@ export class Tally {
     recordMicros(this.secondLatency, micros);
   }
 
+  /** Shake latencies recorded in another process (a native worker's histogram of one second). */
+  addShakeLatencies(h: Histogram): void {
+    this.latency.add(h);
+    this.secondLatency.add(h);
+  }
+
+  /** Counts made in another process (a native worker's second). */
+  addCounts(counts: Partial<Counters>): void {
+    for (const [name, n] of Object.entries(counts) as Array<[CounterName, number]>) this.counters[name] += n;
+  }
+
   hit(packetId: number, user: number, cents: number): void {
     this.counters.hits++;
     this.counters.hitCents += cents;

@@ -1,0 +1,142 @@
+// The native generator against a real `hongbao server`: `hongbao clients --generator native` over
+// two worker processes connects its users, shakes at a rate while a supply pays out, opens the group
+// packets a campaign notifies, pushes one record a second to a monitor, and its final tally matches
+// the server's ledger to the cent, item by item (the rehearsal's reconciliation).
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { checkLedger } from '../src/ledger/check.ts';
+import { readLedgerItems } from '../src/report/ledger-items.ts';
+import { reconcile } from '../src/report/reconcile.ts';
+import { decodeHistogram } from '../src/simulator/histogram.ts';
+import type { FinalTally } from '../src/simulator/tally.ts';
+import type { GeneratorStats } from '../src/simulator/generator.ts';
+import type { ClientSecondCounters } from '../src/monitor/push.ts';
+import { type StatsDocument, startServer } from './helpers/server.ts';
+
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const USERS = 300;
+const QPS = 600;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${url}: ${res.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+interface PushRecord {
+  id: string;
+  second: number;
+  counters: Partial<ClientSecondCounters>;
+}
+
+/** A stand-in monitor: keeps every pushed record. */
+async function fakeMonitor(): Promise<{ url: string; records: Array<PushRecord>; close(): void }> {
+  const records: PushRecord[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      if (req.url === '/push') records.push(JSON.parse(body));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, records, close: () => server.close() };
+}
+
+test('native generator: shakes and opens against a real server reconcile with its ledger to the cent', async (t) => {
+  const server = await startServer({ args: ['--threads', '1'] });
+  t.teardown(() => server.stop('SIGKILL'));
+  const monitor = await fakeMonitor();
+  t.teardown(() => monitor.close());
+
+  const args = ['--import', 'tsx', CLI, 'clients', '--generator', 'native', '--server', server.ws, '--users', `1-${USERS}`, '--users-per-worker', '150'];
+  const clients = spawn(process.execPath, [...args, '--monitor', monitor.url, '--id', 'native-test', '--quiet'], {
+    env: { ...process.env, HONGBAO_SECRET: server.secret },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => clients.kill('SIGKILL'));
+  let stderr = '';
+  clients.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => clients.on('exit', (code) => resolve(code)));
+  const ready = await new Promise<{ controlPort: number; workerPids: number[]; generator: string }>((resolve, reject) => {
+    createInterface({ input: clients.stdout }).on('line', (l) => {
+      const msg = JSON.parse(l);
+      if (msg.event === 'ready') resolve(msg);
+    });
+    void exited.then((code) => reject(new Error(`hongbao clients exited ${code}: ${stderr}`)));
+  });
+  t.is(ready.generator, 'native', 'the native generator runs');
+  t.is(ready.workerPids.length, 2, 'two workers of 150 users');
+  const control = `http://127.0.0.1:${ready.controlPort}`;
+
+  const getStats = () => json<GeneratorStats>(`${control}/stats`);
+  let stats = await getStats();
+  for (const deadline = Date.now() + 15_000; stats.connected < USERS && Date.now() < deadline; stats = await getStats()) await sleep(100);
+  t.is(stats.connected, USERS, `all ${USERS} users logged in`);
+
+  const post = (route: string, body: unknown) => server.adminFetch('POST', route, body);
+  t.is((await post('/admin/supply', { total: 150, ratePerSecond: 50, rule: { kind: 'range', min: 1, max: 500 } })).status, 200, 'a supply runs');
+  const campaign = { count: 30, ratePerSecond: 15, recipientsPerPacket: 3, userFrom: 1, userTo: USERS, rule: { kind: 'range', min: 3, max: 900 } };
+  t.is((await post('/admin/campaign', campaign)).status, 200, 'a campaign of group packets runs');
+  const start = Math.floor(Date.now() / 1000) + 1;
+  await json<unknown>(`${control}/qps?qps=${QPS}&at=${start}`);
+  await json<unknown>(`${control}/qps?qps=0&at=${start + 4}`);
+  await sleep((start + 4) * 1000 - Date.now() + 300);
+
+  // drain: no more money moves, every answer and open is in, then expire what is left unopened
+  await server.adminFetch('DELETE', '/admin/supply');
+  await server.adminFetch('DELETE', '/admin/campaign');
+  await sleep(1000);
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(100)) {
+    stats = await getStats();
+    if (stats.inFlight === 0 && stats.pendingOpens === 0) break;
+  }
+  t.is(stats.inFlight, 0, 'nothing in flight before the stop');
+  t.is(stats.pendingOpens, 0, 'every notified packet opened before the stop');
+  await post('/admin/expire', {});
+  await sleep(300);
+  const serverStats = (await server.adminFetch<StatsDocument>('GET', '/stats')).body;
+
+  const tally = await json<FinalTally>(`${control}/stop?drainMs=3000`, { method: 'POST' });
+  t.is(await exited, 0, `hongbao clients exits 0 after /stop; its stderr:\n${stderr}`);
+  t.false(/do not add up|exited with/.test(stderr), `the workers' reports add up to their totals:\n${stderr}`);
+  t.is((await server.stop()).code, 0, 'the server stopped cleanly');
+
+  const db = path.join(server.dataDir, 'hongbao.db');
+  const reconciliation = reconcile({ check: checkLedger(db), items: readLedgerItems(db), serverTotals: serverStats.totals ?? null, tallies: [tally] });
+  t.true(reconciliation.ok, `reconciled to the cent: ${reconciliation.differences.join('; ')}`);
+
+  const c = tally.counters;
+  t.is(c.sent, 4 * QPS, `exactly ${4 * QPS} shakes sent in the four seconds`);
+  t.is(c.hits + c.misses + c.overloaded + c.unavailable + c.errors, c.sent, 'every shake answered');
+  t.is(tally.latency.count, c.sent, 'one latency per shake');
+  t.true(c.hits > 0 && tally.shake.packets.length === c.hits, `hits tallied item by item (${c.hits})`);
+  t.true(tally.group.shares.length > 0 && c.opens === tally.group.shares.length, `shares tallied item by item (${c.opens})`);
+  t.is(tally.group.notified.length, 30, 'every group packet of the campaign was notified');
+  for (const k of ['errors', 'lost', 'unmatched', 'dropped', 'disconnects', 'connectFailures'] as const) t.is(c[k], 0, `no ${k}`);
+  t.is(c.connects, USERS, 'one login per user');
+
+  await sleep(500); // the last second's push
+  const pushes = monitor.records.filter((r) => r.id === 'native-test');
+  const seconds = new Set(pushes.map((r) => r.second));
+  t.is(seconds.size, pushes.length, 'one push per second (the workers merged into one record)');
+  const sum = (k: 'sent' | 'hits') => pushes.reduce((s, r) => s + Number(r.counters[k] ?? 0), 0);
+  t.is(sum('sent'), c.sent, 'the pushed seconds add up to the shakes sent');
+  t.is(sum('hits'), c.hits, 'and to the hits');
+  const histogramCount = pushes.reduce((s, r) => s + (r.counters.histogram ? decodeHistogram(r.counters.histogram).totalCount : 0), 0);
+  t.is(histogramCount, c.sent, 'the merged per-second histograms hold every shake latency');
+  const full = pushes.filter((r) => r.second >= start && r.second < start + 4);
+  t.deepEqual(
+    full.map((r) => r.counters.sent),
+    [QPS, QPS, QPS, QPS],
+    'each of the four seconds sent exactly the rate',
+  );
+});
