@@ -79,3 +79,44 @@ for (const generator of GENERATORS) {
     t.regex(stderr, /RECONCILED/, 'the summary table says so');
   });
 }
+
+test.serial(
+  "the seed preset's plumbing at small scale: 60,000 users over 4 access nodes on a Redis Cluster, native generator, reconciled to the cent",
+  async (t) => {
+    t.timeout(600_000);
+    const out = mkdtempSync(path.join(tmpdir(), 'hongbao-rehearsal-seed-'));
+    t.teardown(() => rmSync(out, { recursive: true, force: true }));
+    // every figure but the scale is the seed's: its preset, its phases, its supply and campaign rates
+    const args = ['--import', 'tsx', 'src/cli.ts', 'rehearsal', '--preset', 'seed', '--users', '60000', '--nodes', '4', '--users-per-process', '30000'];
+    args.push('--qps1', '3000', '--qps2', '6000', '--phase-seconds', '4', '--supply-total', '800', '--group-total', '400', '--out', out);
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.teardown(() => child.kill('SIGKILL'));
+    let stderr = '';
+    child.stdout.resume();
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    t.is(code, 0, `the rehearsal exits 0; its stderr:\n${stderr.slice(-4000)}`);
+    const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as RehearsalReport;
+    t.true(report.reconciliation.ok, `Redis, the four journals and the clients reconcile: ${report.reconciliation.differences.join('; ')}`);
+    t.deepEqual(report.problems, [], 'no process problems');
+    t.like(report, { nodes: 4, store: 'redis-cluster', users: 60_000 }, 'four access nodes on the Redis Cluster');
+    t.is(report.connections.peak, 60_000, 'every user connected');
+    t.is(report.perNode.length, 4, 'figures per node');
+    t.is(
+      report.perNode.reduce((a, n) => a + n.connectionsPeak, 0),
+      60_000,
+      'the shared port spread the users over the nodes: their peaks add up to all of them',
+    );
+    t.true(
+      report.perNode.every((n) => n.connectionsPeak > 0 && (n.shakes ?? 0) > 0),
+      'every node held users and served shakes',
+    );
+    const m = report.memory.classes;
+    t.true(m.nodes.processes === 4 && m.redis.processes === 6 && m.clients.processes >= 2 && m.monitor.processes === 1, 'memory of every process class');
+    t.true(report.memory.slab.peakMiB >= report.memory.slab.startMiB, "the kernel's slab is measured");
+    for (const p of report.phases.filter((p) => p.targetQps > 0)) t.is(p.clientQps, p.targetQps, `${p.name}: the target rate was sent`);
+    t.true(report.shake.received.count > 0 && report.group.received.count > 0, 'hits and shares were paid and tallied');
+    for (const f of ['report.html', 'series.csv', 'journals/node-1.db', 'journals/node-4.db']) t.true(existsSync(path.join(out, f)), `${f} written`);
+    t.regex(readFileSync(path.join(out, 'report.html'), 'utf8'), /the seed/, "the report sets the seed's figures beside the run's");
+  },
+);

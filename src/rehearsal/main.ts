@@ -1,81 +1,103 @@
 // `hongbao rehearsal` (also `npm start`): the whole experiment end to end (see --help).
-import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { mkdirSync } from 'node:fs';
-import { Rehearsal } from './run.ts';
+import path from 'node:path';
+import { FlagError, Flags } from '../cli/flags.ts';
+import type { AmountRule } from '../engine/types.ts';
+import { summaryTable } from '../report/summary-table.ts';
+import { GENERATORS, type GeneratorKind } from '../simulator/generator.ts';
 import { defaultGroupTotal, defaultSupplyTotal, type RehearsalConfig } from './phases.ts';
 import { ProgressPrinter } from './progress.ts';
-import { summaryTable } from '../report/summary-table.ts';
-import type { AmountRule } from '../engine/types.ts';
+import { Rehearsal } from './run.ts';
 
-export const DEFAULTS = {
-  users: 19_000,
-  usersPerProcess: 19_000,
-  qps1: 10_000,
-  qps2: 20_000,
-  phaseSeconds: 20,
-  supplyRate: 200,
-  groupRate: 200,
-  recipients: 3,
-  connectTimeout: 120,
-  drainTimeout: 20,
+/** The figures of a preset; every one may still be changed by its flag. */
+interface Preset {
+  users: number;
+  usersPerProcess: number;
+  nodes: number;
+  qps1: number;
+  qps2: number;
+  phaseSeconds: number;
+  supplyTotal?: number;
+  groupTotal?: number;
+  generator?: GeneratorKind;
+  connectTimeout: number;
+}
+
+/** `default`: a few minutes on one machine, one server. `seed`: the reference experiment at full
+ *  scale (docs/rehearsal.md): a million users over 56 access nodes on a Redis Cluster, driven by the
+ *  native generator, 30,000 then 60,000 shakes/s, 40,000 shake packets and 20,000 group packets. */
+export const PRESETS: Record<'default' | 'seed', Preset> = {
+  default: { users: 19_000, usersPerProcess: 19_000, nodes: 1, qps1: 10_000, qps2: 20_000, phaseSeconds: 20, connectTimeout: 120 },
+  seed: {
+    users: 1_000_000,
+    usersPerProcess: 250_000,
+    nodes: 56,
+    qps1: 30_000,
+    qps2: 60_000,
+    phaseSeconds: 120,
+    supplyTotal: 40_000,
+    groupTotal: 20_000,
+    generator: 'native',
+    connectTimeout: 300,
+  },
 };
 
-const HELP = `usage: hongbao rehearsal [flags]        (npm start)
-
-Runs the reference experiment on this machine: starts a monitor, a server and enough client
-processes, then the phases
+const flags = new Flags(
+  'hongbao rehearsal [flags]        (npm start)',
+  `Runs the reference experiment on this machine: starts a monitor, the service (one server, or a
+Redis Cluster and --nodes access nodes) and enough client processes, then the phases
   connect   all users connect and log in
   step-1    offered load at --qps1
   supply    + shake packets at --supply-rate per second
   group     + group packets at --group-rate per second, --recipients each
   step-2    offered load at --qps2, both campaigns on
   drain     load 0, campaigns stopped, every unopened packet expired and refunded
-then stops the server, reads its ledger, reconciles it with the clients' tallies to the cent, and
-writes report.json, report.html, the plots, the time series and the ledger copy to --out.
-Progress goes to stderr, the summary table too; report.json is printed on stdout.
-Exits 0 when everything reconciles, 1 on any difference (named), 2 on bad flags.
+then stops the service, reads its money (the server's ledger, or Redis and every node's journal),
+reconciles it with the clients' tallies to the cent, and writes report.json, report.html, the plots
+and the time series to --out. Progress goes to stderr, the summary table too; report.json is
+printed on stdout. Exits 0 when everything reconciles, 1 on any difference (named), 2 on bad flags.
 
-Scaled to the reference (1M users on a bigger machine):
-  hongbao rehearsal --users 1000000 --qps1 30000 --qps2 60000 --supply-total 40000 --group-total 20000 \\
-    --phase-seconds 120
+Presets (--preset; each figure still a flag):
+  default  ${PRESETS.default.users.toLocaleString('en-US')} users, one server, ${PRESETS.default.qps1.toLocaleString('en-US')} then ${PRESETS.default.qps2.toLocaleString('en-US')} shakes/s, ${PRESETS.default.phaseSeconds} s a phase (about two minutes)
+  seed     the reference at full scale: ${PRESETS.seed.users.toLocaleString('en-US')} users over ${PRESETS.seed.nodes} access nodes on a Redis Cluster,
+           ${PRESETS.seed.qps1.toLocaleString('en-US')} then ${PRESETS.seed.qps2.toLocaleString('en-US')} shakes/s, 40,000 shake packets and 20,000 group packets at 200/s,
+           ${PRESETS.seed.phaseSeconds} s a phase (see docs/rehearsal.md for its time and memory)
 
-flags:
-  --users N              simulated users (default ${DEFAULTS.users}: one server process here holds ~19,900 sockets)
-  --users-per-process N  users per client process, < ~19,500 each with the ts generator (default ${DEFAULTS.usersPerProcess});
-                         a native client process splits its users over worker processes itself
-  --generator ts|native  the clients' generator (default: $HONGBAO_GENERATOR, else ts; docs/simulator.md)
-  --qps1 N               shakes per second in step 1 (default ${DEFAULTS.qps1})
-  --qps2 N               shakes per second in step 2 (default ${DEFAULTS.qps2})
-  --phase-seconds S      length of each timed phase (default ${DEFAULTS.phaseSeconds}); per phase:
-  --step1-seconds S  --supply-seconds S  --group-seconds S  --step2-seconds S
-  --supply-rate N        shake packets released per second (default ${DEFAULTS.supplyRate})
-  --supply-total N       shake packets in all (default: rate x seconds from supply to the end of step 2)
-  --supply-cents MIN-MAX amount of each shake packet (default 1-500)
-  --group-rate N         group packets created per second (default ${DEFAULTS.groupRate})
-  --group-total N        group packets in all (default: rate x seconds from group to the end of step 2)
-  --recipients N         recipients (= shares) per group packet (default ${DEFAULTS.recipients})
-  --group-cents MIN-MAX  total of each group packet (default 300-5000)
-  --threads N            server worker threads (default: the server's default)
-  --connect-timeout S    (default ${DEFAULTS.connectTimeout})
-  --drain-timeout S      wait for outstanding answers and opens (default ${DEFAULTS.drainTimeout})
-  --out DIR              output folder (default ./rehearsal-<timestamp>)
-  -h, --help             this text
+environment: HONGBAO_ENGINE=native|ts selects the servers' engine (default native).`,
+)
+  .string('preset', 'the figures to start from', { default: 'default', choices: ['default', 'seed'] })
+  .int('users', 'simulated users (default: the preset)', { min: 2 })
+  .int('users-per-process', 'users per client process (a ts one holds < ~19,500 sockets; a native one spreads over workers)', { min: 1 })
+  .int('nodes', 'access nodes: 1 is the single server with its SQLite ledger; more share a Redis Cluster the rehearsal starts', {
+    min: 1,
+    max: 200,
+  })
+  .int('qps1', 'shakes per second in step 1', { min: 0 })
+  .int('qps2', 'shakes per second in step 2', { min: 0 })
+  .int('phase-seconds', 'length of each timed phase; per phase: --step1-seconds --supply-seconds --group-seconds --step2-seconds', { min: 1 })
+  .int('step1-seconds', 'step 1 alone', { min: 0, value: 'S' })
+  .int('supply-seconds', 'the supply phase alone', { min: 0, value: 'S' })
+  .int('group-seconds', 'the group phase alone', { min: 0, value: 'S' })
+  .int('step2-seconds', 'step 2 alone', { min: 0, value: 'S' })
+  .int('supply-rate', 'shake packets released per second', { default: 200, min: 1 })
+  .int('supply-total', 'shake packets in all (default: the rate from the supply phase to the end of step 2)', { min: 1 })
+  .string('supply-cents', 'amount of each shake packet', { default: '1-500', value: 'MIN-MAX' })
+  .int('group-rate', 'group packets created per second', { default: 200, min: 1 })
+  .int('group-total', 'group packets in all (default: the rate from the group phase to the end of step 2)', { min: 1 })
+  .int('recipients', 'recipients (= shares) per group packet', { default: 3, min: 1 })
+  .string('group-cents', 'total of each group packet', { default: '300-5000', value: 'MIN-MAX' })
+  .string('generator', 'which generator holds the client sockets (default: the preset, else $HONGBAO_GENERATOR, else ts)', { choices: GENERATORS })
+  .int('threads', 'server worker threads (single server only; default: the server default)', { min: 1 })
+  .int('connect-timeout', 'seconds for every user to connect (default: the preset)', { min: 1, value: 'S' })
+  .int('drain-timeout', 'wait for outstanding answers and opens', { default: 20, min: 1, value: 'S' })
+  .int('spare-user', 'a user no client simulates, for a person on the shake page (its sign-in link is printed; 0: none)', {
+    min: 0,
+    value: 'ID',
+  })
+  .list('node-args', 'Node flags for the server processes (e.g. --max-semi-space-size=1)', { value: 'F[,F]' })
+  .string('out', 'output folder (default ./rehearsal-<timestamp>)', { value: 'DIR' });
 
-environment: HONGBAO_ENGINE=native|ts selects the server's engine (default native).
-`;
-
-class FlagError extends Error {}
-
-function int(name: string, raw: string | undefined, fallback: number, min = 0): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min) throw new FlagError(`--${name} must be an integer >= ${min}, got "${raw}"`);
-  return n;
-}
-
-function rangeRule(name: string, raw: string | undefined, fallback: AmountRule): AmountRule {
-  if (raw === undefined) return fallback;
+function rangeRule(name: string, raw: string): AmountRule {
   const m = /^(\d+)-(\d+)$/.exec(raw);
   if (!m || Number(m[1]) < 1 || Number(m[2]) < Number(m[1])) throw new FlagError(`--${name} must look like MIN-MAX cents, 1 <= MIN <= MAX`);
   return { kind: 'range', min: Number(m[1]), max: Number(m[2]) };
@@ -86,79 +108,50 @@ function timestamp(): string {
 }
 
 export function parseConfig(argv: string[]): { config: RehearsalConfig; out: string } | 'help' {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: Object.fromEntries(
-        [
-          'users',
-          'users-per-process',
-          'qps1',
-          'qps2',
-          'phase-seconds',
-          'step1-seconds',
-          'supply-seconds',
-          'group-seconds',
-          'step2-seconds',
-          'supply-rate',
-          'supply-total',
-          'supply-cents',
-          'group-rate',
-          'group-total',
-          'recipients',
-          'group-cents',
-          'threads',
-          'connect-timeout',
-          'drain-timeout',
-          'generator',
-          'out',
-        ]
-          .map((n) => [n, { type: 'string' as const }])
-          .concat([['help', { type: 'boolean' as const, short: 'h' } as never]]),
-      ),
-    }) as { values: Record<string, string | boolean | undefined> });
-  } catch (err) {
-    throw new FlagError((err as Error).message.split('\n')[0]);
-  }
-  if (values.help) return 'help';
-  const s = (k: string) => values[k] as string | undefined;
-  const phaseSeconds = int('phase-seconds', s('phase-seconds'), DEFAULTS.phaseSeconds, 1);
+  const v = flags.parse(argv);
+  if (v.help) return 'help';
+  const preset = PRESETS[v.preset as keyof typeof PRESETS];
+  const phaseSeconds = v.phaseSeconds ?? preset.phaseSeconds;
+  const users = v.users ?? preset.users;
   const partial = {
-    users: int('users', s('users'), DEFAULTS.users, 1),
-    usersPerProcess: int('users-per-process', s('users-per-process'), DEFAULTS.usersPerProcess, 1),
-    qps1: int('qps1', s('qps1'), DEFAULTS.qps1),
-    qps2: int('qps2', s('qps2'), DEFAULTS.qps2),
-    step1Seconds: int('step1-seconds', s('step1-seconds'), phaseSeconds),
-    supplySeconds: int('supply-seconds', s('supply-seconds'), phaseSeconds),
-    groupSeconds: int('group-seconds', s('group-seconds'), phaseSeconds),
-    step2Seconds: int('step2-seconds', s('step2-seconds'), phaseSeconds),
-    supplyRate: int('supply-rate', s('supply-rate'), DEFAULTS.supplyRate, 1),
-    groupRate: int('group-rate', s('group-rate'), DEFAULTS.groupRate, 1),
-    recipients: int('recipients', s('recipients'), DEFAULTS.recipients, 1),
+    users,
+    usersPerProcess: v.usersPerProcess ?? Math.min(preset.usersPerProcess, users),
+    qps1: v.qps1 ?? preset.qps1,
+    qps2: v.qps2 ?? preset.qps2,
+    step1Seconds: v.step1Seconds ?? phaseSeconds,
+    supplySeconds: v.supplySeconds ?? phaseSeconds,
+    groupSeconds: v.groupSeconds ?? phaseSeconds,
+    step2Seconds: v.step2Seconds ?? phaseSeconds,
+    supplyRate: v.supplyRate,
+    groupRate: v.groupRate,
+    recipients: v.recipients,
   };
-  const generator = s('generator') ?? process.env.HONGBAO_GENERATOR;
-  if (generator !== undefined && generator !== 'ts' && generator !== 'native') throw new FlagError(`--generator must be ts or native, got "${generator}"`);
-  if (generator !== 'native' && partial.usersPerProcess > 19_500)
-    throw new FlagError('--users-per-process must stay below ~19,500 (20,000 open files per process here)');
+  const generator = (v.generator ?? preset.generator ?? process.env.HONGBAO_GENERATOR) as GeneratorKind | undefined;
+  if (generator !== undefined && !GENERATORS.includes(generator)) throw new FlagError(`--generator must be ts or native, got "${generator}"`);
+  if (generator !== 'native' && partial.usersPerProcess > 19_500) {
+    throw new FlagError('--users-per-process must stay below ~19,500 with the ts generator (20,000 open files per process here)');
+  }
   if (partial.recipients >= partial.users) throw new FlagError('--recipients must be below --users');
-  const groupRule = rangeRule('group-cents', s('group-cents'), { kind: 'range', min: 300, max: 5000 });
+  const groupRule = rangeRule('group-cents', v.groupCents);
   if (groupRule.kind === 'range' && groupRule.min < partial.recipients)
     throw new FlagError('--group-cents MIN must be at least --recipients (1 cent per share)');
-  const threadsRaw = s('threads');
+  const nodes = v.nodes ?? preset.nodes;
+  if (nodes > 1 && v.threads !== undefined) throw new FlagError('--threads is for the single server; a cluster runs one thread per node');
   const config: RehearsalConfig = {
     ...partial,
     ...(generator ? { generator } : {}),
-    supplyTotal: int('supply-total', s('supply-total'), defaultSupplyTotal(partial), 1),
-    supplyRule: rangeRule('supply-cents', s('supply-cents'), { kind: 'range', min: 1, max: 500 }),
-    groupTotal: int('group-total', s('group-total'), defaultGroupTotal(partial), 1),
+    supplyTotal: v.supplyTotal ?? preset.supplyTotal ?? defaultSupplyTotal(partial),
+    supplyRule: rangeRule('supply-cents', v.supplyCents),
+    groupTotal: v.groupTotal ?? preset.groupTotal ?? defaultGroupTotal(partial),
     groupRule,
-    connectTimeoutSeconds: int('connect-timeout', s('connect-timeout'), DEFAULTS.connectTimeout, 1),
-    drainTimeoutSeconds: int('drain-timeout', s('drain-timeout'), DEFAULTS.drainTimeout, 1),
-    threads: threadsRaw === undefined ? null : int('threads', threadsRaw, 1, 1),
+    connectTimeoutSeconds: v.connectTimeout ?? preset.connectTimeout,
+    drainTimeoutSeconds: v.drainTimeout,
+    threads: v.threads ?? null,
+    nodes,
+    spareUser: v.spareUser ?? users + 1,
+    nodeArgs: v.nodeArgs,
   };
-  return { config, out: path.resolve(s('out') ?? `rehearsal-${timestamp()}`) };
+  return { config, out: path.resolve(v.out ?? `rehearsal-${timestamp()}`) };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -173,7 +166,7 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   if (parsed === 'help') {
-    process.stdout.write(HELP);
+    process.stdout.write(flags.help());
     return 0;
   }
   const { config, out } = parsed;

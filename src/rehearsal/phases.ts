@@ -26,6 +26,12 @@ export interface RehearsalConfig {
   connectTimeoutSeconds: number;
   drainTimeoutSeconds: number;
   threads: number | null;
+  /** access nodes: 1 is the single server (SQLite); more, a cluster on Redis */
+  nodes: number;
+  /** a user no client simulates, for a person on the shake page (its sign-in link is printed); 0: none */
+  spareUser: number;
+  /** Node flags for the server processes */
+  nodeArgs: string[];
   /** `hongbao clients --generator` (unset: the clients' default, $HONGBAO_GENERATOR or ts) */
   generator?: 'ts' | 'native';
 }

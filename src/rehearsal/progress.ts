@@ -10,8 +10,12 @@ export interface ProgressSample {
   hits: number | null;
   opens: number | null;
   connected: number | null;
+  /** connections made per second, while connecting */
+  connectRate?: number | null;
   users: number;
   p99Ms: number | null;
+  /** every process of the run together, GiB */
+  memoryGiB?: number | null;
 }
 
 const show = (v: number | null) => (v === null ? '-' : Math.round(v).toLocaleString('en-US'));
@@ -28,7 +32,9 @@ export function progressLine(s: ProgressSample): string {
     `hits ${show(s.hits).padStart(4)}/s`,
     `opens ${show(s.opens).padStart(4)}/s`,
     `connected ${show(s.connected)}/${show(s.users)}`,
+    s.connectRate == null ? '' : `(+${show(s.connectRate)}/s)`,
     s.p99Ms === null ? '' : `p99 ${s.p99Ms.toFixed(1)} ms`,
+    s.memoryGiB == null ? '' : `mem ${s.memoryGiB.toFixed(1)} GiB`,
   ]
     .filter(Boolean)
     .join('  ');

@@ -1,27 +1,30 @@
-// One rehearsal end to end: monitor, server, client processes, the phases, the drain, the ledger read
-// after the server exited, the reconciliation and the report files.
-import { randomBytes } from 'node:crypto';
-import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// One rehearsal end to end: the monitor, the service (one server, or N access nodes on a Redis
+// Cluster), the client processes, the phases, the drain, the money read after the nodes stopped,
+// the reconciliation and the report files. Every process is started through one ChildSet, so none
+// outlives the rehearsal, also when it fails.
+import { readFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
-import { checkLedger } from '../ledger/check.ts';
+import { mintToken } from '../auth/token.ts';
+import { pageLink } from '../cluster/local-cluster.ts';
 import type { Totals } from '../engine/types.ts';
-import { readLedgerItems } from '../report/ledger-items.ts';
-import { reconcile } from '../report/reconcile.ts';
-import { phaseStats, type PhaseWindow } from '../report/phase-stats.ts';
-import { moneyFrom, type RehearsalReport } from '../report/report-json.ts';
-import { reportHtml } from '../report/report-html.ts';
-import { readSeries } from '../monitor/series-writer.ts';
-import type { FinishResult } from '../monitor/monitor.ts';
 import type { SeriesRow } from '../monitor/collector.ts';
-import { mergeEncoded, summarize } from '../simulator/histogram.ts';
-import { zeroCounters, COUNTERS, type FinalTally } from '../simulator/tally.ts';
-import { startChild, stopChild, httpJson, tail, type Child } from './processes.ts';
-import { timedPhases, userRanges, type RehearsalConfig } from './phases.ts';
-import type { ProgressPrinter } from './progress.ts';
+import type { FinishResult } from '../monitor/monitor.ts';
+import { readSeries } from '../monitor/series-writer.ts';
+import { sumTotals } from '../monitor/collector.ts';
+import { type Child, ChildSet, hongbaoCommand, tail } from '../process/child.ts';
+import { httpJson } from '../process/http-json.ts';
+import { phaseStats, type PhaseWindow } from '../report/phase-stats.ts';
+import { reconcile } from '../report/reconcile.ts';
+import { reportHtml } from '../report/report-html.ts';
+import { moneyFrom, type NodeFigures, type RehearsalReport } from '../report/report-json.ts';
+import type { StatsDocument } from '../server/server.ts';
 import type { QpsState } from '../simulator/control.ts';
+import { mergeEncoded, summarize } from '../simulator/histogram.ts';
+import { COUNTERS, type FinalTally, zeroCounters } from '../simulator/tally.ts';
+import { MemorySampler } from './memory.ts';
+import { type RehearsalConfig, timedPhases, userRanges } from './phases.ts';
+import type { ProgressPrinter } from './progress.ts';
+import { type Service, startService } from './service.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 const nowSecond = () => Math.floor(Date.now() / 1000);
@@ -33,16 +36,15 @@ interface ClientStats {
   counters: { sent: number };
 }
 
-interface ServerStats {
-  connections: number;
-  second: { shakes: number; hits: number; opens: number };
-  totals: Totals;
+/** The sum of every node's totals (each node's own share: see docs/cluster.md). */
+function clusterTotals(stats: Array<StatsDocument | null>): Totals | null {
+  const parts = stats.filter((s): s is StatsDocument => s !== null).map((s) => s.totals);
+  if (parts.length !== stats.length || parts.length === 0) return null;
+  return sumTotals(parts) as Totals;
 }
 
 export class Rehearsal {
-  private readonly children: Child[] = [];
-  /** every process started, ready or not, so that none outlives the rehearsal */
-  private readonly spawned: ChildProcess[] = [];
+  private readonly children = new ChildSet();
   private readonly problems: string[] = [];
   private aborted = false;
   private phase = 'start';
@@ -50,11 +52,14 @@ export class Rehearsal {
   private progressTimer: NodeJS.Timeout | null = null;
   private readonly startedAt = Date.now();
   private monitorUrl = '';
-  private adminUrl = '';
+  private service: Service | null = null;
+  private clients: Child[] = [];
   private clientUrls: string[] = [];
-  private readonly adminToken = randomBytes(24).toString('base64url');
   private readonly windows: PhaseWindow[] = [];
   private lastSent: { total: number; at: number } | null = null;
+  private lastConnected: { total: number; at: number } | null = null;
+  private connectedPeak = 0;
+  private memory: MemorySampler | null = null;
 
   constructor(
     private readonly cfg: RehearsalConfig,
@@ -64,7 +69,7 @@ export class Rehearsal {
 
   /** Why a failed run failed, as far as the children tell: who exited, with what, their last log lines. */
   diagnose(): string {
-    return this.children
+    return this.children.all
       .filter((c) => c.proc.exitCode !== null && c.proc.exitCode !== 0)
       .map((c) => `${c.name} exited with ${c.proc.exitCode}; ${c.logFile}:\n${tail(c.logFile)}`)
       .join('\n');
@@ -73,74 +78,98 @@ export class Rehearsal {
   /** Ctrl-C: stop every child now. */
   abort(): void {
     this.aborted = true;
-    for (const p of this.spawned) p.kill('SIGKILL');
+    this.children.killAll();
+  }
+
+  private async start(name: string, args: string[], env: NodeJS.ProcessEnv, readyTimeoutMs = 120_000): Promise<Child> {
+    const { command, args: argv } = hongbaoCommand(args);
+    return this.children.start({ name, command, args: argv, env, logFile: path.join(this.outDir, 'logs', `${name}.log`), readyTimeoutMs });
   }
 
   async run(): Promise<RehearsalReport> {
     const { cfg, outDir } = this;
-    const logs = path.join(outDir, 'logs');
-    mkdirSync(logs, { recursive: true });
+    mkdirSync(path.join(outDir, 'logs'), { recursive: true });
     mkdirSync(path.join(outDir, 'clients'), { recursive: true });
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'hongbao-rehearsal-data-'));
-    const env = { ...process.env, HONGBAO_SECRET: randomBytes(32).toString('base64url'), HONGBAO_ADMIN_TOKEN: this.adminToken };
-    const start = (name: string, args: string[], readyTimeoutMs = 60_000) =>
-      startChild(name, args, { env, logFile: path.join(logs, `${name}.log`), readyTimeoutMs, onSpawn: (p) => this.spawned.push(p) }).then((c) => {
-        this.children.push(c);
-        return c;
-      });
     try {
       // ---- processes
-      const monitor = await start('monitor', ['monitor', '--port', '0', '--out', outDir, '--quiet', '--lag-ms', '2000']);
-      this.monitorUrl = `http://127.0.0.1:${monitor.ready.port}`;
-      const serverArgs = ['server', '--port', '0', '--admin-port', '0', '--data', dataDir, '--monitor', this.monitorUrl];
-      if (cfg.threads !== null) serverArgs.push('--threads', String(cfg.threads));
+      const monitor = await this.start('monitor', ['monitor', '--port', '0', '--out', outDir, '--quiet', '--lag-ms', '2000'], process.env);
+      this.monitorUrl = `http://127.0.0.1:${monitor.ready?.port}`;
       const perUser = Math.ceil(Math.max(cfg.qps1, cfg.qps2) / cfg.users);
-      if (perUser * 4 > 50) serverArgs.push('--max-messages-per-second', String(perUser * 4));
-      const server = await start('server', serverArgs);
-      this.adminUrl = `http://127.0.0.1:${server.ready.adminPort}`;
-      const wsUrl = `ws://127.0.0.1:${server.ready.port}/ws`;
-      const dbFile = String(server.ready.db);
+      const serverArgs = perUser * 4 > 50 ? ['--max-messages-per-second', String(perUser * 4)] : [];
+      this.printer.note(cfg.nodes > 1 ? `starting a Redis Cluster and ${cfg.nodes} access nodes` : 'starting the server');
+      const service = await startService({
+        nodes: cfg.nodes,
+        threads: cfg.threads,
+        monitorUrl: this.monitorUrl,
+        serverArgs,
+        nodeArgs: cfg.nodeArgs,
+        outDir,
+        children: this.children,
+        log: (m) => this.printer.note(m),
+      });
+      this.service = service;
       this.printer.note(
-        `server: ${server.ready.engine} engine, ${server.ready.threads} thread(s), pid ${server.ready.pid}; live dashboard ${this.monitorUrl}/ ; output ${outDir}`,
+        `${service.store === 'sqlite' ? 'server' : `${service.nodes} access nodes on one port, Redis Cluster`}: ${service.engine} engine; live dashboard ${this.monitorUrl}/ ; output ${outDir}`,
       );
+      if (cfg.spareUser) {
+        const token = mintToken(service.secret, cfg.spareUser, Date.now() / 1000 + 86_400);
+        this.printer.note(
+          `the shake page, signed in as spare user ${cfg.spareUser} (it gets packets like the simulated users): ${pageLink(service.port, cfg.spareUser, token)}`,
+        );
+      }
+      this.memory = new MemorySampler(() => ({
+        nodes: service.pids().nodes,
+        redis: service.pids().redis,
+        clients: this.clients.flatMap((c) => [c.pid, ...((c.ready?.workerPids as number[] | undefined) ?? [])]),
+        monitor: [monitor.pid],
+      }));
+      this.memory.start();
       this.startProgress();
 
       // ---- connect
+      const env = { ...process.env, HONGBAO_SECRET: service.secret };
       const ranges = userRanges(cfg.users, cfg.usersPerProcess);
-      const connectStart = nowSecond();
-      await this.markPhase('connect', connectStart, 0);
-      const clients = await Promise.all(
+      const connectStart = Date.now();
+      await this.markPhase('connect', nowSecond(), 0);
+      this.clients = await Promise.all(
         ranges.map((r, i) =>
-          start(`clients-${i + 1}`, [
-            'clients',
-            '--server',
-            wsUrl,
-            '--users',
-            `${r.from}-${r.to}`,
-            '--total',
-            String(cfg.users),
-            '--monitor',
-            this.monitorUrl,
-            '--id',
+          this.start(
             `clients-${i + 1}`,
-            '--out',
-            path.join(outDir, 'clients', `clients-${i + 1}.json`),
-            '--quiet',
-            ...(cfg.generator ? ['--generator', cfg.generator] : []),
-          ]),
+            [
+              'clients',
+              '--server',
+              service.wsUrl,
+              '--users',
+              `${r.from}-${r.to}`,
+              '--total',
+              String(cfg.users),
+              '--monitor',
+              this.monitorUrl,
+              '--id',
+              `clients-${i + 1}`,
+              '--out',
+              path.join(outDir, 'clients', `clients-${i + 1}.json`),
+              '--quiet',
+              ...(cfg.generator ? ['--generator', cfg.generator] : []),
+            ],
+            env,
+          ),
         ),
       );
-      this.clientUrls = clients.map((c) => `http://127.0.0.1:${c.ready.controlPort}`);
+      this.clientUrls = this.clients.map((c) => `http://127.0.0.1:${c.ready?.controlPort}`);
       const connectDeadline = Date.now() + cfg.connectTimeoutSeconds * 1000;
       let connected = 0;
       while (!this.aborted && Date.now() < connectDeadline) {
         connected = (await this.clientStats()).reduce((sum, s) => sum + s.connected, 0);
+        this.connectedPeak = Math.max(this.connectedPeak, connected);
         if (connected === cfg.users) break;
         await sleep(250);
       }
-      const connectSeconds = (Date.now() - connectStart * 1000) / 1000;
+      const connectSeconds = (Date.now() - connectStart) / 1000;
       if (connected !== cfg.users) this.problems.push(`only ${connected} of ${cfg.users} users connected within ${cfg.connectTimeoutSeconds} s`);
-      this.printer.note(`connected ${connected.toLocaleString('en-US')} users in ${connectSeconds.toFixed(1)} s over ${clients.length} client process(es)`);
+      this.printer.note(
+        `connected ${connected.toLocaleString('en-US')} users in ${connectSeconds.toFixed(1)} s (${Math.round(connected / connectSeconds).toLocaleString('en-US')}/s) over ${this.clients.length} client process(es)`,
+      );
 
       // ---- timed phases, back to back. The whole load plan goes to every client process before
       // step 1 (the rate of each phase from its first second, then 0 from the drain's), so the load
@@ -162,7 +191,8 @@ export class Rehearsal {
             ratePerSecond: cfg.groupRate,
             recipientsPerPacket: cfg.recipients,
             userFrom: 1,
-            userTo: cfg.users,
+            // the spare user is one more user of the campaign's range: packets reach the page too
+            userTo: cfg.spareUser === cfg.users + 1 ? cfg.users + 1 : cfg.users,
             rule: cfg.groupRule,
             expiresInMs: 86_400_000,
           });
@@ -184,38 +214,42 @@ export class Rehearsal {
       const expired = await this.admin<{ expired: number; refundedCents: number }>('POST', '/admin/expire', {});
       this.printer.note(`drain: expired ${expired.expired} group packet(s), ${expired.refundedCents} cents refunded to their senders`);
       await sleep(1200);
-      const serverStats = await this.admin<ServerStats>('GET', '/stats');
+      const nodeStats = await service.stats();
+      const serverTotals = clusterTotals(nodeStats);
       const drainEnd = nowSecond() + 1;
       this.stopProgress();
 
-      // ---- stop clients, then the server, then the monitor
+      // ---- stop clients, then the nodes, then the monitor
       const tallies: FinalTally[] = [];
       for (const [i, url] of this.clientUrls.entries()) {
         try {
-          tallies.push(await httpJson<FinalTally>(`${url}/stop?drainMs=3000`, { method: 'POST', timeoutMs: 30_000 }));
+          tallies.push(await httpJson<FinalTally>(`${url}/stop?drainMs=3000`, { method: 'POST', timeoutMs: 120_000 }));
         } catch (err) {
           const file = path.join(outDir, 'clients', `clients-${i + 1}.json`);
           if (existsSync(file)) tallies.push(JSON.parse(readFileSync(file, 'utf8')) as FinalTally);
           else this.problems.push(`client process ${i + 1}: no final tally (${(err as Error).message})`);
         }
       }
-      for (const c of clients) {
-        const code = await stopChild(c, 'SIGTERM', 10_000, 5000);
-        if (code !== 0) this.problems.push(`${c.name} exited with ${code}; log ${c.logFile}:\n${tail(c.logFile)}`);
+      for (const c of this.clients) {
+        const exit = await c.stop('SIGTERM', 10_000, 5000);
+        if (exit.status !== 0) this.problems.push(`${c.name} exited with ${exit.status}; log ${c.logFile}:\n${tail(c.logFile)}`);
       }
-      const serverExit = await stopChild(server, 'SIGTERM', 60_000);
-      if (serverExit !== 0) this.problems.push(`the server exited with ${serverExit}; log ${server.logFile}:\n${tail(server.logFile)}`);
+      this.problems.push(...(await service.stopNodes()));
       await sleep(2200); // the monitor's lag: let it take the last pushes
-      const finished = await httpJson<FinishResult>(`${this.monitorUrl}/finish`, { method: 'POST', body: {}, timeoutMs: 180_000 });
-      const monitorExit = await stopChild(monitor, 'SIGTERM', 10_000, 5000);
-      if (monitorExit !== 0) this.problems.push(`the monitor exited with ${monitorExit}`);
+      const finished = await httpJson<FinishResult>(`${this.monitorUrl}/finish`, { method: 'POST', body: {}, timeoutMs: 300_000 });
+      const monitorExit = await monitor.stop('SIGTERM', 10_000, 5000);
+      if (monitorExit.status !== 0) this.problems.push(`the monitor exited with ${monitorExit.status}`);
+      this.memory.stop();
 
-      // ---- the ledger, read after the server exited
-      const ledgerCopy = path.join(outDir, 'ledger.db');
-      await copyDatabase(dbFile, ledgerCopy);
-      const check = checkLedger(ledgerCopy);
-      const items = readLedgerItems(ledgerCopy);
-      const reconciliation = reconcile({ check, items, serverTotals: serverStats.totals ?? null, tallies });
+      // ---- the money, read after the nodes stopped
+      const money = await service.money();
+      const reconciliation = reconcile({
+        check: money.check,
+        items: money.items,
+        serverTotals,
+        tallies,
+        pageUsers: cfg.spareUser ? [cfg.spareUser] : [],
+      });
 
       // ---- report
       const rows = readSeries(outDir);
@@ -225,13 +259,23 @@ export class Rehearsal {
       for (const t of tallies) for (const k of COUNTERS) clientCounters[k] += t.counters[k] ?? 0;
       const report: RehearsalReport = {
         ok: reconciliation.ok && this.problems.length === 0,
-        engine: String(server.ready.engine),
-        threads: Number(server.ready.threads),
+        engine: service.engine,
+        threads: service.threads,
+        nodes: service.nodes,
+        store: service.store,
         users: cfg.users,
-        clientProcesses: clients.length,
+        clientProcesses: this.clients.length,
         startedAt: new Date(this.startedAt).toISOString(),
         durationSeconds: Math.round((Date.now() - this.startedAt) / 100) / 10,
         config: { ...cfg, connectSeconds: Math.round(connectSeconds * 10) / 10 },
+        connections: {
+          peak: this.connectedPeak,
+          connectSeconds: Math.round(connectSeconds * 10) / 10,
+          perSecond: Math.round(connected / connectSeconds),
+          disconnects: clientCounters.disconnects,
+        },
+        perNode: perNodeFigures(service.names, nodeStats, rows),
+        memory: this.memory.report(this.connectedPeak),
         phases,
         ...moneyFrom(reconciliation),
         latency: summarize(mergeEncoded(tallies.map((t) => t.latency.histogram))),
@@ -244,9 +288,9 @@ export class Rehearsal {
           series: ['series.jsonl', 'series.csv'],
           phases: 'phases.json',
           plots: finished.plots.flatMap((p) => [p.svg, p.png].filter((f): f is string => f !== null).map((f) => path.relative(outDir, f))),
-          ledger: 'ledger.db',
-          tallies: clients.map((_, i) => `clients/clients-${i + 1}.json`),
-          logs: this.children.map((c) => path.relative(outDir, c.logFile)),
+          money: money.files,
+          tallies: this.clients.map((_, i) => `clients/clients-${i + 1}.json`),
+          logs: this.children.all.flatMap((c) => (c.logFile ? [path.relative(outDir, c.logFile)] : [])),
         },
         problems: this.problems,
       };
@@ -256,19 +300,22 @@ export class Rehearsal {
       return report;
     } finally {
       this.stopProgress();
-      for (const p of this.spawned) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-      rmSync(dataDir, { recursive: true, force: true });
+      this.memory?.stop();
+      this.children.killAll();
+      await this.service?.close().catch((err: Error) => this.printer.note(`could not stop the cluster cleanly: ${err.message}`));
+      this.children.killAll();
     }
   }
 
   // ---- helpers ---------------------------------------------------------------------------------
 
   private async admin<T = unknown>(method: string, route: string, body?: unknown): Promise<T> {
-    return httpJson<T>(`${this.adminUrl}${route}`, { method, body, token: this.adminToken, timeoutMs: 15_000 });
+    if (!this.service) throw new Error('no service');
+    return httpJson<T>(`${this.service.adminUrl(0)}${route}`, { method, body, token: this.service.adminToken, timeoutMs: 30_000 });
   }
 
   private async clientStats(): Promise<ClientStats[]> {
-    return Promise.all(this.clientUrls.map((u) => httpJson<ClientStats>(`${u}/stats`, { timeoutMs: 5000 })));
+    return Promise.all(this.clientUrls.map((u) => httpJson<ClientStats>(`${u}/stats`, { timeoutMs: 10_000 })));
   }
 
   /** Tell every client process the new rate from second `wanted`, or from a later second when that
@@ -316,7 +363,9 @@ export class Rehearsal {
     this.progressTimer = setInterval(() => {
       if (busy) return;
       busy = true;
-      void this.sampleProgress().finally(() => (busy = false));
+      void this.sampleProgress().finally(() => {
+        busy = false;
+      });
     }, 1000);
   }
 
@@ -326,40 +375,56 @@ export class Rehearsal {
   }
 
   private async sampleProgress(): Promise<void> {
-    const [server, clients, latest] = await Promise.all([
-      this.admin<ServerStats>('GET', '/stats').catch(() => null),
-      this.clientUrls.length ? this.clientStats().catch(() => null) : Promise.resolve(null),
+    const [latest, clients] = await Promise.all([
       httpJson<SeriesRow | null>(`${this.monitorUrl}/latest`).catch(() => null),
+      this.clientUrls.length ? this.clientStats().catch(() => null) : Promise.resolve(null),
     ]);
+    const at = Date.now();
     let clientQps: number | null = null;
+    let connected: number | null = null;
+    let connectRate: number | null = null;
     if (clients) {
-      const total = clients.reduce((sum, c) => sum + c.counters.sent, 0);
-      const at = Date.now();
-      if (this.lastSent) clientQps = ((total - this.lastSent.total) * 1000) / (at - this.lastSent.at);
-      this.lastSent = { total, at };
+      const sent = clients.reduce((sum, c) => sum + c.counters.sent, 0);
+      if (this.lastSent) clientQps = ((sent - this.lastSent.total) * 1000) / (at - this.lastSent.at);
+      this.lastSent = { total: sent, at };
+      connected = clients.reduce((sum, c) => sum + c.connected, 0);
+      this.connectedPeak = Math.max(this.connectedPeak, connected);
+      if (this.lastConnected) connectRate = ((connected - this.lastConnected.total) * 1000) / (at - this.lastConnected.at);
+      this.lastConnected = { total: connected, at };
     }
+    const server = latest?.server;
     this.printer.update({
       phase: this.phase,
-      elapsedSeconds: (Date.now() - this.startedAt) / 1000,
+      elapsedSeconds: (at - this.startedAt) / 1000,
       targetQps: this.phaseTarget,
       clientQps,
-      serverQps: server?.second.shakes ?? null,
-      hits: server?.second.hits ?? null,
-      opens: server?.second.opens ?? null,
-      connected: clients ? clients.reduce((sum, c) => sum + c.connected, 0) : null,
+      serverQps: server && server.processes > 0 ? server.shakes : null,
+      hits: server && server.processes > 0 ? server.hits : null,
+      opens: server && server.processes > 0 ? server.opens : null,
+      connected,
+      connectRate: this.phase === 'connect' ? connectRate : null,
       users: this.cfg.users,
       p99Ms: typeof latest?.client?.p99Ms === 'number' && latest.client.processes > 0 ? latest.client.p99Ms : null,
+      memoryGiB: this.memory ? this.memory.lastTotal / 1024 ** 3 : null,
     });
   }
 }
 
-/** A consistent single-file copy of a SQLite database (WAL folded in). */
-async function copyDatabase(from: string, to: string): Promise<void> {
-  rmSync(to, { force: true });
-  const db = new Database(from, { readonly: true, fileMustExist: true });
-  try {
-    await db.backup(to);
-  } finally {
-    db.close();
-  }
+/** Per access node: what it held and served (its /stats at the end of the run, its peak from the series). */
+function perNodeFigures(names: string[], stats: Array<StatsDocument | null>, rows: SeriesRow[]): NodeFigures[] {
+  return names.map((name, i) => {
+    const s = stats[i];
+    const id = `server-${name}`;
+    let peak = 0;
+    for (const r of rows) peak = Math.max(peak, r.nodes?.[id]?.connections ?? (names.length === 1 ? (r.server.connections ?? 0) : 0));
+    return {
+      name,
+      connectionsPeak: peak,
+      shakes: s?.cumulative.shakes ?? null,
+      hits: s?.cumulative.hits ?? null,
+      opens: s?.cumulative.opens ?? null,
+      unavailable: s?.cumulative.unavailable ?? null,
+      heapMb: s?.heapMb ?? [],
+    };
+  });
 }

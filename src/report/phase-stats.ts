@@ -20,6 +20,9 @@ export interface PhaseStats {
   clientQps: number;
   serverQps: number;
   latency: { p50Ms: number; p90Ms: number; p99Ms: number; p999Ms: number; maxMs: number; count: number };
+  /** per second over the phase: the fewest shakes the servers served, the largest p99, the fewest and
+   *  most shake packets released (the floors of the seed run are judged by these) */
+  perSecond: { serverQpsMin: number; serverQpsMax: number; p99MsMax: number; releasedMin: number; releasedMax: number };
   hitsPerSecond: number;
   releasedPerSecond: number;
   createsPerSecond: number;
@@ -35,6 +38,8 @@ export function median(values: number[]): number {
 }
 
 const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+const min = (values: number[]) => (values.length ? Math.min(...values) : 0);
+const max = (values: number[]) => (values.length ? Math.max(...values) : 0);
 const mean = (values: number[]) => (values.length ? Math.round((values.reduce((a, b) => a + b, 0) / values.length) * 10) / 10 : 0);
 
 export function phaseStats(rows: SeriesRow[], window: PhaseWindow): PhaseStats {
@@ -49,6 +54,13 @@ export function phaseStats(rows: SeriesRow[], window: PhaseWindow): PhaseStats {
     clientQps: median(inside.map((r) => n(r.client.sent))),
     serverQps: median(serverRows.map((r) => n(r.server.shakes))),
     latency,
+    perSecond: {
+      serverQpsMin: min(serverRows.map((r) => n(r.server.shakes))),
+      serverQpsMax: max(serverRows.map((r) => n(r.server.shakes))),
+      p99MsMax: max(inside.map((r) => n(r.client.p99Ms))),
+      releasedMin: min(serverRows.map((r) => n(r.server.released))),
+      releasedMax: max(serverRows.map((r) => n(r.server.released))),
+    },
     hitsPerSecond: mean(serverRows.map((r) => n(r.server.hits))),
     releasedPerSecond: mean(serverRows.map((r) => n(r.server.released))),
     createsPerSecond: mean(serverRows.map((r) => n(r.server.creates))),

@@ -27,6 +27,9 @@ export interface FlowReconciliation {
 export interface Reconciliation {
   ok: boolean;
   differences: string[];
+  /** what the ledger paid to the spare users a person may drive from the shake page (no simulated
+   *  client tallies them; their items count as received by "the page") */
+  page: { users: number[]; hits: CountCents; shares: CountCents };
   shake: FlowReconciliation;
   group: FlowReconciliation & { packets: { ledger: number; notified: number } };
   ledgerCheck: { ok: boolean; differences: string[] };
@@ -37,6 +40,30 @@ export interface ReconcileInput {
   items: LedgerItems;
   serverTotals: Totals | null;
   tallies: FinalTally[];
+  /** users signed in on the shake page, not simulated (the rehearsal's spare user) */
+  pageUsers?: number[];
+}
+
+/** What the ledger paid to `users`, as a tally (the page keeps none the rehearsal could read). */
+function pageTally(items: LedgerItems, users: Set<number>): FinalTally {
+  const hits = items.hits.filter(([, user]) => users.has(user));
+  const shares = items.shares.filter(([, user]) => users.has(user));
+  const sumOf = (list: Array<[number, number, number]>) =>
+    cc(
+      list.length,
+      list.reduce((a, [, , c]) => a + c, 0),
+    );
+  return {
+    id: 'page',
+    users: { from: 0, to: 0, total: 0 },
+    startedAt: 0,
+    endedAt: 0,
+    counters: {} as FinalTally['counters'],
+    latency: { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0, histogram: '' },
+    openLatency: { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0 },
+    shake: { received: sumOf(hits), packets: hits },
+    group: { notified: [], received: sumOf(shares), shares },
+  };
 }
 
 const MAX_ITEM_DIFFERENCES = 20;
@@ -69,7 +96,10 @@ function compareItems(what: string, ledger: Map<string, number>, clients: Map<st
 }
 
 export function reconcile(input: ReconcileInput): Reconciliation {
-  const { check, items, serverTotals, tallies } = input;
+  const { check, items, serverTotals } = input;
+  const pageUsers = new Set(input.pageUsers ?? []);
+  const page = pageUsers.size > 0 ? pageTally(items, pageUsers) : null;
+  const tallies = page ? [...input.tallies, page] : input.tallies;
   const differences: string[] = [];
   const diff = (msg: string) => void differences.push(msg);
   for (const d of check.differences) diff(`ledger check: ${d}`);
@@ -167,6 +197,7 @@ export function reconcile(input: ReconcileInput): Reconciliation {
   return {
     ok: differences.length === 0,
     differences,
+    page: { users: [...pageUsers], hits: page?.shake.received ?? cc(0, 0), shares: page?.group.received ?? cc(0, 0) },
     shake: {
       ledger: shakeLedger,
       server: shakeServer,

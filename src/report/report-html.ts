@@ -1,5 +1,6 @@
 // report.html: one self-contained page (inline SVG plots, tables, no external resources).
 import type { RehearsalReport } from './report-json.ts';
+import { seedComparison } from './seed.ts';
 import { countCents } from './summary-table.ts';
 
 export interface HtmlPlot {
@@ -100,6 +101,18 @@ export function reportHtml(report: RehearsalReport, plots: HtmlPlot[]): string {
     Object.entries(report.clientCounters).map(([k, v]) => [k, v]),
   );
   const lat = report.latency;
+  const [seedHead, ...seedRows] = seedComparison(report);
+  const seed = htmlTable(seedHead, seedRows);
+  const c = report.memory.classes;
+  const memory = htmlTable(
+    ['process class', 'processes', 'peak RSS (MiB)', 'largest one (MiB)', 'per connection (B)'],
+    (['nodes', 'clients', 'redis', 'monitor'] as const).map((k) => [k, c[k].processes, c[k].peakMiB, c[k].largestMiB, c[k].bytesPerConnection ?? '-']),
+  );
+  const nodes = htmlTable(
+    ['node', 'peak connections', 'shakes', 'hits', 'opens', 'unavailable'],
+    report.perNode.map((n) => [n.name, n.connectionsPeak, n.shakes ?? '-', n.hits ?? '-', n.opens ?? '-', n.unavailable ?? '-']),
+  );
+  const s = report.memory.slab;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Hongbao rehearsal ${escapeHtml(report.startedAt)}</title>
@@ -117,8 +130,11 @@ code { background: #f4f4f4; padding: 0 3px; }
 </style></head><body>
 <h1>Hongbao rehearsal</h1>
 <p>${escapeHtml(report.startedAt)} · ${report.users.toLocaleString('en-US')} users in ${report.clientProcesses} client process(es) ·
-${escapeHtml(report.engine)} engine, ${report.threads} server thread(s) · ${report.durationSeconds} s</p>
+${escapeHtml(report.engine)} engine, ${report.nodes > 1 ? `${report.nodes} access nodes on a Redis Cluster` : `one server, ${report.threads} thread(s)`} · ${report.durationSeconds} s ·
+${report.connections.peak.toLocaleString('en-US')} connected at the peak, in ${report.connections.connectSeconds} s (${report.connections.perSecond.toLocaleString('en-US')}/s)</p>
 ${verdict}
+<h2>Beside the seed's published figures</h2>
+${seed}
 <h2>Phases</h2>
 ${phases}
 <p>Latency is measured from each shake's intended send time (open loop, no coordinated omission):
@@ -126,6 +142,13 @@ p50 ${lat.p50Ms} ms, p90 ${lat.p90Ms} ms, p99 ${lat.p99Ms} ms, p99.9 ${lat.p999M
 <h2>Money (count / cents)</h2>
 <p>Shake counts are packets, group counts are shares. The ledger is read after the server drained and exited.</p>
 ${money}
+<h2>Memory</h2>
+<p>Peak RSS per process class (summed over its processes at one sample), and the kernel's slab (socket
+buffers and the structures of every connection, from /proc/meminfo): ${s.startMiB} MiB at the start, ${s.peakMiB} MiB at the peak
+(+${s.growthMiB} MiB${s.bytesPerConnection === null ? '' : `, ${s.bytesPerConnection} B per connection pair`}). The machine went from
+${report.memory.machine.startMiB} to ${report.memory.machine.peakMiB} MiB used of ${report.memory.machine.totalMiB}.</p>
+${memory}
+${report.perNode.length > 1 ? `<h2>Access nodes</h2>\n${nodes}` : ''}
 <h2>Plots</h2>
 ${plots.map((p) => `<figure aria-label="${escapeHtml(p.title)}">${inlineSvg(p.svg)}</figure>`).join('\n')}
 <h2>Client counters</h2>

@@ -4,6 +4,19 @@ import type { PhaseStats } from './phase-stats.ts';
 import type { Reconciliation } from './reconcile.ts';
 import type { LatencySummary } from '../simulator/histogram.ts';
 import type { Counters } from '../simulator/tally.ts';
+import type { MemoryBlock } from '../rehearsal/memory.ts';
+
+/** One access node's share of a run. */
+export interface NodeFigures {
+  name: string;
+  connectionsPeak: number;
+  shakes: number | null;
+  hits: number | null;
+  opens: number | null;
+  unavailable: number | null;
+  /** V8 heap committed per thread at the end, MiB */
+  heapMb: number[];
+}
 
 export interface MoneyBlock {
   issued: CountCents;
@@ -16,11 +29,19 @@ export interface RehearsalReport {
   ok: boolean;
   engine: string;
   threads: number;
+  /** access nodes (1: the single server) */
+  nodes: number;
+  /** where the money lived: the server's SQLite ledger, or Redis Cluster with a journal per node */
+  store: 'sqlite' | 'redis-cluster';
   users: number;
   clientProcesses: number;
   startedAt: string;
   durationSeconds: number;
   config: Record<string, unknown>;
+  /** users connected at the peak, how long connecting took, at what rate, and connections lost later */
+  connections: { peak: number; connectSeconds: number; perSecond: number; disconnects: number };
+  perNode: NodeFigures[];
+  memory: MemoryBlock;
   phases: PhaseStats[];
   /** ledger figures (count = packets); `clients` what the clients tallied */
   shake: MoneyBlock & { clients: { received: CountCents } };

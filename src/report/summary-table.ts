@@ -2,6 +2,7 @@
 // Returns a string so it can be tested.
 import type { CountCents } from '../engine/types.ts';
 import type { RehearsalReport } from './report-json.ts';
+import { seedComparison } from './seed.ts';
 
 export function table(rows: string[][], rightAligned: (i: number) => boolean = (i) => i > 0): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -57,19 +58,47 @@ export function moneyTable(report: RehearsalReport): string {
 }
 
 export function summaryTable(report: RehearsalReport): string {
+  const sources = report.store === 'sqlite' ? 'ledger, server' : `Redis, ${report.nodes} node journals`;
   const verdict = report.ok
-    ? `RECONCILED: ledger, server and ${report.clientProcesses} client process(es) agree to the cent`
+    ? `RECONCILED: ${sources} and ${report.clientProcesses} client process(es) agree to the cent`
     : `FAILED:\n${[...report.reconciliation.differences, ...report.problems].map((d) => `  - ${d}`).join('\n')}`;
   const lat = report.latency;
+  const service = report.nodes > 1 ? `${report.nodes} access nodes on a Redis Cluster` : `1 server, ${report.threads} thread(s)`;
   return [
-    `rehearsal: ${int(report.users)} users, ${report.clientProcesses} client process(es), ${report.engine} engine, ${report.threads} server thread(s), ${report.durationSeconds} s`,
+    `rehearsal: ${int(report.users)} users, ${report.clientProcesses} client process(es), ${report.engine} engine, ${service}, ${report.durationSeconds} s`,
+    `connections: peak ${int(report.connections.peak)}, connected in ${report.connections.connectSeconds} s (${int(report.connections.perSecond)}/s), ${int(report.connections.disconnects)} lost later`,
+    memoryLine(report),
+    ...(report.nodes > 1 ? [nodeLine(report)] : []),
     '',
     phaseTable(report),
     '',
     moneyTable(report),
     '',
+    table(seedComparison(report), () => false),
+    '',
     `shake latency over the run (from the intended send time): p50 ${ms(lat.p50Ms)} ms, p90 ${ms(lat.p90Ms)} ms, p99 ${ms(lat.p99Ms)} ms, p99.9 ${ms(lat.p999Ms)} ms, max ${ms(lat.maxMs)} ms (${int(lat.count)} shakes)`,
     verdict,
     '',
   ].join('\n');
+}
+
+const mib = (v: number) => `${int(v)} MiB`;
+const perConn = (b: number | null) => (b === null ? '' : ` (${int(b)} B/conn)`);
+
+export function memoryLine(report: RehearsalReport): string {
+  const m = report.memory;
+  const c = m.classes;
+  return (
+    `memory at the peak: nodes ${mib(c.nodes.peakMiB)}${perConn(c.nodes.bytesPerConnection)}, clients ${mib(c.clients.peakMiB)}${perConn(c.clients.bytesPerConnection)}, ` +
+    `Redis ${mib(c.redis.peakMiB)}, monitor ${mib(c.monitor.peakMiB)}; kernel slab +${mib(m.slab.growthMiB)}${perConn(m.slab.bytesPerConnection)}; ` +
+    `machine ${mib(m.machine.startMiB)} -> ${mib(m.machine.peakMiB)} used of ${mib(m.machine.totalMiB)}`
+  );
+}
+
+/** The spread of connections and work over the access nodes. */
+export function nodeLine(report: RehearsalReport): string {
+  const conns = report.perNode.map((n) => n.connectionsPeak).sort((a, b) => a - b);
+  const shakes = report.perNode.map((n) => n.shakes ?? 0).sort((a, b) => a - b);
+  const mid = (v: number[]) => v[v.length >> 1] ?? 0;
+  return `per node: connections ${int(conns[0] ?? 0)}..${int(conns[conns.length - 1] ?? 0)} (median ${int(mid(conns))}), shakes served ${int(shakes[0] ?? 0)}..${int(shakes[shakes.length - 1] ?? 0)}`;
 }
