@@ -38,6 +38,14 @@ if (spawnSync('npm', ['run', '--silent', 'build:web'], { stdio: 'inherit' }).sta
   process.exit(1);
 }
 
+// The children the tests start through bin/hongbao.js (rehearsal, cluster nodes) run the compiled code.
+console.error('# compiling the sources (npm run build:ts)');
+if (spawnSync('npm', ['run', '--silent', 'build:ts'], { stdio: 'inherit' }).status !== 0) {
+  console.error('# build:ts failed');
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
 function runAva(engine) {
   return new Promise((resolve) => {
     const counts = { passed: 0, failed: 0, skipped: 0 };

@@ -2,6 +2,8 @@
 // native/core). The addon's state is process-global, so every worker thread that opens it shares
 // one engine. Calls return synchronously; misuse errors from the addon become EngineInputError.
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { ROOT } from '../paths.ts';
 import {
   EngineInputError,
   type AmountRule,
@@ -66,7 +68,7 @@ let binding: NativeBinding | undefined;
 function loadBinding(): NativeBinding {
   if (binding) return binding;
   try {
-    binding = createRequire(import.meta.url)('../../native/node/binding.cjs') as NativeBinding;
+    binding = createRequire(import.meta.url)(join(ROOT, 'native/node/binding.cjs')) as NativeBinding;
   } catch (cause) {
     throw new Error('native engine not built: run `npm run build:native` (or set HONGBAO_ENGINE=ts)', { cause });
   }

@@ -3,7 +3,8 @@
 // another worker thread turns into a client with `connectLedgerPort`, so every thread of the
 // process commits through the one writer. A commit copies the batch's arrays before it returns.
 import { once } from 'node:events';
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { moduleWorker, sibling } from '../process/worker-thread.ts';
 import {
   LedgerDivergenceError,
   LedgerUnavailableError,
@@ -173,13 +174,9 @@ export class SqliteLedger extends PortLedger {
   }
 }
 
-/** Starts the TypeScript writer. On Node 20, `--import tsx` in a worker's execArgv does not make
- *  its entry file loadable, so a tiny script loads it through tsx's API. */
+/** Starts the writer thread (compiled, or from the sources through tsx). */
 function startWriter(data: WriterData): Worker {
-  const entry = new URL('./writer-thread.ts', import.meta.url).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`;
-  return new Worker(boot, { eval: true, workerData: data, transferList: [data.port], name: 'hongbao-ledger-writer' });
+  return moduleWorker(sibling(import.meta.url, 'writer-thread'), { workerData: data, transferList: [data.port], name: 'hongbao-ledger-writer' });
 }
 
 /** Opens (creating if needed) the ledger database at `path` and starts its writer thread. */

@@ -9,9 +9,12 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from '../paths.ts';
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { ROOT };
+/** The entry every child runs: bin/hongbao.js picks the compiled code when it is up to date. */
+export const BIN = path.join(ROOT, 'bin/hongbao.js');
+/** The sources' entry (tests that must run the sources as they are). */
 export const CLI = path.join(ROOT, 'src/cli.ts');
 
 /** The first JSON line with `"event": "ready"` a child prints; each command adds its own fields. */
@@ -48,9 +51,10 @@ export interface ChildOptions {
   onSpawn?: (proc: ChildProcess) => void;
 }
 
-/** The argv of `hongbao <args>` run from the sources (tsx), with optional Node flags before it. */
+/** The argv of `hongbao <args>` (through bin/hongbao.js: compiled when built, else the sources),
+ *  with optional Node flags before it. */
 export function hongbaoCommand(args: string[], nodeArgs: string[] = []): { command: string; args: string[] } {
-  return { command: process.execPath, args: [...nodeArgs, '--import', 'tsx', CLI, ...args] };
+  return { command: process.execPath, args: [...nodeArgs, BIN, ...args] };
 }
 
 /** The last lines of a log, indented, to show why a child failed. */

@@ -1,7 +1,8 @@
 // Starts the public apps: one per worker thread (native engine, --threads > 1), or a single one on
 // the main thread (TS engine, or one thread). Either way the main thread talks to each over a
 // MessagePort, so the rest of the server does not care which.
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { moduleWorker, sibling } from '../process/worker-thread.ts';
 import type { Engine } from '../engine/types.ts';
 import type { SqliteLedger } from '../ledger/sqlite-ledger.ts';
 import { runApp } from './app.ts';
@@ -68,13 +69,6 @@ export interface StartAppsOptions {
   onDeath(index: number, reason: string): void;
 }
 
-/** Worker threads do not get tsx from execArgv on Node 20: a tiny script loads the entry through tsx's API. */
-function bootScript(): string {
-  const entry = new URL('./worker.ts', import.meta.url).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  return `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`;
-}
-
 export function startApps(o: StartAppsOptions): AppHandle[] {
   if (o.inProcess) {
     const [config] = o.configs;
@@ -90,8 +84,7 @@ export function startApps(o: StartAppsOptions): AppHandle[] {
   return o.configs.map((config) => {
     const ledgerPort = o.ledger.createPort();
     const data: WorkerData = { config, ledgerPort };
-    const worker = new Worker(bootScript(), {
-      eval: true,
+    const worker = moduleWorker(sibling(import.meta.url, 'worker'), {
       workerData: data,
       transferList: [ledgerPort],
       name: `hongbao-app-${config.index}`,

@@ -4,7 +4,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, SRC } from '../paths.ts';
 
 export interface StaticFile {
   body: Buffer;
@@ -66,9 +67,7 @@ export function lookupStatic(files: StaticFiles, method: string, url: string): S
 }
 
 /** The repository's dist/web folder (built by `npm run build:web`). */
-export const WEB_DIST = fileURLToPath(new URL('../../dist/web/', import.meta.url));
-
-const SRC = fileURLToPath(new URL('../', import.meta.url)); // src/
+export const WEB_DIST = join(ROOT, 'dist/web');
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -95,7 +94,7 @@ export function webPageStale(page: 'shake' | 'dashboard'): boolean {
  */
 export async function loadWebPage(page: 'shake' | 'dashboard'): Promise<StaticFiles> {
   if (webPageStale(page)) {
-    const { buildWeb } = await import('../../scripts/build-web.mjs');
+    const { buildWeb } = await import(pathToFileURL(join(ROOT, 'scripts/build-web.mjs')).href);
     await buildWeb({ pages: [page] });
   }
   for (let attempt = 1; ; attempt++) {

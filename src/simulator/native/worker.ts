@@ -4,13 +4,14 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { ROOT } from '../../paths.ts';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { WorkerCommand, WorkerConfig, WorkerEvent } from './protocol.ts';
 import { zeroWorkerCounters } from './seconds.ts';
 
-const DEFAULT_BINARY = fileURLToPath(new URL('../../../target/release/hongbao-loadgen', import.meta.url));
+const DEFAULT_BINARY = join(ROOT, 'target/release/hongbao-loadgen');
 
 /** The worker binary: $HONGBAO_LOADGEN_BIN, else target/release/hongbao-loadgen; a clear error when it is not built. */
 export function loadgenBinary(explicit?: string): string {
