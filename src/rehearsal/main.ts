@@ -21,6 +21,8 @@ interface Preset {
   groupTotal?: number;
   generator?: GeneratorKind;
   connectTimeout: number;
+  /** Node flags of the server processes */
+  nodeArgs?: string[];
 }
 
 /** `default`: a few minutes on one machine, one server. `seed`: the reference experiment at full
@@ -39,6 +41,9 @@ export const PRESETS: Record<'default' | 'seed', Preset> = {
     groupTotal: 20_000,
     generator: 'native',
     connectTimeout: 300,
+    // 56 nodes of ~18,000 users each: a small young generation and V8's size-over-speed choices keep
+    // a node under ~100 MiB RSS with its users (docs/rehearsal.md), at a load of ~1,000 shakes/s each
+    nodeArgs: ['--max-semi-space-size=1', '--optimize-for-size'],
   },
 };
 
@@ -94,7 +99,7 @@ environment: HONGBAO_ENGINE=native|ts selects the servers' engine (default nativ
     min: 0,
     value: 'ID',
   })
-  .list('node-args', 'Node flags for the server processes (e.g. --max-semi-space-size=1)', { value: 'F[,F]' })
+  .list('node-args', 'Node flags for the server processes (default: the preset; seed: --max-semi-space-size=1,--optimize-for-size)', { value: 'F[,F]' })
   .string('out', 'output folder (default ./rehearsal-<timestamp>)', { value: 'DIR' });
 
 function rangeRule(name: string, raw: string): AmountRule {
@@ -149,7 +154,7 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
     threads: v.threads ?? null,
     nodes,
     spareUser: v.spareUser ?? users + 1,
-    nodeArgs: v.nodeArgs,
+    nodeArgs: v.nodeArgs.length > 0 ? v.nodeArgs : (preset.nodeArgs ?? []),
   };
   return { config, out: path.resolve(v.out ?? `rehearsal-${timestamp()}`) };
 }
