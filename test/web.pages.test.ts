@@ -4,6 +4,7 @@
 import anyTest, { type TestFn } from 'ava';
 import type { Page } from 'playwright-core';
 import { CreateStatus, type Totals } from '../src/engine/types.ts';
+import { Collector } from '../src/monitor/collector.ts';
 import { startFakeServer, type FakePacket, type FakeServer } from './helpers/web-fake.ts';
 import { DESKTOP, launchChromium, newPage, PHONE, screenshot, type Headless } from './helpers/web-browser.ts';
 
@@ -175,6 +176,33 @@ test('the dashboard moves every second and turns red on a one-cent gap', async (
   t.regex(await page.locator('#recon-verdict').innerText(), /MISMATCH/, 'said in words, not only in colour');
   t.regex(await page.locator('tr[data-flow="shake"]').innerText(), /-¥0\.01/, 'the gap of one cent is shown');
   await screenshot(page, 'fake-phone-dashboard-red', false);
+  t.deepEqual(errors, [], 'no script errors');
+  await page.context().close();
+});
+
+test('the dashboard shows the access nodes of a cluster, each with its connections and load, and sums their books', async (t) => {
+  const { fake, chrome } = t.context;
+  // the monitor's own alignment (src/monitor/collector.ts) of three nodes' pushes, as the rehearsal runs it
+  const collector = new Collector(0);
+  const base = Math.floor(Date.now() / 1000) + 60; // seconds of its own, after the other tests'
+  for (let s = base; s < base + 3; s++) {
+    for (const [i, id] of ['server-node-1', 'server-node-2', 'server-node-3'].entries()) {
+      collector.add({
+        source: 'server',
+        id,
+        second: s,
+        counters: { shakes: 100 * (i + 1), hits: i, opens: 0, connections: 1000 + i, loopDelayMs: 2, totals: totals(100) },
+      });
+    }
+  }
+  for (const row of collector.takeUpTo()) fake.feed.publishRow(row);
+  const { page, errors } = await newPage(chrome, DESKTOP);
+  await page.goto(`${fake.url}/dashboard/`);
+  await page.locator('#nodes:not([hidden])').waitFor();
+  t.is(await page.locator('#nodes-rows tr').count(), 3, 'one row per node');
+  t.regex(await page.locator('#nodes-rows tr').first().innerText(), /node-1\s+1,000\s+100/, 'node 1: its connections and shakes/s');
+  t.regex(await page.locator('#nodes-summary').innerText(), /3 nodes: 3,003 connections \(1,000 to 1,002 a node\), 600 shakes\/s/, 'the spread in a sentence');
+  t.regex(await page.locator('tr[data-flow="shake"]').innerText(), /30\b/, "the books are every node's summed (3 x 10 shake packets)");
   t.deepEqual(errors, [], 'no script errors');
   await page.context().close();
 });

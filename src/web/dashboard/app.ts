@@ -193,10 +193,43 @@ function add(p: DashboardPoint, draw = true): void {
   if (draw) show();
 }
 
+/** The access nodes of a cluster, this second (the section stays hidden for one server). */
+function nodes(p: DashboardPoint): void {
+  const list = p.nodes ? Object.entries(p.nodes).sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })) : [];
+  $('nodes').hidden = list.length === 0;
+  if (list.length === 0) return;
+  const conns = list.map(([, n]) => n.connections);
+  $('nodes-summary').textContent =
+    `${list.length} nodes: ${int.format(conns.reduce((a, b) => a + b, 0))} connections (${int.format(Math.min(...conns))} to ${int.format(Math.max(...conns))} a node), ` +
+    `${int.format(list.reduce((a, [, n]) => a + n.shakes, 0))} shakes/s`;
+  $('nodes-rows').replaceChildren(
+    ...list.map(([id, n]) => {
+      const tr = document.createElement('tr');
+      const cells = [
+        id.replace(/^server-/, ''),
+        int.format(n.connections),
+        int.format(n.shakes),
+        int.format(n.hits),
+        int.format(n.opens),
+        ms.format(n.loopDelayMs),
+      ];
+      cells.forEach((text, i) => {
+        const cell = document.createElement(i === 0 ? 'th' : 'td');
+        if (i === 0) cell.setAttribute('scope', 'row');
+        else cell.className = 'num';
+        cell.textContent = text;
+        tr.append(cell);
+      });
+      return tr;
+    }),
+  );
+}
+
 function show(): void {
   const last = points[points.length - 1];
   if (!last) return;
   tiles(last);
+  nodes(last);
   reconciliation(last);
   redraw();
   document.documentElement.dataset.lastSecond = String(last.second);

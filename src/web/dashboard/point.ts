@@ -38,6 +38,17 @@ export interface DashboardPoint {
   totals: Totals | null;
   /** What the clients tallied as received since the feed started (null while no client reported). */
   clientReceived: { shake: CountCents; group: CountCents } | null;
+  /** Per access node (a cluster), this second: its connections and what it served; absent for one server. */
+  nodes?: Record<string, NodeSecond>;
+}
+
+/** One access node's second (src/monitor/collector.ts NodeSecond). */
+export interface NodeSecond {
+  connections: number;
+  shakes: number;
+  hits: number;
+  opens: number;
+  loopDelayMs: number;
 }
 
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
@@ -153,6 +164,8 @@ export interface AlignedRow {
   server: Record<string, number>;
   /** The engine totals the server pushed for that second. */
   serverTotals?: unknown;
+  /** Per access node of a cluster. */
+  nodes?: Record<string, NodeSecond>;
 }
 
 /** A point from the monitor's own aligned row (its latency percentiles are exact HDR merges). */
@@ -188,6 +201,7 @@ export function pointFromAlignedRow(row: AlignedRow, carry: FeedCarry): Dashboar
     clientsConnected: clients > 0 ? num(cl.connected) : null,
     totals: carry.totals,
     clientReceived: carry.received ? { shake: { ...carry.received.shake }, group: { ...carry.received.group } } : null,
+    ...(row.nodes ? { nodes: row.nodes } : {}),
   };
 }
 
