@@ -94,7 +94,7 @@ export class ClusterNode {
       node: this.o.node,
       liveNodes: this.engine.liveNodes,
       lease: this.lease?.state ?? { supply: null, liveNodes: [], leased: 0, reclaimedByThisNode: 0, calls: 0, failedCalls: 0, lastError: null },
-      store: { ...this.store.counts },
+      store: { ...this.store.counts, byFn: { ...this.store.counts.byFn } },
       presence: this.presenceReady ? { ...this.presenceReady.counts } : { logins: 0, inboxDelivered: 0, published: 0, received: 0, kicks: 0 },
       doubts: { ...this.settler.counts, pending: this.settler.pending },
     };

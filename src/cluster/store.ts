@@ -60,8 +60,8 @@ export class ClusterStore {
   private readonly waitMs: number;
   private readonly log: (message: string) => void;
   private refreshing = false;
-  /** Round trips and calls, for bench:cluster and /stats. */
-  readonly counts = { pipelines: 0, calls: 0, refused: 0, inDoubt: 0 };
+  /** Round trips and calls (also by function), for bench:cluster and /stats. */
+  readonly counts = { pipelines: 0, calls: 0, refused: 0, inDoubt: 0, byFn: {} as Record<string, number> };
 
   private constructor(
     readonly cluster: Cluster,
@@ -150,6 +150,7 @@ export class ClusterStore {
       if (/MOVED|ASK|no master ready|CLUSTERDOWN|Connection is closed|Stream isn't writeable/.test(o.error)) this.refresh();
     }
     this.counts.calls += calls.length;
+    for (const c of calls) this.counts.byFn[c.fn] = (this.counts.byFn[c.fn] ?? 0) + 1;
     return out;
   }
 

@@ -5,7 +5,7 @@
 // by signal N is 128 + N). A `ChildSet` remembers what it started, so that nothing outlives a tool
 // that fails: `stopAll`, and SIGKILL of every survivor when the process exits.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -132,7 +132,9 @@ export function startChild(o: ChildOptions): Promise<Child> {
   const child = new Child(o.name, proc, o.logFile);
   let log: WriteStream | null = null;
   if (o.logFile) {
+    mkdirSync(path.dirname(o.logFile), { recursive: true });
     log = createWriteStream(o.logFile);
+    log.on('error', () => undefined); // a log that cannot be written must not take the tool down
     proc.stderr?.pipe(log);
   } else proc.stderr?.resume();
   const timeoutMs = o.readyTimeoutMs ?? 60_000;

@@ -19,6 +19,8 @@ import type { StatsDocument } from '../server/server.ts';
 export interface ServiceOptions {
   /** access nodes: 1 is the single server (SQLite), more a cluster on Redis */
   nodes: number;
+  /** a cluster even with one node (benches comparing a cluster node with the single server) */
+  cluster?: boolean;
   threads: number | null;
   monitorUrl: string;
   serverArgs: string[];
@@ -60,7 +62,7 @@ export interface Service {
 }
 
 export async function startService(o: ServiceOptions): Promise<Service> {
-  return o.nodes > 1 ? ClusterService.start(o) : SingleService.start(o);
+  return (o.cluster ?? o.nodes > 1) ? ClusterService.start(o) : SingleService.start(o);
 }
 
 class SingleService implements Service {
