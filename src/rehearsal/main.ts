@@ -6,6 +6,7 @@ import type { AmountRule } from '../engine/types.ts';
 import { summaryTable } from '../report/summary-table.ts';
 import { GENERATORS, type GeneratorKind } from '../simulator/generator.ts';
 import { defaultGroupTotal, defaultSupplyTotal, type RehearsalConfig } from './phases.ts';
+import { preflight } from './preflight.ts';
 import { ProgressPrinter } from './progress.ts';
 import { Rehearsal } from './run.ts';
 
@@ -100,7 +101,11 @@ environment: HONGBAO_ENGINE=native|ts selects the servers' engine (default nativ
     value: 'ID',
   })
   .list('node-args', 'Node flags for the server processes (default: the preset; seed: --max-semi-space-size=1,--optimize-for-size)', { value: 'F[,F]' })
-  .string('out', 'output folder (default ./rehearsal-<timestamp>)', { value: 'DIR' });
+  .string('out', 'output folder (default ./rehearsal-<timestamp>)', { value: 'DIR' })
+  .bool('force', 'start a large run even when the preflight check finds it will not fit or finds leftovers of an earlier run');
+
+/** From this many users on, a run checks the machine first (src/rehearsal/preflight.ts). */
+const LARGE_RUN_USERS = 200_000;
 
 function rangeRule(name: string, raw: string): AmountRule {
   const m = /^(\d+)-(\d+)$/.exec(raw);
@@ -112,7 +117,7 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 }
 
-export function parseConfig(argv: string[]): { config: RehearsalConfig; out: string } | 'help' {
+export function parseConfig(argv: string[]): { config: RehearsalConfig; out: string; force: boolean } | 'help' {
   const v = flags.parse(argv);
   if (v.help) return 'help';
   const preset = PRESETS[v.preset as keyof typeof PRESETS];
@@ -156,7 +161,7 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
     spareUser: v.spareUser ?? users + 1,
     nodeArgs: v.nodeArgs.length > 0 ? v.nodeArgs : (preset.nodeArgs ?? []),
   };
-  return { config, out: path.resolve(v.out ?? `rehearsal-${timestamp()}`) };
+  return { config, out: path.resolve(v.out ?? `rehearsal-${timestamp()}`), force: v.force };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -175,6 +180,16 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const { config, out } = parsed;
+  const values = { force: parsed.force };
+  // A large run first checks that it fits (memory, open files) and that no earlier run is still alive.
+  if (config.users >= LARGE_RUN_USERS) {
+    const check = preflight(config.users, config.nodes);
+    process.stderr.write(`preflight: needs about ${check.neededMiB} MiB, ${check.availableMiB} MiB available; fs.file-max ${check.fileMax}\n`);
+    if (check.problems.length > 0 && !values.force) {
+      process.stderr.write(`hongbao rehearsal: will not start:\n${check.problems.map((p) => `- ${p}`).join('\n')}\n(--force starts anyway)\n`);
+      return 1;
+    }
+  }
   mkdirSync(out, { recursive: true });
   const printer = new ProgressPrinter();
   const rehearsal = new Rehearsal(config, out, printer);
