@@ -15,11 +15,11 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Collector } from './lib/collector.ts';
+import { PushCollector } from '../src/monitor/push-collector.ts';
 import { startHongbao, startSupply, stopHongbao } from './lib/hongbao.ts';
 import { load, machineInfo } from './lib/machine.ts';
 import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
-import { outDir, spawnReady, stop } from './lib/procs.ts';
+import { outDir, spawnReady } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 
@@ -62,8 +62,7 @@ const COMPARE = a['compare-root'];
 const KINDS: Kind[] = COMPARE ? ['bare', 'server', 'compare'] : ['bare', 'server'];
 const dir = outDir('ceiling');
 const machine = machineInfo();
-const collector = new Collector();
-await collector.start();
+const collector = await PushCollector.start();
 const secretFile = path.join(dir, 'bare-secret');
 writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
 
@@ -94,7 +93,7 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
     });
     pid = child.pid;
     wsUrl = `ws://127.0.0.1:${child.ready.port}/ws`;
-    stopTarget = () => stop(child);
+    stopTarget = () => child.stop();
   } else {
     const h = await startHongbao({
       engine: ENGINE,

@@ -10,11 +10,11 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Collector } from './lib/collector.ts';
+import { PushCollector } from '../src/monitor/push-collector.ts';
 import { startHongbao, startSupply, stopHongbao } from './lib/hongbao.ts';
 import { generatorPids, mergeGenerators, runFaults, runStep, startGenerator, stopGenerator, type Generator, type StepResult } from './lib/load.ts';
 import { load, machineInfo, rssBytes } from './lib/machine.ts';
-import { outDir, sleep, spawnReady, stop } from './lib/procs.ts';
+import { outDir, sleep, spawnReady } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 
@@ -45,8 +45,7 @@ const REPEATS = Math.max(1, Number(a.repeats));
 const FD_LIMIT = Number(a['fd-limit']);
 const dir = outDir('conns');
 const machine = machineInfo();
-const collector = new Collector();
-await collector.start();
+const collector = await PushCollector.start();
 const secretFile = path.join(dir, 'bare-secret');
 writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
 note(
@@ -109,7 +108,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       });
       pid = child.pid;
       wsUrl = `ws://127.0.0.1:${child.ready.port}/ws`;
-      stopTarget = () => stop(child);
+      stopTarget = () => child.stop();
     } else {
       const h = await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label });
       pid = h.pid;

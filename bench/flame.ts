@@ -11,12 +11,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Collector } from './lib/collector.ts';
+import { PushCollector } from '../src/monitor/push-collector.ts';
 import { fold, foldedLines, latestWinsPerfMap, parsePerfScript, renderSvg, shares, type Frame } from './lib/flamegraph.ts';
 import { startHongbao, startSupply } from './lib/hongbao.ts';
 import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
 import { load, machineInfo } from './lib/machine.ts';
-import { outDir, ROOT, spawnReady, stop, type Child } from './lib/procs.ts';
+import { outDir, ROOT, spawnReady, type Child } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 
@@ -93,8 +93,7 @@ interface Result {
 const results: Result[] = [];
 const bareSecret = path.join(dir, 'bare-secret');
 writeFileSync(bareSecret, 'bare-server-ignores-tokens\n', { mode: 0o600 });
-const collector = new Collector();
-await collector.start();
+const collector = await PushCollector.start();
 
 for (let rep = 0; rep < REPEATS; rep++) {
   const configs = rep % 2 ? [...CONFIGS].reverse() : CONFIGS;
@@ -179,7 +178,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
         faults: runFaults(tallies),
       });
     } finally {
-      await stop(h.child);
+      await h.child.stop();
       if (h.dataDir && !process.env.HONGBAO_BENCH_KEEP_DATA) rmSync(h.dataDir, { recursive: true, force: true });
     }
   }

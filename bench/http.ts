@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { mintToken } from '../src/auth/token.ts';
 import { type AdminCreated, type AdminStats, admin, startHongbao, type Hongbao, stopHongbao } from './lib/hongbao.ts';
 import { CpuMeter, load, machineInfo } from './lib/machine.ts';
-import { outDir, spawnReady, stop, type Child } from './lib/procs.ts';
+import { outDir, spawnReady, type Child } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 
 /** autocannon ships no types: the part of its programmatic API used here. */
@@ -159,7 +159,7 @@ try {
     }
   }
 } finally {
-  await stop(bare);
+  await bare.stop();
   await stopHongbao(hb);
 }
 

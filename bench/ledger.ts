@@ -9,7 +9,7 @@
 // (bench/ledger.bench.ts measures the ledger writer alone: npm run bench:ledger-writer.)
 // Table to stderr, one JSON line to stdout.
 import { parseArgs } from 'node:util';
-import { Collector } from './lib/collector.ts';
+import { PushCollector } from '../src/monitor/push-collector.ts';
 import type { CampaignStatus } from '../src/server/campaign.ts';
 import type { LatencySummary } from '../src/simulator/histogram.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
@@ -62,8 +62,7 @@ interface Point {
   load: number[];
 }
 const points: Point[] = [];
-const collector = new Collector();
-await collector.start();
+const collector = await PushCollector.start();
 
 for (let rep = 0; rep < REPEATS; rep++) {
   for (const offered of rep % 2 ? [...OPENS].reverse() : OPENS) {
