@@ -6,7 +6,7 @@
 // noise hits both alike; medians are reported.
 // Table to stderr, one JSON line to stdout. Exits non-zero if the native engine is not built.
 import { Console } from 'node:console';
-import { parseArgs } from 'node:util';
+import { parseOrExit, Flags } from '../src/cli/flags.ts';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { TsEngine } from '../src/engine/ts.ts';
@@ -14,14 +14,14 @@ import type { Engine, EngineOptions } from '../src/engine/types.ts';
 
 type Kind = 'ts' | 'native';
 
-const { values: args } = parseArgs({
-  options: {
-    repeats: { type: 'string', default: '5' },
-    scale: { type: 'string', default: '1' },
-  },
-});
-const REPEATS = Math.max(5, Number(args.repeats));
-const SCALE = Number(args.scale) > 0 ? Number(args.scale) : 1;
+const args = parseOrExit(
+  'bench:engine',
+  new Flags('npm run bench:engine -- [flags]', 'Engine micro-benchmark: native vs TypeScript side by side in one run.')
+    .int('repeats', 'measurements of every (workload, batch); medians reported', { default: 5, min: 5 })
+    .number('scale', 'each measurement is at least 0.25 s x scale of timed work', { default: 1, above: 0 }),
+);
+const REPEATS = args.repeats;
+const SCALE = args.scale;
 const SHARDS = 64;
 const OPTIONS: EngineOptions = { seed: 42, shards: SHARDS };
 const BATCHES = [1, 64, 1024];

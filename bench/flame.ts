@@ -3,14 +3,13 @@
 // names) and the addon built with the release-with-debug profile (Rust frames get names). SVGs and
 // folded stacks go to bench-out/flame/ (not committed). For each engine two steps at the same QPS:
 // one measured without the profiler (throughput, CPU per 1,000 shakes), one profiled (shares).
-//   npm run bench:flame -- [--qps 30000] [--connections 19000] [--client-procs 2]
-//        [--configs native,native:1,ts,bare] [--warmup 5] [--duration 15] [--repeats 1] [--frequency 499]
+//   npm run bench:flame -- [flags]   (--help lists them with their defaults)
 // A config is ENGINE[:THREADS] (ts always runs one thread) or bare[:THREADS], the bare uWS server of
 // bench:ceiling under the same load, to see what the real server adds. Table to stderr, one JSON line to stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseOrExit, Flags } from '../src/cli/flags.ts';
 import { PushCollector } from '../src/monitor/push-collector.ts';
 import { fold, foldedLines, latestWinsPerfMap, parsePerfScript, renderSvg, shares, type Frame } from './lib/flamegraph.ts';
 import { startHongbao, startSupply } from './lib/hongbao.ts';
@@ -20,29 +19,30 @@ import { outDir, ROOT, spawnReady, type Child } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 
-const { values: a } = parseArgs({
-  options: {
-    qps: { type: 'string', default: '30000' },
-    connections: { type: 'string', default: '19000' },
-    'client-procs': { type: 'string', default: '2' },
-    configs: { type: 'string', default: 'native,native:1,ts,bare' },
-    warmup: { type: 'string', default: '5' },
-    duration: { type: 'string', default: '15' },
-    repeats: { type: 'string', default: '1' },
-    frequency: { type: 'string', default: '499' },
-  },
-});
-const QPS = Number(a.qps);
-const CONNECTIONS = Number(a.connections);
-const PROCS = Number(a['client-procs']);
-const WARMUP = Number(a.warmup);
-const DURATION = Number(a.duration);
-const REPEATS = Math.max(1, Number(a.repeats));
-const FREQ = Number(a.frequency);
-const CONFIGS = a.configs.split(',').map((c) => {
-  const [engine, threads] = c.split(':');
-  const kind = (engine === 'ts' ? 'ts' : engine === 'bare' ? 'bare' : 'native') as 'ts' | 'native' | 'bare';
-  return { name: c, engine: kind, threads: kind === 'ts' ? 1 : Number(threads ?? 2) };
+const a = parseOrExit(
+  'bench:flame',
+  new Flags('npm run bench:flame -- [flags]', 'Flamegraphs of the server under the same WebSocket load, per engine (perf record -g).')
+    .int('qps', 'offered shakes per second', { default: 30_000, min: 1 })
+    .int('connections', 'WebSocket users', { default: 19_000, min: 1 })
+    .int('client-procs', '`hongbao clients` processes', { default: 2, min: 1 })
+    .list('configs', 'ENGINE[:THREADS] (ts always runs one thread) or bare[:THREADS]', { default: ['native', 'native:1', 'ts', 'bare'], value: 'C[,C...]' })
+    .int('warmup', 'seconds before each measured window', { default: 5, min: 0, value: 'S' })
+    .int('duration', 'seconds measured, and profiled', { default: 15, min: 1, value: 'S' })
+    .int('repeats', 'rounds of every config', { default: 1, min: 1 })
+    .int('frequency', 'perf sampling frequency (Hz)', { default: 499, min: 1 }),
+);
+const QPS = a.qps;
+const CONNECTIONS = a.connections;
+const PROCS = a.clientProcs;
+const WARMUP = a.warmup;
+const DURATION = a.duration;
+const REPEATS = a.repeats;
+const FREQ = a.frequency;
+const CONFIGS = a.configs.map((c) => {
+  const m = /^(native|ts|bare)(?::(\d+))?$/.exec(c);
+  if (!m) throw new Error(`--configs: ENGINE[:THREADS] with ENGINE native, ts or bare, got "${c}"`);
+  const kind = m[1] as 'ts' | 'native' | 'bare';
+  return { name: c, engine: kind, threads: kind === 'ts' ? 1 : Number(m[2] ?? 2) };
 });
 const dir = outDir('flame');
 const machine = machineInfo();

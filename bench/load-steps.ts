@@ -6,20 +6,23 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseOrExit, Flags } from '../src/cli/flags.ts';
 import { randomBytes } from 'node:crypto';
 import { hongbaoCommand, startReady } from '../src/process/child.ts';
 import { httpJson } from '../src/process/http-json.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 import { table } from '../src/report/summary-table.ts';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { users: { type: 'string', default: '19000' }, seconds: { type: 'string', default: '15' }, threads: { type: 'string' } },
-});
-const users = Number(values.users);
-const seconds = Number(values.seconds);
-const steps = (positionals.length ? positionals : ['10000', '20000', '30000']).map(Number);
+const values = parseOrExit(
+  'bench:load',
+  new Flags('npm run bench:load -- [flags] [QPS...]', 'What offered load the machine carries: a fresh server and one simulator process per QPS step.')
+    .int('users', 'connections of the simulator', { default: 19_000, min: 1 })
+    .int('seconds', 'seconds of shakes per step', { default: 15, min: 1, value: 'S' })
+    .int('threads', "server threads (default: the server's)", { min: 1 })
+    .positionals('qps', 'shakes per second, one step each', { default: [10_000, 20_000, 30_000], min: 1, value: 'QPS...' }),
+);
+const { users, seconds } = values;
+const steps = values.qps;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ticks = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -30,7 +33,7 @@ const rows: string[][] = [['QPS', 'sent/s', 'dropped', 'p50 ms', 'p99 ms', 'max 
 for (const qps of steps) {
   const dir = mkdtempSync(path.join(tmpdir(), 'hongbao-bench-load-'));
   const env = { ...process.env, HONGBAO_SECRET: randomBytes(24).toString('base64url'), HONGBAO_ADMIN_TOKEN: randomBytes(24).toString('base64url') };
-  const serverArgs = ['server', '--port', '0', '--admin-port', '0', '--data', dir, ...(values.threads ? ['--threads', values.threads] : [])];
+  const serverArgs = ['server', '--port', '0', '--admin-port', '0', '--data', dir, ...(values.threads ? ['--threads', String(values.threads)] : [])];
   const server = await startReady({ name: 'server', ...hongbaoCommand(serverArgs), env, logFile: path.join(dir, 'server.log') });
   const clients = await startReady({
     name: 'clients',
