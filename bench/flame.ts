@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'n
 import path from 'node:path';
 import { parseOrExit, Flags } from '../src/cli/flags.ts';
 import { PushCollector } from '../src/monitor/push-collector.ts';
-import { fold, foldedLines, latestWinsPerfMap, parsePerfScript, renderSvg, shares, type Frame } from './lib/flamegraph.ts';
+import { flameRenderer, fold, latestWinsPerfMap, parsePerfScript, renderSvg, shares, type Frame } from './lib/flamegraph.ts';
 import { startHongbao, startSupply } from './lib/hongbao.ts';
 import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
 import { load, machineInfo } from './lib/machine.ts';
@@ -67,6 +67,8 @@ function debugAddon(): string {
   return node;
 }
 const addon = CONFIGS.some((c) => c.engine === 'native') ? debugAddon() : '';
+note('building the flamegraph renderer (native/flame, inferno) ...');
+const renderer = flameRenderer(ROOT);
 
 note(
   `bench:flame: ${QPS}/s over ${CONNECTIONS} connections (${PROCS} client processes), configs ${CONFIGS.map((c) => c.name).join(', ')}, ${WARMUP} s warm-up + ${DURATION} s per step, perf at ${FREQ} Hz; load ${machine.loadAtStart.join(' ')}`,
@@ -163,8 +165,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       const root = fold(samples, isEngine, (s) => (s.tid === s.pid ? 'main thread' : `thread ${s.tid}`));
       const title = `${cfg.engine === 'bare' ? 'bare uWS server' : `hongbao server, ${cfg.engine} engine`}, ${cfg.threads} thread(s), ${QPS} shakes/s offered over ${CONNECTIONS} connections; ${samples.length} samples at ${FREQ} Hz`;
       const svg = path.join(dir, `${label}.svg`);
-      writeFileSync(svg, renderSvg(root, title));
-      writeFileSync(path.join(dir, `${label}.folded`), `${foldedLines(root).join('\n')}\n`);
+      renderSvg(renderer, root, title, { folded: path.join(dir, `${label}.folded`), palette: path.join(dir, `${label}.palette`), svg });
       const selfShares = Object.fromEntries(Object.entries(sh.self).map(([k, v]) => [k, round(v / Math.max(1, sh.samples), 3)]));
       results.push({
         config: cfg.name,
