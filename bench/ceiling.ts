@@ -7,14 +7,13 @@
 //        is clientMsCpuPer1000 next to the server's)
 // Table to stderr, one JSON line to stdout. Medians over repeats; the order of the two servers
 // alternates between repeats so machine noise hits both alike.
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { parseOrExit, Flags } from '../src/cli/flags.ts';
 import { PushCollector } from '../src/monitor/push-collector.ts';
-import { startHongbao, startSupply, stopHongbao } from './lib/hongbao.ts';
+import { startHongbao, startSupply } from './lib/hongbao.ts';
 import { load, machineInfo } from './lib/machine.ts';
 import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
-import { outDir, spawnReady } from './lib/procs.ts';
+import { outDir } from './lib/procs.ts';
+import { hongbaoTarget, startBare } from './lib/target.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 
@@ -58,8 +57,6 @@ const KINDS: Kind[] = COMPARE ? ['bare', 'server', 'compare'] : ['bare', 'server
 const dir = outDir('ceiling');
 const machine = machineInfo();
 const collector = await PushCollector.start();
-const secretFile = path.join(dir, 'bare-secret');
-writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
 
 note(
   `bench:ceiling: ${CONNECTIONS} connections over ${PROCS} client processes (${GENERATOR} generator${GENERATOR === 'native' ? `, ${USERS_PER_WORKER} users per worker` : ''}), qps ${QPS.join(', ')}, ${THREADS} server threads, ${ENGINE} engine, ${WARMUP} s warm-up + ${DURATION} s measured, ${REPEATS} repeat(s), generator nice ${CLIENT_NICE}; load ${machine.loadAtStart.join(' ')}`,
@@ -78,39 +75,28 @@ const rounds: Round[] = [];
 async function runOne(kind: Kind, repeat: number): Promise<Round> {
   const label = `${kind}-r${repeat + 1}`;
   const totalSeconds = QPS.length * (WARMUP + DURATION + 6) + 120;
-  let pid: number;
-  let wsUrl: string;
-  let secret = secretFile;
-  let stopTarget: () => Promise<unknown>;
-  if (kind === 'bare') {
-    const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(THREADS)], {
-      logFile: path.join(dir, `${label}.log`),
-    });
-    pid = child.pid;
-    wsUrl = `ws://127.0.0.1:${child.ready.port}/ws`;
-    stopTarget = () => child.stop();
-  } else {
-    const h = await startHongbao({
-      engine: ENGINE,
-      threads: THREADS,
-      monitorUrl: collector.url,
-      outDir: dir,
-      label,
-      root: kind === 'compare' ? COMPARE : undefined,
-      nodeArgs: SERVER_NODE_ARGS,
-    });
-    pid = h.pid;
-    wsUrl = h.wsUrl;
-    secret = h.secretFile;
-    stopTarget = () => stopHongbao(h);
-    await startSupply(h, SUPPLY, totalSeconds);
-  }
+  const target =
+    kind === 'bare'
+      ? await startBare({ threads: THREADS, outDir: dir, label })
+      : hongbaoTarget(
+          await startHongbao({
+            engine: ENGINE,
+            threads: THREADS,
+            monitorUrl: collector.url,
+            outDir: dir,
+            label,
+            root: kind === 'compare' ? COMPARE : undefined,
+            nodeArgs: SERVER_NODE_ARGS,
+          }),
+        );
+  const pid = target.pid;
   try {
+    if (target.hongbao) await startSupply(target.hongbao, SUPPLY, totalSeconds);
     const g = await startGenerator({
-      wsUrl,
+      wsUrl: target.wsUrl,
       connections: CONNECTIONS,
       processes: PROCS,
-      secretFile: secret,
+      secretFile: target.secretFile,
       collector,
       logDir: dir,
       label,
@@ -137,7 +123,7 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
     }
     return { kind, repeat, connectSeconds: g.connectSeconds, connected: g.connected, steps, faults: runFaults(tallies) };
   } finally {
-    await stopTarget();
+    await target.stop();
   }
 }
 

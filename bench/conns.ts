@@ -5,14 +5,14 @@
 // native workers, from /proc), and the time to connect them all (and the connects per second).
 //   npm run bench:conns -- [flags]   (--help lists them with their defaults)
 // Table to stderr, one JSON line to stdout.
-import { readdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readdirSync } from 'node:fs';
 import { parseOrExit, Flags } from '../src/cli/flags.ts';
 import { PushCollector } from '../src/monitor/push-collector.ts';
-import { startHongbao, startSupply, stopHongbao } from './lib/hongbao.ts';
+import { startHongbao, startSupply } from './lib/hongbao.ts';
 import { generatorPids, mergeGenerators, runFaults, runStep, startGenerator, stopGenerator, type Generator, type StepResult } from './lib/load.ts';
 import { load, machineInfo, rssBytes } from './lib/machine.ts';
-import { outDir, sleep, spawnReady } from './lib/procs.ts';
+import { outDir, sleep } from './lib/procs.ts';
+import { hongbaoTarget, startBare } from './lib/target.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 
@@ -45,8 +45,6 @@ const FD_LIMIT = a.fdLimit;
 const dir = outDir('conns');
 const machine = machineInfo();
 const collector = await PushCollector.start();
-const secretFile = path.join(dir, 'bare-secret');
-writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
 note(
   `bench:conns: connections ${a.connections} (open-file cap ${FD_LIMIT}), ${PROCS} client processes (${GENERATOR} generator), then ${QPS}/s for ${DURATION} s; ${THREADS} threads, ${ENGINE} engine; load ${machine.loadAtStart.join(' ')}`,
 );
@@ -97,26 +95,13 @@ const results: Result[] = [];
 for (let rep = 0; rep < REPEATS; rep++) {
   for (const target of rep % 2 ? [...TARGETS].reverse() : TARGETS) {
     const label = `${target}-r${rep + 1}`;
-    let pid: number;
-    let wsUrl: string;
-    let secret = secretFile;
-    let stopTarget: () => Promise<unknown>;
-    if (target === 'bare') {
-      const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(THREADS)], {
-        logFile: path.join(dir, `${label}.log`),
-      });
-      pid = child.pid;
-      wsUrl = `ws://127.0.0.1:${child.ready.port}/ws`;
-      stopTarget = () => child.stop();
-    } else {
-      const h = await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label });
-      pid = h.pid;
-      wsUrl = h.wsUrl;
-      secret = h.secretFile;
-      stopTarget = () => stopHongbao(h);
-      await startSupply(h, 200, DURATION + 600);
-    }
+    const server =
+      target === 'bare'
+        ? await startBare({ threads: THREADS, outDir: dir, label })
+        : hongbaoTarget(await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label }));
+    const { pid, wsUrl, secretFile: secret } = server;
     try {
+      if (server.hongbao) await startSupply(server.hongbao, 200, DURATION + 600);
       await sleep(SETTLE_MS); // start-up garbage (the TypeScript loader) is collected and returned first
       const fdsBefore = fdsOf(pid);
       const emptyRss = await steadyRss(pid);
@@ -208,7 +193,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
         `  ${label}: idle ${r.idleBytesPerConn} B/conn, at ${QPS}/s ${r.activeBytesPerConn} B/conn (answered ${r.step.answeredPerSecond.mean}/s, p99 ${r.step.latency.p99Ms} ms), clients ${r.clientBytesPerConn} B/conn (workers ${r.workerBytesPerConn}), ${r.connectsPerSecond} connects/s`,
       );
     } finally {
-      await stopTarget();
+      await server.stop();
     }
   }
 }

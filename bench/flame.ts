@@ -15,7 +15,8 @@ import { flameRenderer, fold, latestWinsPerfMap, parsePerfScript, renderSvg, sha
 import { startHongbao, startSupply } from './lib/hongbao.ts';
 import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
 import { load, machineInfo } from './lib/machine.ts';
-import { outDir, ROOT, spawnReady, type Child } from './lib/procs.ts';
+import { outDir, ROOT } from './lib/procs.ts';
+import { hongbaoTarget, startBare } from './lib/target.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 
@@ -93,8 +94,6 @@ interface Result {
   faults: Record<string, number>;
 }
 const results: Result[] = [];
-const bareSecret = path.join(dir, 'bare-secret');
-writeFileSync(bareSecret, 'bare-server-ignores-tokens\n', { mode: 0o600 });
 const collector = await PushCollector.start();
 
 for (let rep = 0; rep < REPEATS; rep++) {
@@ -102,27 +101,22 @@ for (let rep = 0; rep < REPEATS; rep++) {
   for (const cfg of configs) {
     const label = `${cfg.name.replace(':', '-')}-r${rep + 1}`;
     const perfArgs = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
-    let h: { pid: number; wsUrl: string; secretFile: string; child: Child; dataDir?: string };
-    if (cfg.engine === 'bare') {
-      const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(cfg.threads)], {
-        nodeArgs: perfArgs,
-        logFile: path.join(dir, `${label}.log`),
-      });
-      h = { pid: child.pid, wsUrl: `ws://127.0.0.1:${child.ready.port}/ws`, secretFile: bareSecret, child };
-    } else {
-      const hb = await startHongbao({
-        engine: cfg.engine,
-        threads: cfg.threads,
-        monitorUrl: collector.url,
-        outDir: dir,
-        label,
-        nodeArgs: perfArgs,
-        env: cfg.engine === 'native' ? { NAPI_RS_NATIVE_LIBRARY_PATH: addon } : {},
-      });
-      await startSupply(hb, 200, 2 * (WARMUP + DURATION) + 120);
-      h = hb;
-    }
+    const h =
+      cfg.engine === 'bare'
+        ? await startBare({ threads: cfg.threads, outDir: dir, label, nodeArgs: perfArgs })
+        : hongbaoTarget(
+            await startHongbao({
+              engine: cfg.engine,
+              threads: cfg.threads,
+              monitorUrl: collector.url,
+              outDir: dir,
+              label,
+              nodeArgs: perfArgs,
+              env: cfg.engine === 'native' ? { NAPI_RS_NATIVE_LIBRARY_PATH: addon } : {},
+            }),
+          );
     try {
+      if (h.hongbao) await startSupply(h.hongbao, 200, 2 * (WARMUP + DURATION) + 120);
       const g = await startGenerator({ wsUrl: h.wsUrl, connections: CONNECTIONS, processes: PROCS, secretFile: h.secretFile, collector, logDir: dir, label });
       note(`  ${label}: ${g.connected} connected in ${g.connectSeconds.toFixed(1)} s`);
       let measured: StepResult;
@@ -179,8 +173,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
         faults: runFaults(tallies),
       });
     } finally {
-      await h.child.stop();
-      if (h.dataDir && !process.env.HONGBAO_BENCH_KEEP_DATA) rmSync(h.dataDir, { recursive: true, force: true });
+      await h.stop();
     }
   }
 }

@@ -5,13 +5,13 @@
 // Shakes rotate over --users tokens; opens are real first opens (each request a fresh
 // (user, packet) pair of group packets created through the admin API beforehand), so every open
 // moves money and waits for its commit. Table to stderr, one JSON line to stdout.
-import path from 'node:path';
 import { parseOrExit, Flags } from '../src/cli/flags.ts';
 import { createRequire } from 'node:module';
 import { mintToken } from '../src/auth/token.ts';
 import { type AdminCreated, type AdminStats, admin, startHongbao, type Hongbao, stopHongbao } from './lib/hongbao.ts';
 import { CpuMeter, load, machineInfo } from './lib/machine.ts';
-import { outDir, spawnReady, type Child } from './lib/procs.ts';
+import { outDir } from './lib/procs.ts';
+import { startBare } from './lib/target.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 
 /** autocannon ships no types: the part of its programmatic API used here. */
@@ -53,11 +53,9 @@ note(
 type Target = 'bare' | 'server';
 type Route = 'shake' | 'open';
 
-const bare: Child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(THREADS)], {
-  logFile: path.join(dir, 'bare.log'),
-});
+const bare = await startBare({ threads: THREADS, outDir: dir, label: 'bare' });
 const hb: Hongbao = await startHongbao({ engine: ENGINE, threads: THREADS, outDir: dir, label: 'http' });
-const urls: Record<Target, string> = { bare: `http://127.0.0.1:${bare.ready.port}`, server: hb.httpUrl };
+const urls: Record<Target, string> = { bare: bare.httpUrl, server: hb.httpUrl };
 const pids: Record<Target, number> = { bare: bare.pid, server: hb.pid };
 const tokens = Array.from({ length: USERS }, (_, i) => `Bearer ${mintToken(hb.secret, i + 1, Date.now() / 1000 + 86_400)}`);
 
