@@ -2,70 +2,61 @@
 // 15-byte result out; bench/lib/bare-server.ts) and then the real hongbao server, both driven by
 // the project's own generator (`hongbao clients`, open loop over K processes) with the same
 // settings, in one run. Against the real server a supply pays out 200 packets a second.
-//   npm run bench:ceiling -- [--qps 60000[,100000]] [--connections 19000] [--client-procs 2]
-//        [--threads 2] [--engine native|ts] [--warmup 5] [--duration 20] [--repeats 3]
-//        [--generator ts|native] [--users-per-worker 19000] [--worker-tick-us 0]   (the generator;
-//        its CPU per 1,000 shakes, coordinator and workers together, is clientMsCpuPer1000 next to
-//        the server's)
-//        [--client-nice N]   (nice value of the generator's processes, for bare and hongbao alike)
-//        [--server-node-args=--trace-gc]   (node flags for the hongbao server: its log gets the output)
-//        [--compare-root DIR]   (also the server of another checkout, e.g. before a change: an A/B in the same run)
+//   npm run bench:ceiling -- [flags]   (--help lists them with their defaults; --qps takes a list,
+//        one step each; the generator's CPU per 1,000 shakes, coordinator and workers together,
+//        is clientMsCpuPer1000 next to the server's)
 // Table to stderr, one JSON line to stdout. Medians over repeats; the order of the two servers
 // alternates between repeats so machine noise hits both alike.
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { Collector } from './lib/collector.ts';
-import { startHongbao, startSupply, stopHongbao } from './lib/hongbao.ts';
+import { parseOrExit, Flags } from '../src/cli/flags.ts';
+import { PushCollector } from '../src/monitor/push-collector.ts';
+import { startHongbao, startSupply } from './lib/hongbao.ts';
 import { load, machineInfo } from './lib/machine.ts';
 import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
-import { outDir, spawnReady, stop } from './lib/procs.ts';
+import { outDir } from './lib/procs.ts';
+import { hongbaoTarget, startBare } from './lib/target.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 
-const { values: a } = parseArgs({
-  options: {
-    qps: { type: 'string', default: '60000' },
-    connections: { type: 'string', default: '19000' },
-    'client-procs': { type: 'string', default: '2' },
-    threads: { type: 'string', default: '2' },
-    engine: { type: 'string', default: 'native' },
-    warmup: { type: 'string', default: '5' },
-    duration: { type: 'string', default: '20' },
-    repeats: { type: 'string', default: '3' },
-    'supply-rate': { type: 'string', default: '200' },
-    'compare-root': { type: 'string' },
-    'server-node-args': { type: 'string', default: '' },
-    'client-nice': { type: 'string', default: '10' },
-    generator: { type: 'string', default: process.env.HONGBAO_GENERATOR ?? 'ts' },
-    'users-per-worker': { type: 'string', default: '19000' },
-    'worker-tick-us': { type: 'string', default: '0' },
-  },
-});
-const GENERATOR = a.generator === 'native' ? 'native' : 'ts';
-const USERS_PER_WORKER = Number(a['users-per-worker']);
-const WORKER_TICK_US = Number(a['worker-tick-us']);
-const QPS = String(a.qps).split(',').map(Number);
-const CONNECTIONS = Number(a.connections);
-const PROCS = Number(a['client-procs']);
-const THREADS = Number(a.threads);
-const ENGINE = a.engine === 'ts' ? 'ts' : 'native';
-const WARMUP = Number(a.warmup);
-const DURATION = Number(a.duration);
-const REPEATS = Math.max(1, Number(a.repeats));
-const SUPPLY = Number(a['supply-rate']);
-const CLIENT_NICE = Number(a['client-nice']);
-const SERVER_NODE_ARGS = a['server-node-args'].split(/\s+/).filter(Boolean);
+const a = parseOrExit(
+  'bench:ceiling',
+  new Flags('npm run bench:ceiling -- [flags]', 'The WebSocket ceiling: a bare uWS server and the real hongbao server under the same generator.')
+    .ints('qps', 'offered shakes per second, one step each', { default: [60_000], min: 1 })
+    .int('connections', 'WebSocket users', { default: 19_000, min: 1 })
+    .int('client-procs', '`hongbao clients` processes', { default: 2, min: 1 })
+    .int('threads', 'server threads', { default: 2, min: 1 })
+    .string('engine', 'the server engine', { default: 'native', choices: ['native', 'ts'], value: 'native|ts' })
+    .int('warmup', 'seconds before each measured window', { default: 5, min: 0, value: 'S' })
+    .int('duration', 'seconds measured per step', { default: 20, min: 1, value: 'S' })
+    .int('repeats', 'rounds of every server (medians reported)', { default: 3, min: 1 })
+    .int('supply-rate', 'shake packets the supply pays a second (hongbao)', { default: 200, min: 0 })
+    .string('compare-root', 'also the server of another checkout, e.g. before a change: an A/B in the same run', { value: 'DIR' })
+    .string('server-node-args', 'node flags for the hongbao server, e.g. --server-node-args=--trace-gc (its log gets the output)', { value: 'FLAGS' })
+    .int('client-nice', "nice value of the generator's processes, for bare and hongbao alike", { default: 10, min: -20, max: 19 })
+    .string('generator', 'the generator of `hongbao clients` (default: $HONGBAO_GENERATOR, else ts)', { choices: ['ts', 'native'], value: 'ts|native' })
+    .int('users-per-worker', 'native generator: users per worker process', { default: 19_000, min: 1 })
+    .int('worker-tick-us', 'native generator: --worker-tick-us', { default: 0, min: 0 }),
+);
+const GENERATOR = a.generator ?? (process.env.HONGBAO_GENERATOR === 'native' ? 'native' : 'ts');
+const USERS_PER_WORKER = a.usersPerWorker;
+const WORKER_TICK_US = a.workerTickUs;
+const QPS = a.qps;
+const CONNECTIONS = a.connections;
+const PROCS = a.clientProcs;
+const THREADS = a.threads;
+const ENGINE = a.engine;
+const WARMUP = a.warmup;
+const DURATION = a.duration;
+const REPEATS = a.repeats;
+const SUPPLY = a.supplyRate;
+const CLIENT_NICE = a.clientNice;
+const SERVER_NODE_ARGS = (a.serverNodeArgs ?? '').split(/\s+/).filter(Boolean);
 
 type Kind = 'bare' | 'server' | 'compare';
-const COMPARE = a['compare-root'];
+const COMPARE = a.compareRoot;
 const KINDS: Kind[] = COMPARE ? ['bare', 'server', 'compare'] : ['bare', 'server'];
 const dir = outDir('ceiling');
 const machine = machineInfo();
-const collector = new Collector();
-await collector.start();
-const secretFile = path.join(dir, 'bare-secret');
-writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
+const collector = await PushCollector.start();
 
 note(
   `bench:ceiling: ${CONNECTIONS} connections over ${PROCS} client processes (${GENERATOR} generator${GENERATOR === 'native' ? `, ${USERS_PER_WORKER} users per worker` : ''}), qps ${QPS.join(', ')}, ${THREADS} server threads, ${ENGINE} engine, ${WARMUP} s warm-up + ${DURATION} s measured, ${REPEATS} repeat(s), generator nice ${CLIENT_NICE}; load ${machine.loadAtStart.join(' ')}`,
@@ -84,39 +75,28 @@ const rounds: Round[] = [];
 async function runOne(kind: Kind, repeat: number): Promise<Round> {
   const label = `${kind}-r${repeat + 1}`;
   const totalSeconds = QPS.length * (WARMUP + DURATION + 6) + 120;
-  let pid: number;
-  let wsUrl: string;
-  let secret = secretFile;
-  let stopTarget: () => Promise<unknown>;
-  if (kind === 'bare') {
-    const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(THREADS)], {
-      logFile: path.join(dir, `${label}.log`),
-    });
-    pid = child.pid;
-    wsUrl = `ws://127.0.0.1:${child.ready.port}/ws`;
-    stopTarget = () => stop(child);
-  } else {
-    const h = await startHongbao({
-      engine: ENGINE,
-      threads: THREADS,
-      monitorUrl: collector.url,
-      outDir: dir,
-      label,
-      root: kind === 'compare' ? COMPARE : undefined,
-      nodeArgs: SERVER_NODE_ARGS,
-    });
-    pid = h.pid;
-    wsUrl = h.wsUrl;
-    secret = h.secretFile;
-    stopTarget = () => stopHongbao(h);
-    await startSupply(h, SUPPLY, totalSeconds);
-  }
+  const target =
+    kind === 'bare'
+      ? await startBare({ threads: THREADS, outDir: dir, label })
+      : hongbaoTarget(
+          await startHongbao({
+            engine: ENGINE,
+            threads: THREADS,
+            monitorUrl: collector.url,
+            outDir: dir,
+            label,
+            root: kind === 'compare' ? COMPARE : undefined,
+            nodeArgs: SERVER_NODE_ARGS,
+          }),
+        );
+  const pid = target.pid;
   try {
+    if (target.hongbao) await startSupply(target.hongbao, SUPPLY, totalSeconds);
     const g = await startGenerator({
-      wsUrl,
+      wsUrl: target.wsUrl,
       connections: CONNECTIONS,
       processes: PROCS,
-      secretFile: secret,
+      secretFile: target.secretFile,
       collector,
       logDir: dir,
       label,
@@ -143,7 +123,7 @@ async function runOne(kind: Kind, repeat: number): Promise<Round> {
     }
     return { kind, repeat, connectSeconds: g.connectSeconds, connected: g.connected, steps, faults: runFaults(tallies) };
   } finally {
-    await stopTarget();
+    await target.stop();
   }
 }
 

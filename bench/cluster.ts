@@ -25,7 +25,7 @@ import { httpJson } from '../src/process/http-json.ts';
 import { type Service, startService } from '../src/rehearsal/service.ts';
 import type { StatsDocument } from '../src/server/server.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
-import { Collector } from './lib/collector.ts';
+import { PushCollector } from '../src/monitor/push-collector.ts';
 import { runFaults, runStep, startGenerator, stopGenerator } from './lib/load.ts';
 import { CpuMeter, load, machineInfo } from './lib/machine.ts';
 import { outDir, sleep } from './lib/procs.ts';
@@ -98,8 +98,7 @@ const hits = (stats: StatsDocument[]) => sum(stats.map((s) => s.cumulative.hits 
 async function measure(config: string): Promise<Point> {
   const nodes = config === 'sqlite' ? 1 : Number(config);
   const children = new ChildSet();
-  const collector = new Collector();
-  await collector.start();
+  const collector = await PushCollector.start();
   const service = await startService({
     nodes,
     cluster: config !== 'sqlite',

@@ -3,52 +3,48 @@
 // its free descriptors allow, idle and then at a given QPS. Reports server RSS per connection
 // (idle and active), the generator's RSS per connection (its `hongbao clients` processes and their
 // native workers, from /proc), and the time to connect them all (and the connects per second).
-//   npm run bench:conns -- [--connections auto|N] [--client-procs 2] [--qps 20000] [--duration 15]
-//        [--threads 2] [--engine native] [--targets bare,server] [--repeats 1]
-//        [--generator ts|native] [--users-per-worker 19000]
+//   npm run bench:conns -- [flags]   (--help lists them with their defaults)
 // Table to stderr, one JSON line to stdout.
-import { readdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { Collector } from './lib/collector.ts';
-import { startHongbao, startSupply, stopHongbao } from './lib/hongbao.ts';
+import { readdirSync } from 'node:fs';
+import { parseOrExit, Flags } from '../src/cli/flags.ts';
+import { PushCollector } from '../src/monitor/push-collector.ts';
+import { startHongbao, startSupply } from './lib/hongbao.ts';
 import { generatorPids, mergeGenerators, runFaults, runStep, startGenerator, stopGenerator, type Generator, type StepResult } from './lib/load.ts';
 import { load, machineInfo, rssBytes } from './lib/machine.ts';
-import { outDir, sleep, spawnReady, stop } from './lib/procs.ts';
+import { outDir, sleep } from './lib/procs.ts';
+import { hongbaoTarget, startBare } from './lib/target.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 
-const { values: a } = parseArgs({
-  options: {
-    connections: { type: 'string', default: 'auto' },
-    'client-procs': { type: 'string', default: '2' },
-    qps: { type: 'string', default: '20000' },
-    duration: { type: 'string', default: '15' },
-    threads: { type: 'string', default: '2' },
-    engine: { type: 'string', default: 'native' },
-    targets: { type: 'string', default: 'bare,server' },
-    repeats: { type: 'string', default: '1' },
-    'fd-limit': { type: 'string', default: '20000' },
-    generator: { type: 'string', default: process.env.HONGBAO_GENERATOR ?? 'ts' },
-    'users-per-worker': { type: 'string', default: '19000' },
-  },
-});
-const GENERATOR = a.generator === 'native' ? 'native' : 'ts';
-const USERS_PER_WORKER = Number(a['users-per-worker']);
-const PROCS = Number(a['client-procs']);
-const QPS = Number(a.qps);
-const DURATION = Number(a.duration);
-const THREADS = Number(a.threads);
-const ENGINE = a.engine === 'ts' ? 'ts' : 'native';
-const TARGETS = a.targets.split(',') as Array<'bare' | 'server'>;
-const REPEATS = Math.max(1, Number(a.repeats));
-const FD_LIMIT = Number(a['fd-limit']);
+const a = parseOrExit(
+  'bench:conns',
+  new Flags('npm run bench:conns -- [flags]', 'Connections one server process holds, idle and at a QPS: the real server and a bare uWS server.')
+    .intOr('connections', 'WebSocket users (auto: as many as the free descriptors allow)', 'auto', { default: 'auto', min: 1 })
+    .int('client-procs', '`hongbao clients` processes', { default: 2, min: 1 })
+    .int('qps', 'shakes per second once all are connected', { default: 20_000, min: 0 })
+    .int('duration', 'seconds at that rate', { default: 15, min: 1, value: 'S' })
+    .int('threads', 'server threads', { default: 2, min: 1 })
+    .string('engine', 'the server engine', { default: 'native', choices: ['native', 'ts'], value: 'native|ts' })
+    .list('targets', 'which servers, in order', { default: ['bare', 'server'], value: 'bare,server' })
+    .int('repeats', 'rounds of every target', { default: 1, min: 1 })
+    .int('fd-limit', 'open files per process here', { default: 20_000, min: 100 })
+    .string('generator', 'the generator of `hongbao clients` (default: $HONGBAO_GENERATOR, else ts)', { choices: ['ts', 'native'], value: 'ts|native' })
+    .int('users-per-worker', 'native generator: users per worker process', { default: 19_000, min: 1 }),
+);
+const GENERATOR = a.generator ?? (process.env.HONGBAO_GENERATOR === 'native' ? 'native' : 'ts');
+const USERS_PER_WORKER = a.usersPerWorker;
+const PROCS = a.clientProcs;
+const QPS = a.qps;
+const DURATION = a.duration;
+const THREADS = a.threads;
+const ENGINE = a.engine;
+for (const t of a.targets) if (t !== 'bare' && t !== 'server') throw new Error(`--targets: bare or server, got "${t}"`);
+const TARGETS = a.targets as Array<'bare' | 'server'>;
+const REPEATS = a.repeats;
+const FD_LIMIT = a.fdLimit;
 const dir = outDir('conns');
 const machine = machineInfo();
-const collector = new Collector();
-await collector.start();
-const secretFile = path.join(dir, 'bare-secret');
-writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
+const collector = await PushCollector.start();
 note(
   `bench:conns: connections ${a.connections} (open-file cap ${FD_LIMIT}), ${PROCS} client processes (${GENERATOR} generator), then ${QPS}/s for ${DURATION} s; ${THREADS} threads, ${ENGINE} engine; load ${machine.loadAtStart.join(' ')}`,
 );
@@ -99,30 +95,17 @@ const results: Result[] = [];
 for (let rep = 0; rep < REPEATS; rep++) {
   for (const target of rep % 2 ? [...TARGETS].reverse() : TARGETS) {
     const label = `${target}-r${rep + 1}`;
-    let pid: number;
-    let wsUrl: string;
-    let secret = secretFile;
-    let stopTarget: () => Promise<unknown>;
-    if (target === 'bare') {
-      const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(THREADS)], {
-        logFile: path.join(dir, `${label}.log`),
-      });
-      pid = child.pid;
-      wsUrl = `ws://127.0.0.1:${child.ready.port}/ws`;
-      stopTarget = () => stop(child);
-    } else {
-      const h = await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label });
-      pid = h.pid;
-      wsUrl = h.wsUrl;
-      secret = h.secretFile;
-      stopTarget = () => stopHongbao(h);
-      await startSupply(h, 200, DURATION + 600);
-    }
+    const server =
+      target === 'bare'
+        ? await startBare({ threads: THREADS, outDir: dir, label })
+        : hongbaoTarget(await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label }));
+    const { pid, wsUrl, secretFile: secret } = server;
     try {
+      if (server.hongbao) await startSupply(server.hongbao, 200, DURATION + 600);
       await sleep(SETTLE_MS); // start-up garbage (the TypeScript loader) is collected and returned first
       const fdsBefore = fdsOf(pid);
       const emptyRss = await steadyRss(pid);
-      const n = a.connections === 'auto' ? FD_LIMIT - fdsBefore - 40 : Number(a.connections);
+      const n = a.connections === 'auto' ? FD_LIMIT - fdsBefore - 40 : a.connections;
       // RSS at half and at all connections: the difference over the second half is the cost per
       // connection (a baseline before any connection would include start-up garbage freed later).
       const half = Math.floor(n / 2);
@@ -210,7 +193,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
         `  ${label}: idle ${r.idleBytesPerConn} B/conn, at ${QPS}/s ${r.activeBytesPerConn} B/conn (answered ${r.step.answeredPerSecond.mean}/s, p99 ${r.step.latency.p99Ms} ms), clients ${r.clientBytesPerConn} B/conn (workers ${r.workerBytesPerConn}), ${r.connectsPerSecond} connects/s`,
       );
     } finally {
-      await stopTarget();
+      await server.stop();
     }
   }
 }

@@ -1,27 +1,29 @@
-// Engine micro-benchmark: native vs TypeScript side by side in one run.
-//   npm run bench:engine -- [--repeats 5] [--scale 1]
+// Engine micro-benchmark: native vs TypeScript side by side in one run, timed by tinybench.
+//   npm run bench:engine -- [--repeats 5] [--scale 1]   (--help)
 // Workloads: shakes with a supply that lets ~1% hit (the rest miss), and opens of 3-share group
 // packets, each at batch sizes 1, 64 and 1024; and the fixed cost of a call (an empty shake batch). Each (workload, batch) is measured `repeats` times
-// (each measurement at least 0.25 s x scale of timed work), alternating the engines so machine
-// noise hits both alike; medians are reported.
+// (each measurement a tinybench run of at least 0.25 s x scale of timed passes over the inputs,
+// setup outside the timing), after one warm-up round, alternating the engines so machine noise
+// hits both alike; medians are reported.
 // Table to stderr, one JSON line to stdout. Exits non-zero if the native engine is not built.
 import { Console } from 'node:console';
-import { parseArgs } from 'node:util';
+import { parseOrExit, Flags } from '../src/cli/flags.ts';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { Bench } from 'tinybench';
 import { TsEngine } from '../src/engine/ts.ts';
 import type { Engine, EngineOptions } from '../src/engine/types.ts';
 
 type Kind = 'ts' | 'native';
 
-const { values: args } = parseArgs({
-  options: {
-    repeats: { type: 'string', default: '5' },
-    scale: { type: 'string', default: '1' },
-  },
-});
-const REPEATS = Math.max(5, Number(args.repeats));
-const SCALE = Number(args.scale) > 0 ? Number(args.scale) : 1;
+const args = parseOrExit(
+  'bench:engine',
+  new Flags('npm run bench:engine -- [flags]', 'Engine micro-benchmark: native vs TypeScript side by side in one run.')
+    .int('repeats', 'measurements of every (workload, batch); medians reported', { default: 5, min: 5 })
+    .number('scale', 'each measurement is at least 0.25 s x scale of timed work', { default: 1, above: 0 }),
+);
+const REPEATS = args.repeats;
+const SCALE = args.scale;
 const SHARDS = 64;
 const OPTIONS: EngineOptions = { seed: 42, shards: SHARDS };
 const BATCHES = [1, 64, 1024];
@@ -99,86 +101,124 @@ const openOut = { status: new Uint8Array(1024), cents: new Uint32Array(1024) };
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 
-/** Timed work per measurement; runs repeat passes over their inputs until they reach it. */
+/** Timed work per measurement: tinybench repeats a task's pass over its inputs until it reaches it. */
 const MIN_SECONDS = 0.25 * SCALE;
 
-interface Measurement {
-  opsPerSec: number;
-  /** Shakes: share of shakes that hit. Opens: share of opens that paid (always 1). */
-  hitRate: number;
+/** One measured task: a pass over its inputs (`items` operations), with hooks outside the timing. */
+interface Workload {
+  /** operations in one pass */
+  items: number;
+  pass(): Promise<void>;
+  /** before the passes of a measurement (not timed) */
+  beforeAll?(): Promise<void>;
+  /** before every pass (not timed) */
+  beforeEach?(): Promise<void>;
+  /** after every pass (not timed) */
+  afterEach?(): Promise<void>;
 }
 
-/** Shakes per second with ~1% hits: after each batch the supply releases 1% of the batch's shakes
- *  (accumulated, so batch 1 releases one packet every 100 shakes), as the server's clock would. */
-async function shakeRun(engine: Engine, batches: Uint32Array[]): Promise<Measurement> {
-  await engine.reset(OPTIONS);
-  await engine.startSupply({ total: 0xffff_ffff, ratePerSecond: 200, rule: { kind: 'range', min: 1, max: 1_000 } });
-  let ops = 0;
+/** Operations per second of each workload, measured by one tinybench run (in the given order). */
+async function measure(tasks: Array<[string, Workload]>): Promise<Map<string, number>> {
+  const bench = new Bench({ time: MIN_SECONDS * 1000, iterations: 1, warmup: false, throws: true });
+  for (const [name, w] of tasks) {
+    bench.add(name, () => w.pass(), {
+      async: true,
+      beforeAll: async () => {
+        await w.beforeAll?.();
+        collect();
+      },
+      beforeEach: w.beforeEach && (() => w.beforeEach?.()),
+      afterEach: w.afterEach && (() => w.afterEach?.()),
+    });
+  }
+  await bench.run();
+  const out = new Map<string, number>();
+  for (const task of bench.tasks) {
+    const r = task.result;
+    if (r.state !== 'completed') throw new Error(`${task.name}: ${r.state}`);
+    const w = tasks.find(([name]) => name === task.name)?.[1];
+    if (!w) throw new Error(`no workload named ${task.name}`);
+    out.set(task.name, (w.items * 1000) / r.latency.mean); // latency in ms per pass
+  }
+  return out;
+}
+
+/** Shakes with ~1% hits: after each batch the supply releases 1% of the batch's shakes
+ *  (accumulated, so batch 1 releases one packet every 100 shakes), as the server's clock would.
+ *  `hitRate()` is the share of this measurement's shakes that hit. */
+function shakeWorkload(engine: Engine, batches: Uint32Array[]): Workload & { hitRate(): Promise<number> } {
   let credit = 0;
-  collect();
-  const start = process.hrtime.bigint();
-  let seconds = 0;
-  while (seconds < MIN_SECONDS) {
-    for (const users of batches) {
-      credit += users.length * HIT_RATE;
-      if (credit >= 1) {
-        const n = Math.floor(credit);
-        credit -= n;
-        const released = pending(engine.releaseSupply(n, releaseOut));
-        if (released) await released;
+  let shakes = 0;
+  return {
+    items: SHAKES,
+    async beforeAll() {
+      await engine.reset(OPTIONS);
+      await engine.startSupply({ total: 0xffff_ffff, ratePerSecond: 200, rule: { kind: 'range', min: 1, max: 1_000 } });
+      credit = 0;
+      shakes = 0;
+    },
+    async pass() {
+      for (const users of batches) {
+        credit += users.length * HIT_RATE;
+        if (credit >= 1) {
+          const n = Math.floor(credit);
+          credit -= n;
+          const released = pending(engine.releaseSupply(n, releaseOut));
+          if (released) await released;
+        }
+        const p = pending(engine.shake(users, shakeOut));
+        if (p) await p;
       }
-      const p = pending(engine.shake(users, shakeOut));
-      if (p) await p;
-    }
-    ops += SHAKES;
-    seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  }
-  const t = await engine.totals();
-  return { opsPerSec: ops / seconds, hitRate: t.shake.paid.count / ops };
+      shakes += SHAKES;
+    },
+    async hitRate() {
+      return (await engine.totals()).shake.paid.count / shakes;
+    },
+  };
 }
 
-/** Opens per second of fresh 3-share packets; each pass creates them first, outside the timing. */
-async function openRun(engine: Engine, users: Uint32Array[], ids: Uint32Array[]): Promise<Measurement> {
-  let ops = 0;
-  let seconds = 0;
-  let paid = 0;
-  while (seconds < MIN_SECONDS) {
-    await engine.reset(OPTIONS);
-    for (const b of createBatches) await engine.createGroup(b, createOut); // not timed
-    collect();
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < users.length; i++) {
-      const p = pending(engine.open(users[i], ids[i], 0, openOut));
-      if (p) await p;
-    }
-    seconds += Number(process.hrtime.bigint() - start) / 1e9;
-    ops += OPENS;
-    paid += (await engine.totals()).group.paid.count;
-  }
-  if (paid !== ops) throw new Error(`${engine.kind}: expected ${ops} paid opens, got ${paid}`);
-  return { opsPerSec: ops / seconds, hitRate: paid / ops };
+/** Opens of fresh 3-share packets; every pass creates them first, outside the timing, and every
+ *  open must pay. */
+function openWorkload(engine: Engine, users: Uint32Array[], ids: Uint32Array[]): Workload {
+  return {
+    items: OPENS,
+    async beforeEach() {
+      await engine.reset(OPTIONS);
+      for (const b of createBatches) await engine.createGroup(b, createOut);
+      collect();
+    },
+    async pass() {
+      for (let i = 0; i < users.length; i++) {
+        const p = pending(engine.open(users[i], ids[i], 0, openOut));
+        if (p) await p;
+      }
+    },
+    async afterEach() {
+      const paid = (await engine.totals()).group.paid.count;
+      if (paid !== OPENS) throw new Error(`${engine.kind}: expected ${OPENS} paid opens, got ${paid}`);
+    },
+  };
 }
 
-/** Nanoseconds per call of an empty shake batch: the fixed cost of a call (argument checks, and for
- *  the native engine the N-API crossing), with no item to process. */
+/** Empty shake batches: the fixed cost of a call (argument checks, and for the native engine the
+ *  N-API crossing), with no item to process. */
 const EMPTY_CALLS = 200_000;
-async function emptyCallNs(engine: Engine): Promise<number> {
+function emptyCalls(engine: Engine): Workload {
   const none = new Uint32Array(0);
   const out = { status: new Uint8Array(0), packetIds: new Uint32Array(0), cents: new Uint32Array(0) };
-  let calls = 0;
-  let seconds = 0;
-  collect();
-  const start = process.hrtime.bigint();
-  while (seconds < MIN_SECONDS) {
-    for (let i = 0; i < EMPTY_CALLS; i++) {
-      const p = pending(engine.shake(none, out));
-      if (p) await p;
-    }
-    calls += EMPTY_CALLS;
-    seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  }
-  return (seconds * 1e9) / calls;
+  return {
+    items: EMPTY_CALLS,
+    async pass() {
+      for (let i = 0; i < EMPTY_CALLS; i++) {
+        const p = pending(engine.shake(none, out));
+        if (p) await p;
+      }
+    },
+  };
 }
+
+/** The two engines in this round's order: alternating, so machine noise hits both alike. */
+const order = (round: number): Kind[] => (round % 2 ? ['native', 'ts'] : ['ts', 'native']);
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -195,18 +235,15 @@ async function main(): Promise<void> {
       const a = views(shakeUsers, batch);
       const u = views(openUsers, batch);
       const ids = views(openIds, batch);
-      const run = (e: Engine) => (workload === 'shake' ? shakeRun(e, a) : openRun(e, u, ids));
-      await run(engines.ts); // warm-up, not counted
-      await run(engines.native);
+      const shakes = workload === 'shake' ? { ts: shakeWorkload(engines.ts, a), native: shakeWorkload(engines.native, a) } : null;
+      const workloads: Record<Kind, Workload> = shakes ?? { ts: openWorkload(engines.ts, u, ids), native: openWorkload(engines.native, u, ids) };
       const runs: Record<Kind, number[]> = { ts: [], native: [] };
-      let hitRate = 0;
-      for (let r = 0; r < REPEATS; r++) {
-        for (const kind of (r % 2 ? ['native', 'ts'] : ['ts', 'native']) as Kind[]) {
-          const m = await run(engines[kind]);
-          runs[kind].push(m.opsPerSec);
-          hitRate = m.hitRate;
-        }
+      // round 0 warms both up and is not counted
+      for (let r = 0; r <= REPEATS; r++) {
+        const perSecond = await measure(order(r).map((kind) => [kind, workloads[kind]]));
+        if (r > 0) for (const kind of order(r)) runs[kind].push(perSecond.get(kind) ?? NaN);
       }
+      const hitRate = shakes ? await shakes.ts.hitRate() : 1; // bit-identical engines: either one's
       const ts = median(runs.ts);
       const native = median(runs.native);
       rows.push({
@@ -221,11 +258,10 @@ async function main(): Promise<void> {
     }
   }
   const empty: Record<Kind, number[]> = { ts: [], native: [] };
+  const emptyWorkloads = { ts: emptyCalls(engines.ts), native: emptyCalls(engines.native) };
   for (let r = 0; r <= REPEATS; r++) {
-    for (const kind of (r % 2 ? ['native', 'ts'] : ['ts', 'native']) as Kind[]) {
-      const ns = await emptyCallNs(engines[kind]);
-      if (r > 0) empty[kind].push(ns); // round 0 warms up
-    }
+    const perSecond = await measure(order(r).map((kind) => [kind, emptyWorkloads[kind]]));
+    if (r > 0) for (const kind of order(r)) empty[kind].push(1e9 / (perSecond.get(kind) ?? NaN)); // round 0 warms up
   }
   const calls = { ts: median(empty.ts), native: median(empty.native) };
   const table = new Console({ stdout: process.stderr, stderr: process.stderr });

@@ -3,46 +3,47 @@
 // names) and the addon built with the release-with-debug profile (Rust frames get names). SVGs and
 // folded stacks go to bench-out/flame/ (not committed). For each engine two steps at the same QPS:
 // one measured without the profiler (throughput, CPU per 1,000 shakes), one profiled (shares).
-//   npm run bench:flame -- [--qps 30000] [--connections 19000] [--client-procs 2]
-//        [--configs native,native:1,ts,bare] [--warmup 5] [--duration 15] [--repeats 1] [--frequency 499]
+//   npm run bench:flame -- [flags]   (--help lists them with their defaults)
 // A config is ENGINE[:THREADS] (ts always runs one thread) or bare[:THREADS], the bare uWS server of
 // bench:ceiling under the same load, to see what the real server adds. Table to stderr, one JSON line to stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { Collector } from './lib/collector.ts';
-import { fold, foldedLines, latestWinsPerfMap, parsePerfScript, renderSvg, shares, type Frame } from './lib/flamegraph.ts';
+import { parseOrExit, Flags } from '../src/cli/flags.ts';
+import { PushCollector } from '../src/monitor/push-collector.ts';
+import { flameRenderer, fold, latestWinsPerfMap, parsePerfScript, renderSvg, shares, type Frame } from './lib/flamegraph.ts';
 import { startHongbao, startSupply } from './lib/hongbao.ts';
 import { runFaults, runStep, startGenerator, stopGenerator, type StepResult } from './lib/load.ts';
 import { load, machineInfo } from './lib/machine.ts';
-import { outDir, ROOT, spawnReady, stop, type Child } from './lib/procs.ts';
+import { outDir, ROOT } from './lib/procs.ts';
+import { hongbaoTarget, startBare } from './lib/target.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 
-const { values: a } = parseArgs({
-  options: {
-    qps: { type: 'string', default: '30000' },
-    connections: { type: 'string', default: '19000' },
-    'client-procs': { type: 'string', default: '2' },
-    configs: { type: 'string', default: 'native,native:1,ts,bare' },
-    warmup: { type: 'string', default: '5' },
-    duration: { type: 'string', default: '15' },
-    repeats: { type: 'string', default: '1' },
-    frequency: { type: 'string', default: '499' },
-  },
-});
-const QPS = Number(a.qps);
-const CONNECTIONS = Number(a.connections);
-const PROCS = Number(a['client-procs']);
-const WARMUP = Number(a.warmup);
-const DURATION = Number(a.duration);
-const REPEATS = Math.max(1, Number(a.repeats));
-const FREQ = Number(a.frequency);
-const CONFIGS = a.configs.split(',').map((c) => {
-  const [engine, threads] = c.split(':');
-  const kind = (engine === 'ts' ? 'ts' : engine === 'bare' ? 'bare' : 'native') as 'ts' | 'native' | 'bare';
-  return { name: c, engine: kind, threads: kind === 'ts' ? 1 : Number(threads ?? 2) };
+const a = parseOrExit(
+  'bench:flame',
+  new Flags('npm run bench:flame -- [flags]', 'Flamegraphs of the server under the same WebSocket load, per engine (perf record -g).')
+    .int('qps', 'offered shakes per second', { default: 30_000, min: 1 })
+    .int('connections', 'WebSocket users', { default: 19_000, min: 1 })
+    .int('client-procs', '`hongbao clients` processes', { default: 2, min: 1 })
+    .list('configs', 'ENGINE[:THREADS] (ts always runs one thread) or bare[:THREADS]', { default: ['native', 'native:1', 'ts', 'bare'], value: 'C[,C...]' })
+    .int('warmup', 'seconds before each measured window', { default: 5, min: 0, value: 'S' })
+    .int('duration', 'seconds measured, and profiled', { default: 15, min: 1, value: 'S' })
+    .int('repeats', 'rounds of every config', { default: 1, min: 1 })
+    .int('frequency', 'perf sampling frequency (Hz)', { default: 499, min: 1 }),
+);
+const QPS = a.qps;
+const CONNECTIONS = a.connections;
+const PROCS = a.clientProcs;
+const WARMUP = a.warmup;
+const DURATION = a.duration;
+const REPEATS = a.repeats;
+const FREQ = a.frequency;
+const CONFIGS = a.configs.map((c) => {
+  const m = /^(native|ts|bare)(?::(\d+))?$/.exec(c);
+  if (!m) throw new Error(`--configs: ENGINE[:THREADS] with ENGINE native, ts or bare, got "${c}"`);
+  const kind = m[1] as 'ts' | 'native' | 'bare';
+  return { name: c, engine: kind, threads: kind === 'ts' ? 1 : Number(m[2] ?? 2) };
 });
 const dir = outDir('flame');
 const machine = machineInfo();
@@ -67,6 +68,8 @@ function debugAddon(): string {
   return node;
 }
 const addon = CONFIGS.some((c) => c.engine === 'native') ? debugAddon() : '';
+note('building the flamegraph renderer (native/flame, inferno) ...');
+const renderer = flameRenderer(ROOT);
 
 note(
   `bench:flame: ${QPS}/s over ${CONNECTIONS} connections (${PROCS} client processes), configs ${CONFIGS.map((c) => c.name).join(', ')}, ${WARMUP} s warm-up + ${DURATION} s per step, perf at ${FREQ} Hz; load ${machine.loadAtStart.join(' ')}`,
@@ -91,37 +94,29 @@ interface Result {
   faults: Record<string, number>;
 }
 const results: Result[] = [];
-const bareSecret = path.join(dir, 'bare-secret');
-writeFileSync(bareSecret, 'bare-server-ignores-tokens\n', { mode: 0o600 });
-const collector = new Collector();
-await collector.start();
+const collector = await PushCollector.start();
 
 for (let rep = 0; rep < REPEATS; rep++) {
   const configs = rep % 2 ? [...CONFIGS].reverse() : CONFIGS;
   for (const cfg of configs) {
     const label = `${cfg.name.replace(':', '-')}-r${rep + 1}`;
     const perfArgs = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
-    let h: { pid: number; wsUrl: string; secretFile: string; child: Child; dataDir?: string };
-    if (cfg.engine === 'bare') {
-      const child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(cfg.threads)], {
-        nodeArgs: perfArgs,
-        logFile: path.join(dir, `${label}.log`),
-      });
-      h = { pid: child.pid, wsUrl: `ws://127.0.0.1:${child.ready.port}/ws`, secretFile: bareSecret, child };
-    } else {
-      const hb = await startHongbao({
-        engine: cfg.engine,
-        threads: cfg.threads,
-        monitorUrl: collector.url,
-        outDir: dir,
-        label,
-        nodeArgs: perfArgs,
-        env: cfg.engine === 'native' ? { NAPI_RS_NATIVE_LIBRARY_PATH: addon } : {},
-      });
-      await startSupply(hb, 200, 2 * (WARMUP + DURATION) + 120);
-      h = hb;
-    }
+    const h =
+      cfg.engine === 'bare'
+        ? await startBare({ threads: cfg.threads, outDir: dir, label, nodeArgs: perfArgs })
+        : hongbaoTarget(
+            await startHongbao({
+              engine: cfg.engine,
+              threads: cfg.threads,
+              monitorUrl: collector.url,
+              outDir: dir,
+              label,
+              nodeArgs: perfArgs,
+              env: cfg.engine === 'native' ? { NAPI_RS_NATIVE_LIBRARY_PATH: addon } : {},
+            }),
+          );
     try {
+      if (h.hongbao) await startSupply(h.hongbao, 200, 2 * (WARMUP + DURATION) + 120);
       const g = await startGenerator({ wsUrl: h.wsUrl, connections: CONNECTIONS, processes: PROCS, secretFile: h.secretFile, collector, logDir: dir, label });
       note(`  ${label}: ${g.connected} connected in ${g.connectSeconds.toFixed(1)} s`);
       let measured: StepResult;
@@ -164,8 +159,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       const root = fold(samples, isEngine, (s) => (s.tid === s.pid ? 'main thread' : `thread ${s.tid}`));
       const title = `${cfg.engine === 'bare' ? 'bare uWS server' : `hongbao server, ${cfg.engine} engine`}, ${cfg.threads} thread(s), ${QPS} shakes/s offered over ${CONNECTIONS} connections; ${samples.length} samples at ${FREQ} Hz`;
       const svg = path.join(dir, `${label}.svg`);
-      writeFileSync(svg, renderSvg(root, title));
-      writeFileSync(path.join(dir, `${label}.folded`), `${foldedLines(root).join('\n')}\n`);
+      renderSvg(renderer, root, title, { folded: path.join(dir, `${label}.folded`), palette: path.join(dir, `${label}.palette`), svg });
       const selfShares = Object.fromEntries(Object.entries(sh.self).map(([k, v]) => [k, round(v / Math.max(1, sh.samples), 3)]));
       results.push({
         config: cfg.name,
@@ -179,8 +173,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
         faults: runFaults(tallies),
       });
     } finally {
-      await stop(h.child);
-      if (h.dataDir && !process.env.HONGBAO_BENCH_KEEP_DATA) rmSync(h.dataDir, { recursive: true, force: true });
+      await h.stop();
     }
   }
 }

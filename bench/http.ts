@@ -1,17 +1,17 @@
 // The HTTP API under autocannon (programmatic API, pipelining 1: deferred uWS answers break
 // pipelining): POST /v1/shake and POST /v1/open on the real server, with a bare uWS HTTP handler
 // (bench/lib/bare-server.ts) as the baseline in the same run, at several connection counts.
-//   npm run bench:http -- [--connections 10,100,500] [--duration 10] [--repeats 3] [--threads 2] [--engine native]
+//   npm run bench:http -- [flags]   (--help lists them with their defaults)
 // Shakes rotate over --users tokens; opens are real first opens (each request a fresh
 // (user, packet) pair of group packets created through the admin API beforehand), so every open
 // moves money and waits for its commit. Table to stderr, one JSON line to stdout.
-import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseOrExit, Flags } from '../src/cli/flags.ts';
 import { createRequire } from 'node:module';
 import { mintToken } from '../src/auth/token.ts';
 import { type AdminCreated, type AdminStats, admin, startHongbao, type Hongbao, stopHongbao } from './lib/hongbao.ts';
 import { CpuMeter, load, machineInfo } from './lib/machine.ts';
-import { outDir, spawnReady, stop, type Child } from './lib/procs.ts';
+import { outDir } from './lib/procs.ts';
+import { startBare } from './lib/target.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 
 /** autocannon ships no types: the part of its programmatic API used here. */
@@ -28,22 +28,22 @@ interface AutocannonResult {
 }
 const autocannon = createRequire(import.meta.url)('autocannon') as (opts: Record<string, unknown>) => Promise<AutocannonResult>;
 
-const { values: a } = parseArgs({
-  options: {
-    connections: { type: 'string', default: '10,100,500' },
-    duration: { type: 'string', default: '10' },
-    repeats: { type: 'string', default: '3' },
-    threads: { type: 'string', default: '2' },
-    engine: { type: 'string', default: 'native' },
-    users: { type: 'string', default: '1000' },
-  },
-});
-const CONNS = a.connections.split(',').map(Number);
-const DURATION = Number(a.duration);
-const REPEATS = Math.max(1, Number(a.repeats));
-const THREADS = Number(a.threads);
-const ENGINE = a.engine === 'ts' ? 'ts' : 'native';
-const USERS = Math.min(1000, Number(a.users)); // a group packet has at most 1000 recipients
+const a = parseOrExit(
+  'bench:http',
+  new Flags('npm run bench:http -- [flags]', 'The HTTP API under autocannon: the real server and a bare uWS HTTP handler.')
+    .ints('connections', 'autocannon connections, one step each', { default: [10, 100, 500], min: 1 })
+    .int('duration', 'seconds per step', { default: 10, min: 1, value: 'S' })
+    .int('repeats', 'rounds of every step', { default: 3, min: 1 })
+    .int('threads', 'server threads', { default: 2, min: 1 })
+    .string('engine', 'the server engine', { default: 'native', choices: ['native', 'ts'], value: 'native|ts' })
+    .int('users', 'user tokens the shakes rotate over (a group packet has at most 1000 recipients)', { default: 1000, min: 1, max: 1000 }),
+);
+const CONNS = a.connections;
+const DURATION = a.duration;
+const REPEATS = a.repeats;
+const THREADS = a.threads;
+const ENGINE = a.engine;
+const USERS = a.users;
 const dir = outDir('http');
 const machine = machineInfo();
 note(
@@ -53,11 +53,9 @@ note(
 type Target = 'bare' | 'server';
 type Route = 'shake' | 'open';
 
-const bare: Child = await spawnReady('bare', path.join(import.meta.dirname, 'lib/bare-server.ts'), ['--threads', String(THREADS)], {
-  logFile: path.join(dir, 'bare.log'),
-});
+const bare = await startBare({ threads: THREADS, outDir: dir, label: 'bare' });
 const hb: Hongbao = await startHongbao({ engine: ENGINE, threads: THREADS, outDir: dir, label: 'http' });
-const urls: Record<Target, string> = { bare: `http://127.0.0.1:${bare.ready.port}`, server: hb.httpUrl };
+const urls: Record<Target, string> = { bare: bare.httpUrl, server: hb.httpUrl };
 const pids: Record<Target, number> = { bare: bare.pid, server: hb.pid };
 const tokens = Array.from({ length: USERS }, (_, i) => `Bearer ${mintToken(hb.secret, i + 1, Date.now() / 1000 + 86_400)}`);
 
@@ -159,7 +157,7 @@ try {
     }
   }
 } finally {
-  await stop(bare);
+  await bare.stop();
   await stopHongbao(hb);
 }
 

@@ -4,12 +4,11 @@
 // server answers an open only after its group commit to SQLite (WAL, synchronous=FULL). Per step:
 // opens/s committed (server counters), the open latency seen by the clients (send -> answer, so it
 // includes the commit), ledger transactions per second and batches per transaction.
-//   npm run bench:ledger -- [--opens 2000,20000,40000] [--recipients 10] [--connections 10000]
-//        [--client-procs 2] [--threads 2] [--engine native] [--warmup 3] [--duration 15] [--repeats 1]
+//   npm run bench:ledger -- [flags]   (--help lists them with their defaults)
 // (bench/ledger.bench.ts measures the ledger writer alone: npm run bench:ledger-writer.)
 // Table to stderr, one JSON line to stdout.
-import { parseArgs } from 'node:util';
-import { Collector } from './lib/collector.ts';
+import { parseOrExit, Flags } from '../src/cli/flags.ts';
+import { PushCollector } from '../src/monitor/push-collector.ts';
 import type { CampaignStatus } from '../src/server/campaign.ts';
 import type { LatencySummary } from '../src/simulator/histogram.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
@@ -19,28 +18,28 @@ import { CpuMeter, load, machineInfo } from './lib/machine.ts';
 import { outDir, sleep } from './lib/procs.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 
-const { values: a } = parseArgs({
-  options: {
-    opens: { type: 'string', default: '2000,20000,40000' },
-    recipients: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '10000' },
-    'client-procs': { type: 'string', default: '2' },
-    threads: { type: 'string', default: '2' },
-    engine: { type: 'string', default: 'native' },
-    warmup: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '15' },
-    repeats: { type: 'string', default: '1' },
-  },
-});
-const OPENS = a.opens.split(',').map(Number);
-const K = Number(a.recipients);
-const CONNECTIONS = Number(a.connections);
-const PROCS = Number(a['client-procs']);
-const THREADS = Number(a.threads);
-const ENGINE = a.engine === 'ts' ? 'ts' : 'native';
-const WARMUP = Number(a.warmup);
-const DURATION = Number(a.duration);
-const REPEATS = Math.max(1, Number(a.repeats));
+const a = parseOrExit(
+  'bench:ledger',
+  new Flags('npm run bench:ledger -- [flags]', 'Durable group-packet opens through the server, committed to SQLite before they are answered.')
+    .ints('opens', 'offered opens per second, one step each', { default: [2000, 20_000, 40_000], min: 1 })
+    .int('recipients', 'shares per packet', { default: 10, min: 1 })
+    .int('connections', 'WebSocket users', { default: 10_000, min: 1 })
+    .int('client-procs', '`hongbao clients` processes', { default: 2, min: 1 })
+    .int('threads', 'server threads', { default: 2, min: 1 })
+    .string('engine', 'the server engine', { default: 'native', choices: ['native', 'ts'], value: 'native|ts' })
+    .int('warmup', 'seconds before each measured window', { default: 3, min: 0, value: 'S' })
+    .int('duration', 'seconds measured per step', { default: 15, min: 1, value: 'S' })
+    .int('repeats', 'rounds of every step', { default: 1, min: 1 }),
+);
+const OPENS = a.opens;
+const K = a.recipients;
+const CONNECTIONS = a.connections;
+const PROCS = a.clientProcs;
+const THREADS = a.threads;
+const ENGINE = a.engine;
+const WARMUP = a.warmup;
+const DURATION = a.duration;
+const REPEATS = a.repeats;
 const dir = outDir('ledger');
 const machine = machineInfo();
 note(
@@ -62,8 +61,7 @@ interface Point {
   load: number[];
 }
 const points: Point[] = [];
-const collector = new Collector();
-await collector.start();
+const collector = await PushCollector.start();
 
 for (let rep = 0; rep < REPEATS; rep++) {
   for (const offered of rep % 2 ? [...OPENS].reverse() : OPENS) {

@@ -6,25 +6,24 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseOrExit, Flags } from '../src/cli/flags.ts';
 import { randomBytes } from 'node:crypto';
-import { type Child, startChild, stopChild, httpJson } from '../src/rehearsal/processes.ts';
+import { hongbaoCommand, startReady } from '../src/process/child.ts';
+import { httpJson } from '../src/process/http-json.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 import { table } from '../src/report/summary-table.ts';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { users: { type: 'string', default: '19000' }, seconds: { type: 'string', default: '15' }, threads: { type: 'string' } },
-});
-const users = Number(values.users);
-const seconds = Number(values.seconds);
-const steps = (positionals.length ? positionals : ['10000', '20000', '30000']).map(Number);
+const values = parseOrExit(
+  'bench:load',
+  new Flags('npm run bench:load -- [flags] [QPS...]', 'What offered load the machine carries: a fresh server and one simulator process per QPS step.')
+    .int('users', 'connections of the simulator', { default: 19_000, min: 1 })
+    .int('seconds', 'seconds of shakes per step', { default: 15, min: 1, value: 'S' })
+    .int('threads', "server threads (default: the server's)", { min: 1 })
+    .positionals('qps', 'shakes per second, one step each', { default: [10_000, 20_000, 30_000], min: 1, value: 'QPS...' }),
+);
+const { users, seconds } = values;
+const steps = values.qps;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** A started child's pid (a child that reported ready has one). */
-const pidOf = (c: Child): number => {
-  if (c.proc.pid === undefined) throw new Error(`${c.name} has no pid`);
-  return c.proc.pid;
-};
 const ticks = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime, in 1/100 s
@@ -34,12 +33,13 @@ const rows: string[][] = [['QPS', 'sent/s', 'dropped', 'p50 ms', 'p99 ms', 'max 
 for (const qps of steps) {
   const dir = mkdtempSync(path.join(tmpdir(), 'hongbao-bench-load-'));
   const env = { ...process.env, HONGBAO_SECRET: randomBytes(24).toString('base64url'), HONGBAO_ADMIN_TOKEN: randomBytes(24).toString('base64url') };
-  const serverArgs = ['server', '--port', '0', '--admin-port', '0', '--data', dir, ...(values.threads ? ['--threads', values.threads] : [])];
-  const server = await startChild('server', serverArgs, { env, logFile: path.join(dir, 'server.log'), readyTimeoutMs: 60_000 });
-  const clients = await startChild('clients', ['clients', '--server', `ws://127.0.0.1:${server.ready.port}/ws`, '--users', `1-${users}`, '--quiet'], {
+  const serverArgs = ['server', '--port', '0', '--admin-port', '0', '--data', dir, ...(values.threads ? ['--threads', String(values.threads)] : [])];
+  const server = await startReady({ name: 'server', ...hongbaoCommand(serverArgs), env, logFile: path.join(dir, 'server.log') });
+  const clients = await startReady({
+    name: 'clients',
+    ...hongbaoCommand(['clients', '--server', `ws://127.0.0.1:${server.ready.port}/ws`, '--users', `1-${users}`, '--quiet']),
     env,
     logFile: path.join(dir, 'clients.log'),
-    readyTimeoutMs: 60_000,
   });
   const control = `http://127.0.0.1:${clients.ready.controlPort}`;
   const t0 = Date.now();
@@ -48,8 +48,8 @@ for (const qps of steps) {
   await httpJson(`${control}/qps?qps=${qps}`);
   await sleep(1500);
   const sent = async () => (await httpJson<{ counters: { sent: number } }>(`${control}/stats`)).counters.sent;
-  const serverPid = pidOf(server);
-  const clientsPid = pidOf(clients);
+  const serverPid = server.pid;
+  const clientsPid = clients.pid;
   const s0 = ticks(serverPid);
   const c0 = ticks(clientsPid);
   const sent0 = await sent();
@@ -60,8 +60,8 @@ for (const qps of steps) {
   const serverCpu = Math.round((ticks(serverPid) - s0) / wall);
   const clientCpu = Math.round((ticks(clientsPid) - c0) / wall);
   const tally = await httpJson<FinalTally>(`${control}/stop?drainMs=5000`, { method: 'POST', timeoutMs: 60_000 });
-  await stopChild(clients, 'SIGTERM', 10_000, 3000);
-  await stopChild(server, 'SIGTERM', 30_000);
+  await clients.stop('SIGTERM', 10_000, 3000);
+  await server.stop('SIGTERM', 30_000);
   rmSync(dir, { recursive: true, force: true });
   const l = tally.latency;
   const result = {

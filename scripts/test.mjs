@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `npm test`: builds the native addon (and the native load generator), runs the load generator's
 // Rust unit tests, then the whole ava suite once per engine (HONGBAO_ENGINE=native, then ts), and
-// ends with one line `N passed, M failed` counted from cargo's summary and ava's TAP.
+// ends with one line `N passed, M failed` counted from cargo's summary and ava's TAP (tap-parser).
 // Extra arguments are passed to ava (e.g. `npm test -- test/engine.shake.test.ts`).
 import { spawn, spawnSync } from 'node:child_process';
+import { Parser } from 'tap-parser';
 
 const engines = (process.env.HONGBAO_TEST_ENGINES ?? 'native,ts').split(',').filter(Boolean);
 const avaArgs = process.argv.slice(2);
@@ -53,24 +54,17 @@ function runAva(engine) {
       env: { ...process.env, HONGBAO_ENGINE: engine },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    let pending = '';
-    const consume = (line) => {
-      process.stdout.write(`[${engine}] ${line}\n`);
-      const m = /^(not ok|ok)\b.*?(#\s*(SKIP|TODO)\b)?/i.exec(line);
-      if (!m) return;
-      if (m[3]) counts.skipped++;
-      else if (m[1] === 'ok') counts.passed++;
+    // ava's TAP read by tap-parser: every test point counted (a SKIP or TODO apart), every line
+    // echoed with the engine in front.
+    const tap = new Parser();
+    tap.on('line', (line) => process.stdout.write(`[${engine}] ${line}`));
+    tap.on('assert', (point) => {
+      if (point.skip || point.todo) counts.skipped++;
+      else if (point.ok) counts.passed++;
       else counts.failed++;
-    };
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk) => {
-      pending += chunk;
-      const lines = pending.split('\n');
-      pending = lines.pop();
-      lines.forEach(consume);
     });
+    child.stdout.pipe(tap);
     child.on('close', (code) => {
-      if (pending) consume(pending);
       // A crashed or timed-out file may not print `not ok`: count it as a failure so it cannot hide.
       if (code !== 0 && counts.failed === 0) counts.failed = 1;
       resolve(counts);

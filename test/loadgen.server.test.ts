@@ -3,22 +3,18 @@
 // packets a campaign notifies, pushes one record a second to a monitor, and its final tally matches
 // the server's ledger to the cent, item by item (the rehearsal's reconciliation).
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { checkLedger } from '../src/ledger/check.ts';
 import { readLedgerItems } from '../src/report/ledger-items.ts';
 import { reconcile } from '../src/report/reconcile.ts';
 import { decodeHistogram } from '../src/simulator/histogram.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 import type { GeneratorStats } from '../src/simulator/generator.ts';
+import { PushCollector } from '../src/monitor/push-collector.ts';
 import type { ClientSecondCounters } from '../src/monitor/push.ts';
+import { hongbaoCommand, startReady } from '../src/process/child.ts';
 import { type StatsDocument, startServer } from './helpers/server.ts';
 
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const USERS = 300;
 const QPS = 600;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -30,49 +26,22 @@ async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
   return JSON.parse(text) as T;
 }
 
-interface PushRecord {
-  id: string;
-  second: number;
-  counters: Partial<ClientSecondCounters>;
-}
-
-/** A stand-in monitor: keeps every pushed record. */
-async function fakeMonitor(): Promise<{ url: string; records: Array<PushRecord>; close(): void }> {
-  const records: PushRecord[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      if (req.url === '/push') records.push(JSON.parse(body));
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, records, close: () => server.close() };
-}
-
 test('native generator: shakes and opens against a real server reconcile with its ledger to the cent', async (t) => {
   const server = await startServer({ args: ['--threads', '1'] });
   t.teardown(() => server.stop('SIGKILL'));
-  const monitor = await fakeMonitor();
+  const monitor = await PushCollector.start({ keepRecords: true });
   t.teardown(() => monitor.close());
 
-  const args = ['--import', 'tsx', CLI, 'clients', '--generator', 'native', '--server', server.ws, '--users', `1-${USERS}`, '--users-per-worker', '150'];
-  const clients = spawn(process.execPath, [...args, '--monitor', monitor.url, '--id', 'native-test', '--quiet'], {
+  const args = ['clients', '--generator', 'native', '--server', server.ws, '--users', `1-${USERS}`, '--users-per-worker', '150'];
+  const clients = await startReady({
+    name: 'hongbao clients',
+    ...hongbaoCommand([...args, '--monitor', monitor.url, '--id', 'native-test', '--quiet']),
     env: { ...process.env, HONGBAO_SECRET: server.secret },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    keepStderr: true,
   });
-  t.teardown(() => clients.kill('SIGKILL'));
-  let stderr = '';
-  clients.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => clients.on('exit', (code) => resolve(code)));
-  const ready = await new Promise<{ controlPort: number; workerPids: number[]; generator: string }>((resolve, reject) => {
-    createInterface({ input: clients.stdout }).on('line', (l) => {
-      const msg = JSON.parse(l);
-      if (msg.event === 'ready') resolve(msg);
-    });
-    void exited.then((code) => reject(new Error(`hongbao clients exited ${code}: ${stderr}`)));
-  });
+  t.teardown(() => clients.kill());
+  const stderr = () => clients.stderr();
+  const ready = clients.ready as unknown as { controlPort: number; workerPids: number[]; generator: string };
   t.is(ready.generator, 'native', 'the native generator runs');
   t.is(ready.workerPids.length, 2, 'two workers of 150 users');
   const control = `http://127.0.0.1:${ready.controlPort}`;
@@ -106,8 +75,8 @@ test('native generator: shakes and opens against a real server reconcile with it
   const serverStats = (await server.adminFetch<StatsDocument>('GET', '/stats')).body;
 
   const tally = await json<FinalTally>(`${control}/stop?drainMs=3000`, { method: 'POST' });
-  t.is(await exited, 0, `hongbao clients exits 0 after /stop; its stderr:\n${stderr}`);
-  t.false(/do not add up|exited with/.test(stderr), `the workers' reports add up to their totals:\n${stderr}`);
+  t.is((await clients.exited).code, 0, `hongbao clients exits 0 after /stop; its stderr:\n${stderr()}`);
+  t.false(/do not add up|exited with/.test(stderr()), `the workers' reports add up to their totals:\n${stderr()}`);
   t.is((await server.stop()).code, 0, 'the server stopped cleanly');
 
   const db = path.join(server.dataDir, 'hongbao.db');
@@ -125,7 +94,7 @@ test('native generator: shakes and opens against a real server reconcile with it
   t.is(c.connects, USERS, 'one login per user');
 
   await sleep(500); // the last second's push
-  const pushes = monitor.records.filter((r) => r.id === 'native-test');
+  const pushes = monitor.records.filter((r) => r.id === 'native-test').map((r) => ({ ...r, counters: r.counters as Partial<ClientSecondCounters> }));
   const seconds = new Set(pushes.map((r) => r.second));
   t.is(seconds.size, pushes.length, 'one push per second (the workers merged into one record)');
   const sum = (k: 'sent' | 'hits') => pushes.reduce((s, r) => s + Number(r.counters[k] ?? 0), 0);

@@ -5,14 +5,25 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { mintToken, verifyToken } from '../src/auth/token.ts';
 import { decodeHistogram, encodeHistogram, latencyHistogram, mergeEncoded, recordMicros, summarize } from '../src/simulator/histogram.ts';
 import { MAX_TOTAL_USERS, slotsInSecond } from '../src/simulator/schedule.ts';
 import { loadgenBinary } from '../src/simulator/native/worker.ts';
+import { hongbaoCommand, type ReadyChild, startReady } from '../src/process/child.ts';
 
 const BIN = loadgenBinary();
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+
+/** `hongbao clients ARGS` (with a token secret) once it printed its ready line; stderr kept. */
+function startClients(args: string[]): Promise<ReadyChild> {
+  return startReady({ name: 'hongbao clients', ...hongbaoCommand(args), env: { ...process.env, HONGBAO_SECRET: 's' }, keepStderr: true });
+}
+
+/** The native workers its ready line names. */
+function workersOf(child: ReadyChild): { workerPids: number[] } {
+  const pids = child.ready.workerPids;
+  if (!Array.isArray(pids)) throw new Error(`no workerPids in ${JSON.stringify(child.ready)}`);
+  return { workerPids: pids as number[] };
+}
 
 /** Run a `hongbao-loadgen` subcommand with one JSON case a line; one JSON answer a line back. */
 function loadgen<T>(subcommand: string, cases: unknown[]): T[] {
@@ -234,36 +245,16 @@ test('a killed coordinator leaves no worker behind', async (t) => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
   const port = (server.address() as net.AddressInfo).port;
-  const args = [
-    '--import',
-    'tsx',
-    CLI,
-    'clients',
-    '--generator',
-    'native',
-    '--server',
-    `ws://127.0.0.1:${port}/ws`,
-    '--users',
-    '1-30',
-    '--users-per-worker',
-    '10',
-    '--quiet',
-  ];
-  const child = spawn(process.execPath, args, { env: { ...process.env, HONGBAO_SECRET: 's' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => child.kill('SIGKILL'));
-  const ready = await new Promise<{ workerPids: number[] }>((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (l) => {
-      const msg = JSON.parse(l);
-      if (msg.event === 'ready') resolve(msg);
-    });
-    child.on('exit', (code) => reject(new Error(`hongbao clients exited ${code}`)));
-  });
+  const args = ['clients', '--generator', 'native', '--server', `ws://127.0.0.1:${port}/ws`, '--users', '1-30', '--users-per-worker', '10', '--quiet'];
+  const child = await startClients(args);
+  t.teardown(() => child.kill());
+  const ready = workersOf(child);
   t.teardown(() => {
     for (const pid of ready.workerPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
   });
   t.is(ready.workerPids.length, 3, 'three workers of 10 users for 30 users');
   t.true(ready.workerPids.every(alive), 'all running');
-  child.kill('SIGKILL');
+  await child.kill();
   t.true(await until(() => !ready.workerPids.some(alive), 3000), 'every worker is gone within 3 s of the coordinator being killed');
 });
 
@@ -272,33 +263,11 @@ test('a worker that dies takes the run down: the coordinator names it, kills the
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
   const port = (server.address() as net.AddressInfo).port;
-  const args = [
-    '--import',
-    'tsx',
-    CLI,
-    'clients',
-    '--generator',
-    'native',
-    '--server',
-    `ws://localhost:${port}/ws`,
-    '--users',
-    '1-20',
-    '--users-per-worker',
-    '10',
-    '--quiet',
-  ];
-  const child = spawn(process.execPath, args, { env: { ...process.env, HONGBAO_SECRET: 's' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => child.kill('SIGKILL'));
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const ready = await new Promise<{ workerPids: number[] }>((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (l) => {
-      const msg = JSON.parse(l);
-      if (msg.event === 'ready') resolve(msg);
-    });
-    void exited.then((code) => reject(new Error(`hongbao clients exited ${code}: ${stderr}`)));
-  });
+  const args = ['clients', '--generator', 'native', '--server', `ws://localhost:${port}/ws`, '--users', '1-20', '--users-per-worker', '10', '--quiet'];
+  const child = await startClients(args);
+  t.teardown(() => child.kill());
+  const exited = child.exited.then((e) => e.code);
+  const ready = workersOf(child);
   t.teardown(() => {
     for (const pid of ready.workerPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
   });
@@ -306,6 +275,6 @@ test('a worker that dies takes the run down: the coordinator names it, kills the
   process.kill(ready.workerPids[0], 'SIGKILL');
   const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 5000))]);
   t.is(code, 1, 'the coordinator exits 1');
-  t.regex(stderr, /worker clients-1-20\/w1 \(pid \d+, users 1-10\) exited with 137 before its final report/, 'and names the worker that died');
+  t.regex(child.stderr(), /worker clients-1-20\/w1 \(pid \d+, users 1-10\) exited with 137 before its final report/, 'and names the worker that died');
   t.true(await until(() => !alive(ready.workerPids[1]), 3000), 'the other worker is gone too');
 });

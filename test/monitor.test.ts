@@ -1,11 +1,10 @@
 // The monitor: alignment of pushes by second (unit), and a real monitor process fed over HTTP.
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Collector } from '../src/monitor/collector.ts';
+import { hongbaoCommand, startReady } from '../src/process/child.ts';
 import { encodeHistogram, latencyHistogram, recordMicros } from '../src/simulator/histogram.ts';
 import { parseNetDev } from '../src/monitor/netdev.ts';
 import { toCsv } from '../src/monitor/series-writer.ts';
@@ -95,13 +94,14 @@ test('/proc/net/dev parsing sums packets over every interface, loopback included
 test('a monitor process aligns live pushes, writes JSONL and CSV, and renders the plots on finish', async (t) => {
   const out = mkdtempSync(path.join(tmpdir(), 'hongbao-monitor-'));
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'monitor', '--port', '0', '--out', out, '--lag-ms', '300', '--quiet'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const child = await startReady({
+    name: 'hongbao monitor',
+    ...hongbaoCommand(['monitor', '--port', '0', '--out', out, '--lag-ms', '300', '--quiet']),
+    keepStderr: true,
   });
-  t.teardown(() => child.kill('SIGKILL'));
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const ready = JSON.parse((await lines.next()).value as string);
-  t.is(ready.event, 'ready', 'ready line first');
+  t.teardown(() => child.kill());
+  const { ready } = child;
+  t.is(typeof ready.port, 'number', 'its ready line names its port');
   const base = `http://127.0.0.1:${ready.port}`;
   const post = async (p: string, body: unknown) => (await fetch(base + p, { method: 'POST', body: JSON.stringify(body) })).json();
 
@@ -139,6 +139,5 @@ test('a monitor process aligns live pushes, writes JSONL and CSV, and renders th
   for (const p of finished.plots) {
     t.true(readFileSync(p.svg, 'utf8').startsWith('<svg'), `${path.basename(p.svg)} is an SVG`);
   }
-  const exit = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  t.is(exit, 0, 'the monitor exits 0 after finish');
+  t.is((await child.exited).code, 0, `the monitor exits 0 after finish; its stderr:\n${child.stderr()}`);
 });

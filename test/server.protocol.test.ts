@@ -1,16 +1,15 @@
 // The server's protocol round trips over real sockets: WebSocket frames and the HTTP API, against a
 // real server process (the engine HONGBAO_ENGINE picks, a SQLite ledger in a temp dir).
-import { createServer, type Server } from 'node:http';
 import test from 'ava';
 import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
 import { encodeCreate, encodeDetails, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
 import { CreateExtraStatus, DetailsStatus, ServerType } from '../src/protocol/codes.ts';
 import { startServer, TestClient, type TestServer, type StatsDocument, type CreatedAnswer, type SupplyAnswer } from './helpers/server.ts';
 import { present } from './helpers/present.ts';
+import { PushCollector } from '../src/monitor/push-collector.ts';
 
 let server: TestServer;
-let monitor: Server;
-const pushes: Array<{ source: string; second: number; counters: Record<string, unknown> }> = [];
+let monitor: PushCollector;
 const clients: TestClient[] = [];
 let nextUser = 100;
 
@@ -41,17 +40,8 @@ function http(path: string, userId: number | null, init: RequestInit = {}): Prom
 }
 
 test.before(async () => {
-  monitor = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      if (req.url === '/push') pushes.push(JSON.parse(body));
-      res.end('{}');
-    });
-  });
-  await new Promise<void>((r) => monitor.listen(0, '127.0.0.1', () => r()));
-  const monitorUrl = `http://127.0.0.1:${(monitor.address() as { port: number }).port}`;
-  server = await startServer({ args: ['--seed', '7', '--shards', '4', '--monitor', monitorUrl] });
+  monitor = await PushCollector.start({ keepRecords: true });
+  server = await startServer({ args: ['--seed', '7', '--shards', '4', '--monitor', monitor.url] });
 });
 
 test.after.always(async () => {
@@ -291,6 +281,7 @@ test.serial('a packet past its expiry is refunded by the sweep and can no longer
 });
 
 test.serial('the server pushes its counters to the monitor once a second', async (t) => {
+  const pushes = monitor.records;
   for (let i = 0; i < 30 && pushes.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
   t.true(pushes.length >= 2, `pushes arrive (${pushes.length})`);
   const last = present(pushes.at(-1), 'a push');

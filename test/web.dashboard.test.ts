@@ -2,19 +2,16 @@
 // monitor each second; the page (headless Chromium) must show the numbers moving and the running
 // reconciliation never red, and balanced to the cent once the load stops.
 import anyTest, { type TestFn } from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { Monitor } from '../src/monitor/monitor.ts';
+import { hongbaoCommand, type ReadyChild, startReady } from '../src/process/child.ts';
 import { DashboardFeed } from '../src/web/feed.ts';
 import { loadWebPage, serveStaticNode } from '../src/web/static.ts';
 import { startServer, tempDir, type TestServer, type SupplyAnswer } from './helpers/server.ts';
 import { DESKTOP, launchChromium, newPage, PHONE, screenshot, type Headless } from './helpers/web-browser.ts';
 import { present } from './helpers/present.ts';
-
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 
 interface MonitorUnderTest {
   url: string;
@@ -26,40 +23,14 @@ interface MonitorUnderTest {
 interface Ctx {
   monitor: MonitorUnderTest;
   server: TestServer;
-  clients: ChildProcess | null;
+  clients: ReadyChild | null;
   chrome: Headless;
 }
 const test = anyTest as TestFn<Ctx>;
 
-function spawnCli(args: string[]): { child: ChildProcess; ready: Promise<Record<string, unknown>>; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
-    let buffered = '';
-    child.stdout.on('data', (d) => {
-      buffered += d;
-      for (const line of buffered.split('\n').slice(0, -1)) {
-        try {
-          const msg = JSON.parse(line);
-          if (msg.event === 'ready') resolve(msg);
-        } catch {
-          // not a JSON line
-        }
-      }
-      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
-    });
-    child.on('exit', (code) => reject(new Error(`hongbao ${args[0]} exited (${code}) before ready: ${stderr}`)));
-  });
-  return { child, ready, stderr: () => stderr };
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await once(child, 'exit');
-  clearTimeout(timer);
+/** `hongbao ARGS` under the child harness, once it printed its ready line. */
+function spawnCli(args: string[]): Promise<ReadyChild> {
+  return startReady({ name: `hongbao ${args[0]}`, ...hongbaoCommand(args), keepStderr: true });
 }
 
 /**
@@ -69,15 +40,15 @@ async function stopChild(child: ChildProcess): Promise<void> {
  */
 async function startMonitor(): Promise<MonitorUnderTest> {
   const lagMs = 1500;
-  const proc = spawnCli(['monitor', '--port', '0', '--out', tempDir('hongbao-monitor-'), '--lag-ms', String(lagMs), '--no-png', '--quiet']);
-  const ready = await proc.ready;
+  const proc = await spawnCli(['monitor', '--port', '0', '--out', tempDir('hongbao-monitor-'), '--lag-ms', String(lagMs), '--no-png', '--quiet']);
+  const ready = proc.ready;
   const url = `http://127.0.0.1:${ready.port}`;
   const page = await fetch(`${url}/`);
   await page.arrayBuffer();
   if ((page.headers.get('content-type') ?? '').startsWith('text/html')) {
-    return { url, how: 'hongbao monitor', stop: () => stopChild(proc.child) };
+    return { url, how: 'hongbao monitor', stop: async () => void (await proc.stop()) };
   }
-  await stopChild(proc.child);
+  await proc.stop();
 
   const files = await loadWebPage('dashboard');
   const feed = new DashboardFeed({ tickMs: 0 });
@@ -117,7 +88,7 @@ test.before(async (t) => {
 });
 test.after.always(async (t) => {
   const { clients, chrome, server, monitor } = t.context;
-  if (clients) await stopChild(clients);
+  if (clients) await clients.stop();
   await chrome?.close();
   await server?.stop();
   await monitor?.stop();
@@ -142,7 +113,7 @@ test('the dashboard moves every second and its reconciliation stays green, to th
     expiresInMs: 3_600_000,
   });
   t.is(campaign.status, 200, `campaign: ${JSON.stringify(campaign.body)}`);
-  const clients = spawnCli([
+  const clients = await spawnCli([
     'clients',
     '--server',
     server.ws,
@@ -158,8 +129,8 @@ test('the dashboard moves every second and its reconciliation stays green, to th
     '--duration',
     '60',
   ]);
-  t.context.clients = clients.child;
-  clients.child.on('exit', (code) => code && t.log(`clients (${users}) exited ${code}: ${clients.stderr().slice(-500)}`));
+  t.context.clients = clients;
+  void clients.exited.then(({ status }) => status && t.log(`clients (${users}) exited ${status}: ${clients.stderr().slice(-500)}`));
 
   const { page, errors } = await newPage(chrome, DESKTOP);
   await page.goto(`${monitor.url}/`);
@@ -217,7 +188,7 @@ test('the dashboard moves every second and its reconciliation stays green, to th
   // Stop the load; once the last answers are counted on both sides the books must close to the cent.
   await server.adminFetch('DELETE', '/admin/campaign');
   await server.adminFetch('DELETE', '/admin/supply');
-  await stopChild(clients.child);
+  await clients.stop();
   t.context.clients = null;
   const settledAt = Math.floor(Date.now() / 1000) + 1;
   await page.waitForFunction((s) => Number(document.documentElement.dataset.lastSecond) > s, settledAt, { timeout: 15_000 });

@@ -1,5 +1,9 @@
-// perf samples -> folded stacks -> a static SVG flamegraph, and the shares the flame bench
-// reports. Reads the text of `perf script` (samples with call chains); written for this bench.
+// perf samples -> folded stacks -> an SVG flamegraph drawn by inferno (native/flame), and the
+// shares the flame bench reports. Reads the text of `perf script` (samples with call chains); the
+// perf map fix, the frame names, the categories and their colours are this bench's.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 export interface Frame {
   sym: string;
@@ -119,7 +123,7 @@ export function shares(samples: Sample[], engineFrame: (f: Frame) => boolean): S
   return { samples: samples.length, inEngine, self };
 }
 
-interface Node {
+export interface Node {
   name: string;
   cat: Category;
   value: number;
@@ -172,52 +176,39 @@ const COLOURS: Record<Category, [number, number, number]> = {
   other: [160, 160, 160],
 };
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/** The palette map the renderer reads (inferno's format, `NAME->rgb(R,G,B)`): every frame
+ *  coloured by its category. A name inferno could not read back (with `->`) is left to it. */
+export function paletteLines(root: Node): string[] {
+  const out = new Map<string, string>();
+  const walk = (n: Node) => {
+    if (!out.has(n.name) && !n.name.includes('->') && !/[\r\n]/.test(n.name)) {
+      const [r, g, b] = COLOURS[n.cat];
+      out.set(n.name, `${n.name}->rgb(${r},${g},${b})`);
+    }
+    for (const c of n.children.values()) walk(c);
+  };
+  for (const c of root.children.values()) walk(c);
+  return [...out.values()];
 }
 
-/** A static SVG flamegraph (root at the bottom); every box has a <title> with its share. */
-export function renderSvg(root: Node, title: string, width = 1600): string {
-  const rowH = 16;
-  let depth = 0;
-  const measure = (n: Node, d: number) => {
-    depth = Math.max(depth, d);
-    for (const c of n.children.values()) measure(c, d + 1);
-  };
-  measure(root, 0);
-  const height = (depth + 1) * rowH + 60;
-  const scale = (width - 20) / Math.max(1, root.value);
-  const parts: string[] = [];
-  const draw = (n: Node, x: number, d: number) => {
-    const w = n.value * scale;
-    if (w < 0.3) return;
-    const y = height - 30 - (d + 1) * rowH;
-    const [r, g, b] = COLOURS[n.cat];
-    const jitter = (n.name.length * 7) % 30;
-    const pct = ((100 * n.value) / root.value).toFixed(2);
-    const label = w > 30 ? esc(n.name.slice(0, Math.floor(w / 6.5))) : '';
-    parts.push(
-      `<g><title>${esc(n.name)} (${n.cat}): ${n.value} samples, ${pct}%</title>` +
-        `<rect x="${(10 + x).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${rowH - 1}" fill="rgb(${Math.min(255, r + jitter)},${Math.min(255, g + jitter)},${b})" rx="2"/>` +
-        (label ? `<text x="${(13 + x).toFixed(1)}" y="${y + 11.5}">${label}</text>` : '') +
-        `</g>`,
-    );
-    let cx = x;
-    const kids = [...n.children.values()].sort((p, q) => (p.name < q.name ? -1 : 1));
-    for (const c of kids) {
-      draw(c, cx, d + 1);
-      cx += c.value * scale;
-    }
-  };
-  draw(root, 0, 0);
+/** `hongbao-flame` (native/flame, inferno), built on demand: cargo does nothing when it is up to date. */
+export function flameRenderer(root: string): string {
+  execFileSync('cargo', ['build', '--release', '-p', 'hongbao-flame'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  return path.join(root, 'target/release/hongbao-flame');
+}
+
+/** The SVG flamegraph of `root` by inferno (`renderer` from flameRenderer), its frames coloured by
+ *  category; the folded stacks and the palette are left next to the SVG. */
+export function renderSvg(renderer: string, root: Node, title: string, files: { folded: string; palette: string; svg: string }): void {
+  const folded = `${foldedLines(root).join('\n')}\n`;
+  writeFileSync(files.folded, folded);
+  writeFileSync(files.palette, `${paletteLines(root).join('\n')}\n`);
   const legend = Object.entries(COLOURS)
-    .map(
-      ([k, [r, g, b]], i) =>
-        `<rect x="${10 + i * 110}" y="${height - 22}" width="12" height="12" fill="rgb(${r},${g},${b})"/><text x="${26 + i * 110}" y="${height - 12}">${k}</text>`,
-    )
-    .join('');
-  return (
-    `<?xml version="1.0" standalone="no"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="monospace" font-size="11">` +
-    `<rect width="100%" height="100%" fill="#fdfdf6"/><text x="10" y="20" font-size="14">${esc(title)}</text>${parts.join('')}${legend}</svg>\n`
-  );
+    .map(([k, [r, g, b]]) => `${k} rgb(${r},${g},${b})`)
+    .join(', ');
+  const svg = execFileSync(renderer, ['--title', title, '--subtitle', `colours: ${legend}`, '--colours', files.palette, '--width', '1600'], {
+    input: folded,
+    maxBuffer: 1 << 30,
+  });
+  writeFileSync(files.svg, svg);
 }

@@ -1,10 +1,12 @@
 // A real `hongbao server` for a bench: fresh data directory (on disk, under bench-out/), free
 // ports, the engine and threads asked for, its pushes to the bench's collector.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, getJson, spawnReady, stop, type Child, type ReadyLine } from './procs.ts';
+import { ServerProc, writtenFile } from '../../src/process/server-proc.ts';
+import { type Child, getJson } from './procs.ts';
 
 export interface Hongbao {
+  server: ServerProc;
   child: Child;
   pid: number;
   engine: string;
@@ -32,50 +34,37 @@ export interface HongbaoOptions {
   root?: string;
 }
 
-/** The fields of the server's ready line (src/server/server.ts ReadyInfo) a bench uses, checked. */
-function serverReady(line: ReadyLine) {
-  const { pid, engine, threads, port, adminPort, secretFile, adminTokenFile } = line;
-  if (
-    typeof pid !== 'number' ||
-    typeof engine !== 'string' ||
-    typeof threads !== 'number' ||
-    typeof port !== 'number' ||
-    typeof adminPort !== 'number' ||
-    typeof secretFile !== 'string' ||
-    typeof adminTokenFile !== 'string'
-  ) {
-    throw new Error(`the server's ready line lacks a field a bench needs (token files not written?): ${JSON.stringify(line)}`);
-  }
-  return { pid, engine, threads, port, adminPort, secretFile, adminTokenFile };
-}
-
 export async function startHongbao(o: HongbaoOptions): Promise<Hongbao> {
   const dataDir = mkdtempSync(path.join(o.outDir, `data-${o.label}-`));
-  const args = ['server', '--port', '0', '--admin-port', '0', '--data', dataDir];
+  const args: string[] = [];
   if (o.threads) args.push('--threads', String(o.threads));
   if (o.monitorUrl) args.push('--monitor', o.monitorUrl);
   args.push(...(o.args ?? []));
-  const cli = o.root ? path.join(o.root, 'src/cli.ts') : CLI;
-  const child = await spawnReady(`server-${o.label}`, cli, args, {
+  const server = await ServerProc.start({
+    name: `server-${o.label}`,
+    dataDir,
+    args,
+    cli: o.root ? path.join(o.root, 'src/cli.ts') : undefined,
     nodeArgs: o.nodeArgs,
     env: { HONGBAO_ENGINE: o.engine, ...o.env },
     wrap: o.wrap,
     logFile: path.join(o.outDir, `${o.label}-server.log`),
+    keepStderr: false,
     readyTimeoutMs: 120_000,
   });
-  const r = serverReady(child.ready);
-  const adminToken = readFileSync(r.adminTokenFile, 'utf8').trim();
+  const r = server.ready;
   return {
-    child,
-    pid: r.pid,
+    server,
+    child: server.child,
+    pid: server.pid,
     engine: r.engine,
     threads: r.threads,
-    wsUrl: `ws://127.0.0.1:${r.port}/ws`,
-    httpUrl: `http://127.0.0.1:${r.port}`,
-    adminUrl: `http://127.0.0.1:${r.adminPort}`,
-    adminToken,
-    secretFile: r.secretFile,
-    secret: readFileSync(r.secretFile, 'utf8').trim(),
+    wsUrl: server.ws,
+    httpUrl: server.http,
+    adminUrl: server.admin,
+    adminToken: server.adminToken,
+    secretFile: writtenFile(r.secretFile, 'secret'),
+    secret: server.secret,
     dataDir,
   };
 }
@@ -100,7 +89,7 @@ export function startSupply(h: Hongbao, ratePerSecond: number, seconds: number):
 
 /** Stop the server (SIGTERM) and remove its data directory (set HONGBAO_BENCH_KEEP_DATA=1 to keep it). */
 export async function stopHongbao(h: Hongbao): Promise<number> {
-  const code = await stop(h.child);
+  const { status } = await h.child.stop();
   if (!process.env.HONGBAO_BENCH_KEEP_DATA) rmSync(h.dataDir, { recursive: true, force: true });
-  return code;
+  return status;
 }

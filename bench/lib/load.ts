@@ -2,16 +2,16 @@
 // coordinated over K processes; --generator ts or native, whose workers are counted with their
 // coordinator) against a target, connected once, then one or more QPS steps, each a warm-up and a
 // measured window of full seconds. Per-second numbers come from the pushes of the clients (and of
-// the server, when it is a hongbao server) to a Collector; CPU and RSS from /proc.
+// the server, when it is a hongbao server) to a PushCollector; CPU and RSS from /proc.
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import path from 'node:path';
 import { summarize } from '../../src/simulator/histogram.ts';
 import type { CounterName, FinalTally } from '../../src/simulator/tally.ts';
-import type { Collector } from './collector.ts';
+import type { PushCollector } from '../../src/monitor/push-collector.ts';
 import { CpuMeter, load } from './machine.ts';
 import { median, round } from './report.ts';
-import { CLI, getJson, sleep, spawnReady, stop, type Child } from './procs.ts';
+import { CLI, getJson, sleep, spawnReady, type Child } from './procs.ts';
 
 export type GeneratorKind = 'ts' | 'native';
 
@@ -31,7 +31,7 @@ export interface GeneratorOptions {
   connections: number;
   processes: number;
   secretFile: string;
-  collector: Collector;
+  collector: PushCollector;
   logDir: string;
   label: string;
   connectConcurrency?: number;
@@ -133,7 +133,7 @@ export async function stopGenerator(g: Generator): Promise<FinalTally[]> {
   const tallies = await Promise.all(
     g.controls.map((u) => getJson<FinalTally>(`${u}/stop?drainMs=3000`, { method: 'POST', timeoutMs: 120_000 }).catch(() => null)),
   );
-  await Promise.all(g.clients.map((c) => Promise.race([c.exited, sleep(10_000).then(() => stop(c, 'SIGKILL'))])));
+  await Promise.all(g.clients.map((c) => Promise.race([c.exited, sleep(10_000).then(() => c.stop('SIGKILL'))])));
   return tallies.filter((t): t is FinalTally => t !== null);
 }
 
@@ -177,7 +177,7 @@ export interface StepResult {
 }
 
 /** One QPS step: all processes switch in the same second, warm up, then measure full seconds. */
-export async function runStep(g: Generator, c: Collector, o: StepOptions): Promise<StepResult> {
+export async function runStep(g: Generator, c: PushCollector, o: StepOptions): Promise<StepResult> {
   const at = Math.floor(Date.now() / 1000) + 2;
   await Promise.all(g.controls.map((u) => getJson(`${u}/qps?qps=${o.qps}&at=${at}`)));
   const from = at + o.warmupSeconds;

@@ -11,7 +11,8 @@ import type { Connection } from '../../src/simulator/connection.ts';
 import { ShakeResultStatus } from '../../src/protocol/codes.ts';
 import { OpenStatus } from '../../src/engine/types.ts';
 import { mintToken } from '../../src/auth/token.ts';
-import { freePort, ServerProc, type ServerExit } from './server-proc.ts';
+import { freePort } from '../../src/process/free-port.ts';
+import { ServerProc, type ServerExit } from '../../src/process/server-proc.ts';
 import { checkTold, Told, type ToldReport } from './told.ts';
 import { Rng, sleep } from './rng.ts';
 
@@ -38,7 +39,7 @@ export interface RoundResult {
   signal: 'SIGKILL' | 'SIGTERM';
   delayMs: number;
   connectedAtSignal: number;
-  exit: ServerExit & { ms: number; hung: boolean };
+  exit: ServerExit;
   closeCodes: Record<string, number>;
   acksAfterLedgerClosed: number;
   toldSoFar: ToldReport['told'];
@@ -211,7 +212,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const port = await freePort();
   const adminPort = await freePort();
   const env = { HONGBAO_SECRET: randomBytes(24).toString('hex'), HONGBAO_ADMIN_TOKEN: randomBytes(24).toString('hex') };
-  const start = () => ServerProc.start({ dataDir: o.dataDir, port, adminPort, args: o.serverArgs, env });
+  const start = () => ServerProc.start({ dataDir: o.dataDir, port, adminPort, host: '127.0.0.1', args: o.serverArgs, env });
   const told = new Told();
   const rounds: RoundResult[] = [];
   const result: ChaosResult = {

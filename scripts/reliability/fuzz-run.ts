@@ -8,7 +8,7 @@ import { fuzzHttp, type HttpFuzzResult } from './fuzz-http.ts';
 import { fuzzWebSocket, type WsFuzzResult } from './fuzz-ws.ts';
 import { ProberProcess, type ProberResult } from './prober.ts';
 import { RssSampler } from './rss.ts';
-import { ServerProc } from './server-proc.ts';
+import { ServerProc } from '../../src/process/server-proc.ts';
 import { checkTold, Told, type ToldReport } from './told.ts';
 
 export interface FuzzOptions {
@@ -46,6 +46,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   // Rate limiting would make answers depend on timing; it is tested on its own (server.auth.test.ts).
   const server = await ServerProc.start({
     dataDir: o.dataDir,
+    host: '127.0.0.1',
     env,
     args: ['--max-messages-per-second', '1000000', '--max-errors', String(MAX_ERRORS), '--max-payload', String(MAX_PAYLOAD), ...o.serverArgs],
   });

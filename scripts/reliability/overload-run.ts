@@ -8,10 +8,11 @@ import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import type { ClientSecondCounters } from '../../src/monitor/push.ts';
-import { ClientsProc, PushCollector } from './clients-proc.ts';
+import { PushCollector } from '../../src/monitor/push-collector.ts';
+import { ClientsProc } from './clients-proc.ts';
 import { sleep } from './rng.ts';
 import { RssSampler } from './rss.ts';
-import { ServerProc } from './server-proc.ts';
+import { ServerProc } from '../../src/process/server-proc.ts';
 
 export interface OverloadOptions {
   dataDir: string;
@@ -126,7 +127,7 @@ function figures(seconds: Array<[number, ClientSecondCounters]>): PhaseFigures {
 export async function runOverload(o: OverloadOptions): Promise<OverloadResult> {
   const env = { HONGBAO_SECRET: randomBytes(24).toString('hex'), HONGBAO_ADMIN_TOKEN: randomBytes(24).toString('hex') };
   const secretFile = path.join(o.dataDir, 'load-secret');
-  const server = await ServerProc.start({ dataDir: o.dataDir, env, args: ['--max-shakes-per-second', String(o.ceiling), ...o.serverArgs] });
+  const server = await ServerProc.start({ dataDir: o.dataDir, host: '127.0.0.1', env, args: ['--max-shakes-per-second', String(o.ceiling), ...o.serverArgs] });
   writeFileSync(secretFile, env.HONGBAO_SECRET, { mode: 0o600 });
   const collector = await PushCollector.start();
   const failures: string[] = [];
@@ -164,13 +165,13 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadResult> {
 
     const warm = Math.min(2, Math.max(0, o.baselineSeconds - 2));
     const phases = {
-      baseline: figures(collector.between(b0 + warm, b1)),
-      surge: figures(collector.between(s0, s1)),
-      recovery: figures(collector.between(r0, r1)),
+      baseline: figures(collector.clientSeconds(c.id, b0 + warm, b1)),
+      surge: figures(collector.clientSeconds(c.id, s0, s1)),
+      recovery: figures(collector.clientSeconds(c.id, r0, r1)),
     };
     const baseP99 = phases.baseline.p99Ms.median;
     const normal = Math.max(2 * baseP99, baseP99 + 10);
-    const rec = collector.between(r0, r1);
+    const rec = collector.clientSeconds(c.id, r0, r1);
     // Recovered from the first second whose 3-second median p99 is back to normal and after which nothing
     // is Overloaded (one noisy second on this shared machine is not a relapse).
     let recoveredAfterSeconds: number | null = null;
@@ -180,7 +181,7 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadResult> {
         break;
       }
     }
-    const perSecond = collector.between(b0, r1).map(([second, x]) => ({
+    const perSecond = collector.clientSeconds(c.id, b0, r1).map(([second, x]) => ({
       second,
       phase: second < s0 ? 'baseline' : second < r0 ? 'surge' : 'recovery',
       sent: x.sent,

@@ -13,7 +13,7 @@ import { checkUpgradeResponse, encodeClientFrame, newWebSocketKey, Opcode, parse
 import { ProberProcess, type ProberResult } from './prober.ts';
 import { RssSampler } from './rss.ts';
 import type { StatsDocument } from '../../src/server/server.ts';
-import { ServerProc } from './server-proc.ts';
+import { ServerProc } from '../../src/process/server-proc.ts';
 import { sleep } from './rng.ts';
 
 const MASK = randomBytes(4);
@@ -186,7 +186,7 @@ export function tcpMemPages(): number {
 const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : 0);
 
 export async function runSlowClients(o: SlowOptions): Promise<SlowResult> {
-  const server = await ServerProc.start({ dataDir: o.dataDir, args: o.serverArgs });
+  const server = await ServerProc.start({ dataDir: o.dataDir, host: '127.0.0.1', args: o.serverArgs });
   const failures: string[] = [];
   try {
     // A packet whose details are ~8 KB: 1000 opened shares and a full cover.

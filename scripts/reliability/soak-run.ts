@@ -9,11 +9,12 @@ import path from 'node:path';
 import { checkLedger } from '../../src/ledger/check.ts';
 import { readLedgerItems } from '../../src/report/ledger-items.ts';
 import { reconcile, type Reconciliation } from '../../src/report/reconcile.ts';
-import { ClientsProc, PushCollector } from './clients-proc.ts';
+import { PushCollector } from '../../src/monitor/push-collector.ts';
+import { ClientsProc } from './clients-proc.ts';
 import { sleep } from './rng.ts';
 import { RssSampler } from './rss.ts';
 import type { StatsDocument } from '../../src/server/server.ts';
-import { ServerProc } from './server-proc.ts';
+import { ServerProc } from '../../src/process/server-proc.ts';
 
 export interface SoakOptions {
   dataDir: string;
@@ -71,7 +72,7 @@ function slope(points: Array<[number, number]>): number {
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const env = { HONGBAO_SECRET: randomBytes(24).toString('hex'), HONGBAO_ADMIN_TOKEN: randomBytes(24).toString('hex') };
   const secretFile = path.join(o.dataDir, 'load-secret');
-  const server = await ServerProc.start({ dataDir: o.dataDir, env, args: o.serverArgs });
+  const server = await ServerProc.start({ dataDir: o.dataDir, host: '127.0.0.1', env, args: o.serverArgs });
   writeFileSync(secretFile, env.HONGBAO_SECRET, { mode: 0o600 });
   const collector = await PushCollector.start();
   const failures: string[] = [];
@@ -95,7 +96,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     if (qps === 0) {
       for (const step of [2000, 4000, 8000, 12_000, 16_000, 24_000, 32_000, 48_000, 64_000].filter((q) => q <= o.users * 40)) {
         const [a, b] = await hold(step, 6);
-        const secs = collector.between(a + 1, b); // the first second of a step still ramps
+        const secs = collector.clientSeconds(c.id, a + 1, b); // the first second of a step still ramps
         const sent = median(secs.map(([, x]) => x.sent));
         const p99 = median(secs.map(([, x]) => x.p99Ms));
         const dropped = secs.reduce((s, [, x]) => s + (x.dropped ?? 0), 0);
@@ -132,7 +133,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       await sleep(1000);
       if (Date.now() - started >= nextLog) {
         nextLog += 60_000;
-        const last = collector.between(Math.floor(Date.now() / 1000) - 60, Math.floor(Date.now() / 1000));
+        const last = collector.clientSeconds(c.id, Math.floor(Date.now() / 1000) - 60, Math.floor(Date.now() / 1000));
         const stats = (await server.adminFetch<StatsDocument>('GET', '/stats').catch(() => null))?.body;
         const heaps = stats ? (stats.heapUsedMb ?? []).map((used, i) => `${used.toFixed(0)}/${Number(stats.heapMb[i]).toFixed(0)}`) : [];
         if (stats?.ledger) heaps.push(`ledger ${Number(stats.ledger.heapUsedMb).toFixed(0)}/${Number(stats.ledger.heapMb).toFixed(0)}`);
@@ -193,7 +194,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     if (!rec.ok) failures.push(`reconciliation: ${rec.differences.slice(0, 3).join('; ')}`);
     const divergences = statsEnd.ledger?.divergences ?? 0;
     if (divergences > 0) failures.push(`${divergences} ledger divergences`);
-    const secs = collector.between(soakFrom, soakTo);
+    const secs = collector.clientSeconds(c.id, soakFrom, soakTo);
     return {
       ok: failures.length === 0,
       failures,

@@ -6,9 +6,9 @@
 // A node that dies is restarted (same name, data and ports) unless restarts are off.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { type Child, ChildSet, hongbaoCommand } from '../process/child.ts';
+import { freePort } from '../process/free-port.ts';
 import { RedisCluster } from './redis-cluster.ts';
 
 export interface LocalClusterOptions {
@@ -46,17 +46,6 @@ export interface NodeInfo {
 
 /** Nodes started at the same time. */
 const START_AT_ONCE = 4;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A secret kept in `file` (mode 0600), made once. */
 function secretIn(file: string): string {

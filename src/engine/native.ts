@@ -61,7 +61,8 @@ interface EngineInfo {
   created: boolean;
 }
 
-const INPUT_ERROR_PREFIX = 'EngineInputError: ';
+/** The `code` the addon gives misuse errors (native/node/src/convert.rs INPUT_ERROR_CODE). */
+export const INPUT_ERROR_CODE = 'EngineInputError';
 
 let binding: NativeBinding | undefined;
 
@@ -75,14 +76,12 @@ function loadBinding(): NativeBinding {
   return binding;
 }
 
-/** Addon misuse errors (ours carry the prefix; napi's own argument conversions use code InvalidArg). */
+/** Addon misuse errors, told apart by their code (napi's own argument conversions, before the
+ *  binding's code runs, keep napi's InvalidArg). */
 function mapError(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
-  if (error.message.startsWith(INPUT_ERROR_PREFIX)) {
-    return new EngineInputError(error.message.slice(INPUT_ERROR_PREFIX.length));
-  }
-  if ((error as { code?: unknown }).code === 'InvalidArg') return new EngineInputError(error.message);
-  return error;
+  const { code } = error as { code?: unknown };
+  return code === INPUT_ERROR_CODE || code === 'InvalidArg' ? new EngineInputError(error.message) : error;
 }
 
 export class NativeEngine implements Engine {

@@ -3,6 +3,7 @@
 // Every method answers synchronously; each batch is checked whole before any state changes.
 import { getRandomValues } from 'node:crypto';
 import { checkF64Array, checkFinite, checkTime, checkLength, checkOut, checkRule, checkU32, checkU32Array, fail, resolveOptions } from './check.ts';
+import { createStatusOf } from './create-rules.ts';
 import { adoptShakePackets, drawAmounts, splitShares, withdrawShakePackets } from './ts-cluster.ts';
 import { restoreInto } from './ts-restore.ts';
 import { doubleMeanShare, lineSegmentSplit } from './split.ts';
@@ -10,9 +11,6 @@ import { GroupPacket } from './ts-group.ts';
 import { EngineState } from './ts-state.ts';
 import {
   CreateStatus,
-  MAX_PACKET_CENTS,
-  MAX_RECIPIENTS,
-  MAX_SHARES,
   OpenStatus,
   SplitMode,
   type AmountRule,
@@ -33,19 +31,6 @@ import {
 
 function entropySeed(): number {
   return getRandomValues(new Uint32Array(1))[0];
-}
-
-function hasDuplicate(values: ArrayLike<number>, lo: number, hi: number): boolean {
-  if (hi - lo <= 16) {
-    for (let i = lo; i < hi; i++) for (let j = i + 1; j < hi; j++) if (values[i] === values[j]) return true;
-    return false;
-  }
-  const seen = new Set<number>();
-  for (let i = lo; i < hi; i++) {
-    if (seen.has(values[i])) return true;
-    seen.add(values[i]);
-  }
-  return false;
 }
 
 export class TsEngine implements Engine {
@@ -143,14 +128,9 @@ export class TsEngine implements Engine {
     for (let i = 0; i < n; i++) {
       const lo = offsets[i];
       const hi = offsets[i + 1];
-      const count = hi - lo;
       const shareCount = shares[i];
       const total = totals[i];
-      let code: CreateStatus = CreateStatus.Ok;
-      if (count === 0 || count > MAX_RECIPIENTS || hasDuplicate(recipients, lo, hi)) code = CreateStatus.BadRecipients;
-      else if (shareCount === 0 || shareCount > MAX_SHARES || shareCount > count) code = CreateStatus.BadShareCount;
-      else if (total === 0 || total > MAX_PACKET_CENTS) code = CreateStatus.BadTotal;
-      else if (total < shareCount) code = CreateStatus.TotalBelowShares;
+      const code = createStatusOf(recipients, lo, hi, shareCount, total);
       status[i] = code;
       if (code !== CreateStatus.Ok) {
         packetIds[i] = 0;

@@ -5,6 +5,8 @@
 // Batch-shaped: typed arrays in, caller-owned typed arrays out, no object per request.
 // Every method may return a Promise so that a shared store (e.g. Redis Cluster) can implement it later;
 // callers must `await` (or check for a thenable) rather than assume a synchronous answer.
+// The status codes and limits mirror native/core/src/types.rs; test/engine.constants.test.ts
+// fails on any difference.
 
 export type MaybePromise<T> = T | Promise<T>;
 

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { MessageChannel, type Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { moduleWorker, sibling } from '../process/worker-thread.ts';
 import {
+  freshHealth,
   LedgerDivergenceError,
   LedgerUnavailableError,
   type Ledger,
@@ -39,18 +40,6 @@ type Outgoing =
 function toError(e: WireError): Error {
   return e.name === 'LedgerDivergenceError' ? new LedgerDivergenceError(e.message) : new LedgerUnavailableError(e.message);
 }
-
-const UNKNOWN_HEALTH: LedgerHealth = {
-  healthy: true,
-  lastError: null,
-  commits: 0,
-  batches: 0,
-  lastCommitMs: 0,
-  divergences: 0,
-  waiting: 0,
-  heapMb: 0,
-  heapUsedMb: 0,
-};
 
 /** A ledger client over one MessagePort to the writer thread. */
 class PortLedger implements Ledger {
@@ -116,7 +105,7 @@ class PortLedger implements Ledger {
   }
 
   health(): LedgerHealth {
-    const h = this.cell ? this.cell.read() : { ...UNKNOWN_HEALTH };
+    const h = this.cell ? this.cell.read() : freshHealth();
     return this.stopped === null ? h : { ...h, healthy: false, lastError: this.stopped };
   }
 

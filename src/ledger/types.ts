@@ -77,6 +77,11 @@ export interface LedgerHealth {
   waiting: number;
 }
 
+/** A ledger's health before its first commit (the writer's start, or nothing read yet). */
+export function freshHealth(): LedgerHealth {
+  return { healthy: true, lastError: null, commits: 0, batches: 0, lastCommitMs: 0, divergences: 0, waiting: 0, heapMb: 0, heapUsedMb: 0 };
+}
+
 export interface Ledger {
   /** Resolves once the batch is durably committed; rejects (LedgerUnavailableError) if it could not be. */
   commit(batch: LedgerBatch): Promise<void>;

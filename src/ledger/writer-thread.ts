@@ -13,7 +13,7 @@ import { BatchApplier, MissingDependencyError } from './apply.ts';
 import { openDatabase } from './schema.ts';
 import { loadSnapshot } from './snapshot.ts';
 import { JournalApplier } from './journal.ts';
-import type { LedgerBatch, LedgerHealth, LedgerKind } from './types.ts';
+import { freshHealth, type LedgerBatch, type LedgerHealth, type LedgerKind } from './types.ts';
 import { HealthCell, type Control, type Reply, type Request, type WireError, type WriterData } from './wire.ts';
 
 interface QueuedBatch {
@@ -96,17 +96,7 @@ class Writer {
   private queryOnly = false;
   private readonly cell: HealthCell;
   private readonly ports = new Set<MessagePort>();
-  private readonly health: LedgerHealth = {
-    healthy: true,
-    lastError: null,
-    commits: 0,
-    batches: 0,
-    lastCommitMs: 0,
-    divergences: 0,
-    waiting: 0,
-    heapMb: 0,
-    heapUsedMb: 0,
-  };
+  private readonly health: LedgerHealth = freshHealth();
   private arrivals = 0;
   private fresh: QueuedBatch[] = [];
   private waiting: QueuedBatch[] = [];

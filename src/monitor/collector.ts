@@ -153,7 +153,8 @@ export class Collector {
   }
 }
 
-function isPush(r: unknown): r is PushRecord {
+/** A well-formed push record (docs/admin-api.md, "Monitor push"). */
+export function isPush(r: unknown): r is PushRecord {
   if (typeof r !== 'object' || r === null) return false;
   const p = r as Record<string, unknown>;
   return (

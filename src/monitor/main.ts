@@ -2,7 +2,7 @@
 import http from 'node:http';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { type FlagValues, Flags, runCommand } from '../cli/flags.ts';
 import type { AddressInfo } from 'node:net';
 import { Monitor, type FinishResult } from './monitor.ts';
 import { readSeries } from './series-writer.ts';
@@ -10,73 +10,48 @@ import { renderPlots, type Phase } from './plots.ts';
 import { readFileSync, existsSync } from 'node:fs';
 import { loadWebPage } from '../web/static.ts';
 
-const HELP = `usage: hongbao monitor [flags]
-       hongbao monitor --render DIR
-
-Receives the per-second pushes of the server and of every client process (POST /push, format in
+const flags = new Flags(
+  'hongbao monitor [flags]\n       hongbao monitor --render DIR',
+  `Receives the per-second pushes of the server and of every client process (POST /push, format in
 docs/admin-api.md), aligns them by unix second, appends one row per second to DIR/series.jsonl,
 prints a one-line summary per second on stderr and samples the machine's network packets
 (/proc/net/dev). On SIGINT/SIGTERM or POST /finish it writes DIR/series.csv, DIR/phases.json and
 the plots (DIR/plots/*.svg and *.png), prints {"event":"finished",...} on stdout and exits.
 Prints {"event":"ready","port":N,"out":DIR} on stdout once it listens.
 
-Other routes: POST /phase {"name","second"?} marks a phase on the plots; GET /latest; GET /health.
-
-flags:
-  --port N        listen port (default 8090; 0 = any free port)
-  --host ADDR     listen address (default 127.0.0.1)
-  --out DIR       output folder (default ./monitor-<timestamp>)
-  --lag-ms N      a second is written this long after it ended, to wait for late pushes (default 2500)
-  --no-png        SVG plots only
-  --quiet         no per-second lines on stderr
-  --render DIR    only (re)render the plots of an existing DIR/series.jsonl and exit
-  -h, --help      this text
-`;
+Other routes: POST /phase {"name","second"?} marks a phase on the plots; GET /latest; GET /health.`,
+)
+  .int('port', 'listen port (0 = any free port)', { default: 8090, min: 0, max: 65535 })
+  .string('host', 'listen address', { default: '127.0.0.1', value: 'ADDR' })
+  .string('out', 'output folder (default ./monitor-<timestamp>)', { value: 'DIR' })
+  .int('lag-ms', 'a second is written this long after it ended, to wait for late pushes', { default: 2500, min: 0 })
+  .bool('no-png', 'SVG plots only')
+  .bool('quiet', 'no per-second lines on stderr')
+  .string('render', 'only (re)render the plots of an existing DIR/series.jsonl and exit', { value: 'DIR' });
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 }
 
-async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string', default: '8090' },
-      host: { type: 'string', default: '127.0.0.1' },
-      out: { type: 'string' },
-      'lag-ms': { type: 'string', default: '2500' },
-      'no-png': { type: 'boolean', default: false },
-      quiet: { type: 'boolean', default: false },
-      render: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+async function run(values: FlagValues<typeof flags>): Promise<number> {
   if (values.render) {
     const dir = values.render;
     const rows = readSeries(dir);
     if (rows.length === 0) throw new Error(`no rows in ${path.join(dir, 'series.jsonl')}`);
     const phasesFile = path.join(dir, 'phases.json');
     const phases: Phase[] = existsSync(phasesFile) ? JSON.parse(readFileSync(phasesFile, 'utf8')) : [];
-    const plots = await renderPlots(rows, phases, path.join(dir, 'plots'), !values['no-png']);
+    const plots = await renderPlots(rows, phases, path.join(dir, 'plots'), !values.noPng);
     process.stdout.write(`${JSON.stringify({ event: 'rendered', plots: plots.map((p) => p.svgFile) })}\n`);
     return 0;
   }
-  const port = Number(values.port);
-  const lagMs = Number(values['lag-ms']);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${values.port}`);
-  if (!Number.isInteger(lagMs) || lagMs < 0) throw new UsageError(`--lag-ms must be a non-negative integer`);
+  const { port, lagMs } = values;
   const outDir = path.resolve(values.out ?? `monitor-${timestamp()}`);
   mkdirSync(outDir, { recursive: true });
 
   const monitor = new Monitor({
     outDir,
     lagMs,
-    png: !values['no-png'],
+    png: !values.noPng,
     onLine: values.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
   });
   try {
@@ -116,17 +91,7 @@ async function run(argv: string[]): Promise<number> {
   return code;
 }
 
-class UsageError extends Error {}
-
 /** Flag mistakes exit 2 with the reason; everything else propagates (exit 1). */
-export async function main(argv: string[]): Promise<number> {
-  try {
-    return await run(argv);
-  } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`hongbao monitor: ${(err as Error).message} (hongbao monitor --help)\n`);
-      return 2;
-    }
-    throw err;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runCommand('hongbao monitor', flags, argv, run);
 }

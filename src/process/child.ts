@@ -45,6 +45,11 @@ export interface ChildOptions {
   cwd?: string;
   /** Where stderr (and stdout after the ready line) go; without one they are discarded. */
   logFile?: string;
+  /** Also keep stderr in memory (`Child.stderr()`, `Child.stderrLines`): a test or a run that reads it. */
+  keepStderr?: boolean;
+  /** A program put in front of the command (`perf record -g --`); the child's pid is then the
+   *  `pid` of its ready line, since the process started is the wrapper. */
+  wrap?: string[];
   /** Wait this long for the ready line (default 60 s); 0: do not wait for one. */
   readyTimeoutMs?: number;
   /** Called as soon as the process exists, before it is ready (so a caller can track it). */
@@ -61,12 +66,7 @@ export function hongbaoCommand(args: string[], nodeArgs: string[] = []): { comma
 export function tail(file: string | undefined, lines = 15): string {
   if (!file) return '    (no log)';
   try {
-    return readFileSync(file, 'utf8')
-      .trimEnd()
-      .split('\n')
-      .slice(-lines)
-      .map((l) => `    ${l}`)
-      .join('\n');
+    return tailOf(readFileSync(file, 'utf8'), lines);
   } catch {
     return '    (no log)';
   }
@@ -74,6 +74,16 @@ export function tail(file: string | undefined, lines = 15): string {
 
 /** stdout lines kept after the ready line (a long-running child's output goes to its log) */
 const MAX_LINES = 1000;
+
+/** The last lines of a text, indented (as `tail` does for a log). */
+function tailOf(text: string, lines = 15): string {
+  return text
+    .trimEnd()
+    .split('\n')
+    .slice(-lines)
+    .map((l) => `    ${l}`)
+    .join('\n');
+}
 
 export class ChildFailed extends Error {
   override readonly name = 'ChildFailed';
@@ -83,19 +93,46 @@ export class Child {
   ready: ReadyLine | null = null;
   /** stdout lines after the ready line (the last MAX_LINES) */
   readonly lines: string[] = [];
+  /** stderr lines with the time they were read, when kept (`keepStderr`) */
+  readonly stderrLines: Array<{ at: number; line: string }> = [];
   readonly exited: Promise<Exit>;
+  /** `stop` had to SIGKILL it: it did not leave within the bound after the signal */
+  killedAfterTimeout = false;
+  private stderrText = '';
+  private stderrPending = '';
 
   constructor(
     readonly name: string,
     readonly proc: ChildProcess,
     readonly logFile: string | undefined,
+    /** under a wrapper the child's own pid comes from its ready line */
+    private readonly wrapped = false,
   ) {
     this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal, status: exitStatus(code, signal) })));
   }
 
   get pid(): number {
+    if (this.wrapped) {
+      const pid = this.ready?.pid;
+      if (typeof pid !== 'number') throw new ChildFailed(`${this.name} runs under a wrapper and its ready line has no pid`);
+      return pid;
+    }
     if (this.proc.pid === undefined) throw new ChildFailed(`${this.name} has no pid (it did not start)`);
     return this.proc.pid;
+  }
+
+  /** Everything it wrote on stderr so far (empty unless `keepStderr`). */
+  stderr(): string {
+    return this.stderrText;
+  }
+
+  /** @internal a chunk of stderr, kept */
+  keep(chunk: string): void {
+    this.stderrText += chunk;
+    const parts = (this.stderrPending + chunk).split('\n');
+    this.stderrPending = parts.pop() ?? ''; // split always gives at least one piece
+    const at = Date.now();
+    for (const line of parts) this.stderrLines.push({ at, line });
   }
 
   get running(): boolean {
@@ -107,7 +144,10 @@ export class Child {
     if (graceMs > 0 && this.running) await Promise.race([this.exited, new Promise((r) => setTimeout(r, graceMs))]);
     if (!this.running) return this.exited;
     this.proc.kill(signal);
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => {
+      this.killedAfterTimeout = true;
+      this.proc.kill('SIGKILL');
+    }, timeoutMs);
     const exit = await this.exited;
     clearTimeout(timer);
     return exit;
@@ -118,25 +158,36 @@ export class Child {
     return this.exited;
   }
 
-  /** Why it failed, for an error message: its exit and the end of its log. */
+  /** Why it failed, for an error message: its exit and the end of its log (or of its kept stderr). */
   describe(): string {
     const exit = this.running ? 'still running' : `exited with ${exitStatus(this.proc.exitCode, this.proc.signalCode as NodeJS.Signals | null)}`;
-    return `${this.name} ${exit}; ${this.logFile ?? 'no log'}:\n${tail(this.logFile)}`;
+    return `${this.name} ${exit}; ${this.logTail()}`;
+  }
+
+  /** The end of its log, or of its kept stderr when it has no log file. */
+  logTail(): string {
+    if (this.logFile === undefined && this.stderrText !== '') return `stderr:\n${tailOf(this.stderrText)}`;
+    return `${this.logFile ?? 'no log'}:\n${tail(this.logFile)}`;
   }
 }
 
 /** Start a child; resolves once it printed its ready line (or at once with readyTimeoutMs 0). */
 export function startChild(o: ChildOptions): Promise<Child> {
-  const proc = spawn(o.command ?? process.execPath, o.args, { cwd: o.cwd ?? ROOT, env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, ...args] = [...(o.wrap ?? []), o.command ?? process.execPath, ...o.args];
+  const proc = spawn(command, args, { cwd: o.cwd ?? ROOT, env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   o.onSpawn?.(proc);
-  const child = new Child(o.name, proc, o.logFile);
+  const child = new Child(o.name, proc, o.logFile, o.wrap !== undefined && o.wrap.length > 0);
   let log: WriteStream | null = null;
   if (o.logFile) {
     mkdirSync(path.dirname(o.logFile), { recursive: true });
     log = createWriteStream(o.logFile);
     log.on('error', () => undefined); // a log that cannot be written must not take the tool down
     proc.stderr?.pipe(log);
-  } else proc.stderr?.resume();
+  }
+  if (o.keepStderr) {
+    proc.stderr?.setEncoding('utf8');
+    proc.stderr?.on('data', (d: string) => child.keep(d));
+  } else if (!o.logFile) proc.stderr?.resume();
   const timeoutMs = o.readyTimeoutMs ?? 60_000;
   const stdout = proc.stdout;
   if (stdout === null) return Promise.reject(new ChildFailed(`${o.name}: no stdout`));
@@ -159,7 +210,10 @@ export function startChild(o: ChildOptions): Promise<Child> {
       if (parsed === null) return;
       child.ready = parsed;
       clearTimeout(timer);
-      resolve(child);
+      if (o.wrap?.length && typeof parsed.pid !== 'number') {
+        proc.kill('SIGKILL');
+        reject(new ChildFailed(`${o.name} runs under ${o.wrap[0]} and its ready line has no pid: ${line}`));
+      } else resolve(child);
     });
     proc.once('error', (err) => {
       if (timer) clearTimeout(timer);
@@ -173,8 +227,58 @@ export function startChild(o: ChildOptions): Promise<Child> {
       if (child.ready !== null) return;
       clearTimeout(timer);
       // give the log stream a moment to flush before quoting it
-      setTimeout(() => reject(new ChildFailed(`${o.name} exited with ${exit.status} before it was ready; ${o.logFile ?? 'no log'}:\n${tail(o.logFile)}`)), 100);
+      setTimeout(() => reject(new ChildFailed(`${o.name} exited with ${exit.status} before it was ready; ${child.logTail()}`)), 100);
     });
+  });
+}
+
+/** A child that printed its ready line. */
+export type ReadyChild = Child & { readonly ready: ReadyLine };
+
+/** Start a child and wait for its ready line (`readyTimeoutMs` > 0, default 60 s). */
+export async function startReady(o: ChildOptions): Promise<ReadyChild> {
+  if (o.readyTimeoutMs === 0) throw new Error(`${o.name}: startReady waits for a ready line (readyTimeoutMs 0 given)`);
+  return isReady(await startChild(o));
+}
+
+/** The child, typed as one that reported ready (startChild with a ready timeout resolves only then). */
+export function isReady(child: Child): ReadyChild {
+  if (child.ready === null) throw new ChildFailed(`${child.name} did not report ready`);
+  return child as ReadyChild;
+}
+
+export interface Finished {
+  exit: Exit;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command to its end (--help, a start-up error): its exit, stdout and stderr; SIGKILL and a
+ *  ChildFailed after `timeoutMs`. */
+export async function runChild(o: Omit<ChildOptions, 'readyTimeoutMs' | 'keepStderr' | 'logFile'>, timeoutMs = 30_000): Promise<Finished> {
+  const child = await startChild({ ...o, readyTimeoutMs: 0, keepStderr: true });
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      child.proc.kill('SIGKILL');
+      reject(new ChildFailed(`${o.name} did not exit within ${timeoutMs} ms; ${child.logTail()}`));
+    }, timeoutMs);
+  });
+  try {
+    const exit = await Promise.race([child.exited, late]);
+    // the streams may still hold the last bytes after 'exit'
+    await Promise.all([streamEnd(child.proc.stdout), streamEnd(child.proc.stderr)]);
+    return { exit, stdout: child.lines.map((l) => `${l}\n`).join(''), stderr: child.stderr() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function streamEnd(s: NodeJS.ReadableStream | null): Promise<void> {
+  if (s === null || (s as { readableEnded?: boolean }).readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    s.once('end', resolve);
+    s.once('close', resolve);
   });
 }
 

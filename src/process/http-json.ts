@@ -1,5 +1,14 @@
-// A JSON call to one of our own HTTP endpoints (admin APIs, control ports, the monitor), with a timeout.
-export async function httpJson<T = unknown>(url: string, init: { method?: string; body?: unknown; token?: string; timeoutMs?: number } = {}): Promise<T> {
+// A JSON request to one of the project's own HTTP endpoints (the admin API, a control port, the
+// monitor): the body sent as JSON, a bearer token, a timeout; a status that is not 2xx is an error
+// quoting the start of the answer.
+export interface JsonRequest {
+  method?: string;
+  body?: unknown;
+  token?: string;
+  timeoutMs?: number;
+}
+
+export async function httpJson<T = unknown>(url: string, init: JsonRequest = {}): Promise<T> {
   const res = await fetch(url, {
     method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
     headers: {

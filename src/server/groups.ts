@@ -2,18 +2,13 @@
 // (sweeps, admin "expire now"), each committed to the ledger before anyone is told.
 import { CreateStatus, type Engine, type RefundOut, type SplitMode } from '../engine/types.ts';
 import type { GroupCreateRecord } from '../ledger/types.ts';
-import type { Cover } from '../protocol/codec.ts';
 import type { NotifyItem } from './batch/batcher.ts';
+import { createBatchOf, createRecordOf, type CreateSpec } from './batch/create-batch.ts';
 import { C } from './counters.ts';
 import type { Recovery } from './recovery.ts';
 
-export interface PacketSpec {
-  sender: number;
-  totalCents: number;
-  shareCount: number;
-  recipients: number[];
+export interface PacketSpec extends CreateSpec {
   expiresAt: number;
-  cover: Cover | null;
 }
 
 export class Unavailable extends Error {
@@ -50,44 +45,14 @@ export class GroupMoves {
   async create(specs: PacketSpec[]): Promise<Array<{ status: number; packetId: number }>> {
     if (!this.recovery.canMove()) throw new Unavailable();
     const n = specs.length;
-    let total = 0;
-    for (const s of specs) total += s.recipients.length;
-    const batch = {
-      senders: new Uint32Array(n),
-      totalCents: new Uint32Array(n),
-      shareCounts: new Uint32Array(n),
-      recipientOffsets: new Uint32Array(n + 1),
-      recipients: new Uint32Array(total),
-      expiresAt: new Float64Array(n),
-      covers: specs.map((s) => s.cover),
-    };
-    let at = 0;
-    specs.forEach((s, i) => {
-      batch.senders[i] = s.sender;
-      batch.totalCents[i] = s.totalCents;
-      batch.shareCounts[i] = s.shareCount;
-      batch.recipients.set(s.recipients, at);
-      at += s.recipients.length;
-      batch.recipientOffsets[i + 1] = at;
-      batch.expiresAt[i] = s.expiresAt;
-    });
+    const batch = createBatchOf(specs, (i) => specs[i].expiresAt);
     const out = { status: new Uint8Array(n), packetIds: new Uint32Array(n) };
     await this.engine.createGroup(batch, out);
     const now = Date.now();
     const records: GroupCreateRecord[] = [];
     specs.forEach((s, i) => {
       if (out.status[i] !== CreateStatus.Ok) return;
-      records.push({
-        id: out.packetIds[i],
-        sender: s.sender,
-        totalCents: s.totalCents,
-        shareCount: s.shareCount,
-        splitMode: this.splitMode,
-        recipients: s.recipients,
-        expiresAt: s.expiresAt,
-        createdAt: now,
-        cover: s.cover,
-      });
+      records.push(createRecordOf(s, out.packetIds[i], this.splitMode, s.expiresAt, now));
     });
     if (records.length > 0) {
       try {

@@ -1,5 +1,6 @@
 //! Plain data exchanged with the engine: limits, status codes, options, totals and details.
-//! Status values are part of the wire protocol and mirror `src/engine/types.ts`.
+//! Status values are part of the wire protocol and mirror `src/engine/types.ts` (and these limits
+//! its MAX_* and `src/engine/check.ts`); `test/engine.constants.test.ts` fails on any difference.
 
 /// Largest total of one packet, in cents: keeps every share and twice an average inside u32.
 pub const MAX_PACKET_CENTS: u32 = 100_000_000;

@@ -8,15 +8,34 @@ use hongbao_core::{
 };
 use napi_derive::napi;
 
-/// Prefix of every misuse error; `src/engine/native.ts` turns these into `EngineInputError`.
-pub const INPUT_ERROR_PREFIX: &str = "EngineInputError: ";
+/// The `code` of every misuse error in JavaScript (`err.code`); `src/engine/native.ts` tests it
+/// and throws an `EngineInputError`.
+pub const INPUT_ERROR_CODE: &str = "EngineInputError";
 
-/// A misuse error for JavaScript.
+/// An error as JavaScript receives it: its status string becomes `err.code`.
+pub type JsError = napi::Error<String>;
+
+/// A misuse error (status `InvalidArg` inside the binding, code `EngineInputError` outside).
 pub fn input_error(message: &str) -> napi::Error {
-    napi::Error::new(
-        napi::Status::InvalidArg,
-        format!("{INPUT_ERROR_PREFIX}{message}"),
-    )
+    napi::Error::new(napi::Status::InvalidArg, message)
+}
+
+/// A misuse: ours (`input_error`) or napi's own argument conversions, both `InvalidArg`.
+pub fn is_input(e: &napi::Error) -> bool {
+    e.status == napi::Status::InvalidArg
+}
+
+/// Runs a call's body and gives its error the code JavaScript tests: `EngineInputError` for
+/// misuse, napi's status name for anything else.
+pub fn js<T>(body: impl FnOnce() -> napi::Result<T>) -> Result<T, JsError> {
+    body().map_err(|e| {
+        let code = if is_input(&e) {
+            INPUT_ERROR_CODE.to_owned()
+        } else {
+            e.status.as_ref().to_owned()
+        };
+        napi::Error::new(code, e.reason)
+    })
 }
 
 /// Maps an engine error to a JavaScript one.

@@ -6,7 +6,7 @@
 //!
 //! The arguments and the errors are those of the napi-rs functions they replace: typed arrays of
 //! the stated kind only (a plain array or another kind is an `EngineInputError`), outputs that
-//! share no memory with another argument, and a message prefixed with `EngineInputError: ` for
+//! share no memory with another argument, and the code `EngineInputError` (`err.code`) for
 //! misuse. A panic becomes a JavaScript error, as with `#[napi(catch_unwind)]`.
 
 use std::ffi::{c_char, CString};
@@ -17,7 +17,7 @@ use hongbao_core::{AmountRule, CreateBatch, CreateOut, Engine, OpenOut, RefundOu
 use napi::bindgen_prelude::FromNapiValue;
 use napi::sys::{self, TypedarrayType, ValueType};
 
-use crate::convert::{JsAmountRule, INPUT_ERROR_PREFIX};
+use crate::convert::{is_input, JsAmountRule, INPUT_ERROR_CODE};
 use crate::global;
 use crate::slices::{ensure_disjoint, span};
 
@@ -44,10 +44,9 @@ impl From<hongbao_core::InputError> for Thrown {
 
 impl From<napi::Error> for Thrown {
     fn from(e: napi::Error) -> Self {
-        // Our napi errors (see convert.rs) already carry the prefix.
         Thrown {
-            message: e.reason.clone(),
-            input: false,
+            input: is_input(&e),
+            message: e.reason,
         }
     }
 }
@@ -255,11 +254,13 @@ unsafe fn run<const N: usize>(
             input: false,
         },
     };
-    let prefix = if thrown.input { INPUT_ERROR_PREFIX } else { "" };
-    let message =
-        CString::new(format!("{prefix}{}", thrown.message).replace('\0', " ")).unwrap_or_default();
-    // SAFETY: this call's env; the message outlives the call (N-API copies it).
-    unsafe { sys::napi_throw_error(env, ptr::null(), message.as_ptr()) };
+    let message = CString::new(thrown.message.replace('\0', " ")).unwrap_or_default();
+    let code = thrown
+        .input
+        .then(|| CString::new(INPUT_ERROR_CODE).unwrap_or_default());
+    let code_ptr = code.as_ref().map_or(ptr::null(), |c| c.as_ptr());
+    // SAFETY: this call's env; code and message outlive the call (N-API copies them).
+    unsafe { sys::napi_throw_error(env, code_ptr, message.as_ptr()) };
     ptr::null_mut()
 }
 

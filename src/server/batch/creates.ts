@@ -7,16 +7,12 @@ import type { Cover } from '../../protocol/codec.ts';
 import { CommonStatus } from '../../protocol/codes.ts';
 import { C } from '../counters.ts';
 import type { Replier } from '../replier.ts';
+import { createBatchOf, createRecordOf, type CreateSpec } from './create-batch.ts';
 import { isThenable, type Moves, type RunContext } from './lane.ts';
 
-export interface CreateRequest {
+export interface CreateRequest extends CreateSpec {
   target: Replier;
   requestId: number;
-  sender: number;
-  totalCents: number;
-  shareCount: number;
-  recipients: number[];
-  cover: Cover | null;
 }
 
 /** A group packet just committed: what its recipients are told (and its cover, for details). */
@@ -91,27 +87,8 @@ export class CreateRunner {
     if (creates.length === 0) return;
     if (!ctx.canMove()) return refuseCreates(creates, ctx.counters);
     const n = creates.length;
-    let recipientCount = 0;
-    for (const c of creates) recipientCount += c.recipients.length;
-    const batch = {
-      senders: new Uint32Array(n),
-      totalCents: new Uint32Array(n),
-      shareCounts: new Uint32Array(n),
-      recipientOffsets: new Uint32Array(n + 1),
-      recipients: new Uint32Array(recipientCount),
-      expiresAt: new Float64Array(n),
-      covers: creates.map((c) => c.cover),
-    };
-    let at = 0;
-    creates.forEach((c, i) => {
-      batch.senders[i] = c.sender;
-      batch.totalCents[i] = c.totalCents;
-      batch.shareCounts[i] = c.shareCount;
-      batch.recipients.set(c.recipients, at);
-      at += c.recipients.length;
-      batch.recipientOffsets[i + 1] = at;
-      batch.expiresAt[i] = ctx.now + this.packetTtlMs;
-    });
+    const expiresAt = ctx.now + this.packetTtlMs;
+    const batch = createBatchOf(creates, () => expiresAt);
     const out: CreateOut = { status: new Uint8Array(n), packetIds: new Uint32Array(n) };
     let r: unknown;
     ctx.moving();
@@ -132,17 +109,7 @@ export class CreateRunner {
         const m = this.creates;
         m.targets.push(c.target);
         m.reqs.push(c.requestId);
-        m.records.push({
-          id: out.packetIds[i],
-          sender: c.sender,
-          totalCents: c.totalCents,
-          shareCount: c.shareCount,
-          splitMode: this.splitMode,
-          recipients: c.recipients,
-          expiresAt: batch.expiresAt[i],
-          createdAt: ctx.now,
-          cover: c.cover,
-        });
+        m.records.push(createRecordOf(c, out.packetIds[i], this.splitMode, expiresAt, ctx.now));
       });
     };
     if (!isThenable(r)) return answer();

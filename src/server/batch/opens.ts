@@ -7,31 +7,16 @@ import type { LedgerBatch } from '../../ledger/types.ts';
 import { CommonStatus } from '../../protocol/codes.ts';
 import { C } from '../counters.ts';
 import type { Replier } from '../replier.ts';
-import { type AfterBarrier, grow, INITIAL_CAPACITY, isThenable, type Moves, type RunContext } from './lane.ts';
+import { type AfterBarrier, grow, INITIAL_CAPACITY, isThenable, type Moves, PaidAnswers, RequestQueue, type RunContext } from './lane.ts';
 
-export class OpenQueue {
-  users: Uint32Array<ArrayBuffer> = new Uint32Array(INITIAL_CAPACITY);
+/** One turn's opens: the queue's columns and the packet of each. */
+export class OpenQueue extends RequestQueue {
   ids: Uint32Array<ArrayBuffer> = new Uint32Array(INITIAL_CAPACITY);
-  reqs: Uint32Array<ArrayBuffer> = new Uint32Array(INITIAL_CAPACITY);
-  targets: Replier[] = [];
-  n = 0;
 
   push(target: Replier, requestId: number, user: number, packetId: number): void {
-    if (this.n === this.users.length) {
-      this.users = grow(this.users);
-      this.ids = grow(this.ids);
-      this.reqs = grow(this.reqs);
-    }
-    this.users[this.n] = user;
+    if (this.full) this.ids = grow(this.ids);
     this.ids[this.n] = packetId;
-    this.reqs[this.n] = requestId;
-    this.targets[this.n] = target;
-    this.n++;
-  }
-
-  clear(): void {
-    this.targets.fill(null as unknown as Replier, 0, this.n);
-    this.n = 0;
+    this.put(target, requestId, user);
   }
 
   refuse(counters: Float64Array): void {
@@ -40,26 +25,8 @@ export class OpenQueue {
   }
 }
 
-/** One open answer waiting for the ledger: a new share (commit) or a repeat (barrier). */
-class OpenAnswers {
-  readonly targets: Replier[] = [];
-  readonly reqs: number[] = [];
-  readonly users: number[] = [];
-  readonly ids: number[] = [];
-  readonly cents: number[] = [];
-
-  get size(): number {
-    return this.ids.length;
-  }
-
-  add(target: Replier, requestId: number, user: number, packetId: number, cents: number): void {
-    this.targets.push(target);
-    this.reqs.push(requestId);
-    this.users.push(user);
-    this.ids.push(packetId);
-    this.cents.push(cents);
-  }
-
+/** Open answers waiting for the ledger: new shares (a commit) or repeats (a barrier). */
+class OpenAnswers extends PaidAnswers {
   unavailable(counters: Float64Array): void {
     counters[C.unavailable] += this.ids.length;
     for (let i = 0; i < this.ids.length; i++) this.targets[i].openResult(this.reqs[i], CommonStatus.Unavailable, this.ids[i], 0);
@@ -69,13 +36,7 @@ class OpenAnswers {
 /** New shares of one run. */
 export class ShareMoves extends OpenAnswers implements Moves {
   toLedger(batch: LedgerBatch, at: number): void {
-    batch.opens = {
-      count: this.ids.length,
-      users: Uint32Array.from(this.users),
-      packetIds: Uint32Array.from(this.ids),
-      cents: Uint32Array.from(this.cents),
-      at,
-    };
+    batch.opens = this.ledgerItems(at);
   }
 
   told(counters: Float64Array): void {

@@ -5,30 +5,12 @@ import type { LedgerBatch } from '../../ledger/types.ts';
 import { CommonStatus } from '../../protocol/codes.ts';
 import { C, type ShakeCeiling } from '../counters.ts';
 import type { Replier } from '../replier.ts';
-import { grow, INITIAL_CAPACITY, isThenable, type Moves, type RunContext } from './lane.ts';
+import { INITIAL_CAPACITY, isThenable, type Moves, PaidAnswers, RequestQueue, type RunContext } from './lane.ts';
 
 /** One turn's shakes: two alternate, so a run still waiting on an (async) engine keeps its arrays. */
-export class ShakeQueue {
-  users: Uint32Array<ArrayBuffer> = new Uint32Array(INITIAL_CAPACITY);
-  reqs: Uint32Array<ArrayBuffer> = new Uint32Array(INITIAL_CAPACITY);
-  targets: Replier[] = [];
-  n = 0;
-
+export class ShakeQueue extends RequestQueue {
   push(target: Replier, requestId: number, user: number): void {
-    if (this.n === this.users.length) {
-      this.users = grow(this.users);
-      this.reqs = grow(this.reqs);
-    }
-    this.users[this.n] = user;
-    this.reqs[this.n] = requestId;
-    this.targets[this.n] = target;
-    this.n++;
-  }
-
-  clear(): void {
-    // Drop the references so closed sessions and finished HTTP requests can be collected.
-    this.targets.fill(null as unknown as Replier, 0, this.n);
-    this.n = 0;
+    this.put(target, requestId, user);
   }
 
   refuse(from: number, to: number, status: number, counters: Float64Array): void {
@@ -38,25 +20,9 @@ export class ShakeQueue {
 }
 
 /** Hits of one run, waiting for their commit. */
-export class HitMoves implements Moves {
-  readonly targets: Replier[] = [];
-  readonly reqs: number[] = [];
-  readonly users: number[] = [];
-  readonly ids: number[] = [];
-  readonly cents: number[] = [];
-
-  get size(): number {
-    return this.ids.length;
-  }
-
+export class HitMoves extends PaidAnswers implements Moves {
   toLedger(batch: LedgerBatch, at: number): void {
-    batch.hits = {
-      count: this.ids.length,
-      users: Uint32Array.from(this.users),
-      packetIds: Uint32Array.from(this.ids),
-      cents: Uint32Array.from(this.cents),
-      at,
-    };
+    batch.hits = this.ledgerItems(at);
   }
 
   told(counters: Float64Array): void {
@@ -126,12 +92,7 @@ export class ShakeRunner {
       const s = status[i];
       if (s === ShakeStatus.Hit) {
         if (this.hits === null) this.hits = new HitMoves();
-        const h = this.hits;
-        h.targets.push(targets[i]);
-        h.reqs.push(reqs[i]);
-        h.users.push(q.users[i]);
-        h.ids.push(packetIds[i]);
-        h.cents.push(cents[i]);
+        this.hits.add(targets[i], reqs[i], q.users[i], packetIds[i], cents[i]);
       } else if (s === ShakeStatus.Miss) {
         misses++;
         targets[i].shakeResult(reqs[i], ShakeStatus.Miss, 0, 0);

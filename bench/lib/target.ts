@@ -1,0 +1,34 @@
+// The server a bench drives, seen alike whichever it is: the bare uWS server (bare-server.ts, the
+// baseline: same frame sizes, no engine, no ledger) or a hongbao server (hongbao.ts). Its pid,
+// URLs, the token secret file its clients sign with, and its stop.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { type Hongbao, stopHongbao } from './hongbao.ts';
+import { spawnReady } from './procs.ts';
+
+export interface Target {
+  pid: number;
+  wsUrl: string;
+  httpUrl: string;
+  secretFile: string;
+  /** the hongbao server; null for the bare one */
+  hongbao: Hongbao | null;
+  /** SIGTERM (a hongbao server's data directory is removed then) */
+  stop(): Promise<unknown>;
+}
+
+/** The bare server with `threads` uWS apps, its log in outDir/<label>.log. */
+export async function startBare(o: { threads: number; outDir: string; label: string; nodeArgs?: string[] }): Promise<Target> {
+  const secretFile = path.join(o.outDir, 'bare-secret');
+  writeFileSync(secretFile, 'bare-server-ignores-tokens\n', { mode: 0o600 });
+  const child = await spawnReady('bare', path.join(import.meta.dirname, 'bare-server.ts'), ['--threads', String(o.threads)], {
+    nodeArgs: o.nodeArgs,
+    logFile: path.join(o.outDir, `${o.label}.log`),
+  });
+  const port = child.ready.port;
+  return { pid: child.pid, wsUrl: `ws://127.0.0.1:${port}/ws`, httpUrl: `http://127.0.0.1:${port}`, secretFile, hongbao: null, stop: () => child.stop() };
+}
+
+export function hongbaoTarget(h: Hongbao): Target {
+  return { pid: h.pid, wsUrl: h.wsUrl, httpUrl: h.httpUrl, secretFile: h.secretFile, hongbao: h, stop: () => stopHongbao(h) };
+}
