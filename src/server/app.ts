@@ -53,6 +53,7 @@ export function runApp(deps: AppDeps): Promise<void> {
     covers,
     splitMode: config.engineOptions.splitMode,
     packetTtlMs: config.packetTtlMs,
+    journalRepeats: config.journalRepeats,
     onCreated: (items) => {
       notifyLocal(items);
       post({ t: 'created', items });

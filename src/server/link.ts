@@ -43,4 +43,6 @@ export interface AppConfig {
   control: Int32Array;
   covers: CoverEntry[];
   allowUwsFallback: boolean;
+  /** A cluster node: repeat opens are journaled too (see OpenRunner). */
+  journalRepeats: boolean;
 }

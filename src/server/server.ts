@@ -264,6 +264,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       control,
       covers,
       allowUwsFallback: flags.allowUwsFallback,
+      journalRepeats: clustered,
     };
   });
   fixSemiSpace(flags.semiSpaceMb); // the app threads' isolates; the ledger writer's exists already

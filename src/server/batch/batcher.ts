@@ -28,6 +28,8 @@ export interface BatcherDeps {
   covers: { get(packetId: number): Cover | undefined };
   splitMode: SplitMode;
   packetTtlMs: number;
+  /** Commit repeat opens as shares instead of waiting for a barrier (a cluster node's journal). */
+  journalRepeats?: boolean;
   /** Committed group packets, to notify their recipients. */
   onCreated(items: NotifyItem[]): void;
   log(message: string): void;
@@ -80,7 +82,7 @@ export class Batcher {
 
   constructor(private readonly deps: BatcherDeps) {
     this.shakeRunner = new ShakeRunner(deps.engine, deps.ceiling);
-    this.openRunner = new OpenRunner(deps.engine);
+    this.openRunner = new OpenRunner(deps.engine, deps.journalRepeats ?? false);
     this.createRunner = new CreateRunner(deps.engine, deps.splitMode, deps.packetTtlMs, deps.onCreated);
     this.ctx = {
       now: 0,
@@ -195,12 +197,14 @@ export class Batcher {
     const { shakeRunner: s, openRunner: o, createRunner: c } = this;
     if (s.hits) moves.push(s.hits);
     if (o.shares) moves.push(o.shares);
+    if (o.repeatMoves) moves.push(o.repeatMoves);
     if (c.creates) moves.push(c.creates);
     if (o.repeats) afterBarrier.push(o.repeats);
     if (turn.details.length > 0) afterBarrier.push(new DetailsAnswers(turn.details, this.deps.engine, this.deps.covers, this.ctx.engineFailed));
     s.hits = null;
     o.shares = null;
     o.repeats = null;
+    o.repeatMoves = null;
     c.creates = null;
     return { moves, afterBarrier };
   }

@@ -1,7 +1,10 @@
 // Opens of a turn: one engine call for all of them. Refusals (not a recipient, empty, expired,
 // unknown) are answered at once; a new share waits for the run's commit; a repeat (the same share
 // again, nothing moved) waits for a barrier behind that commit, so it is never told before the
-// first open of that share is durable.
+// first open of that share is durable. On a cluster node the first open may have been another
+// node's, which can die before its journal has it: there a repeat is committed to this node's
+// journal like a new share (the same cents; the journal keeps one row), so that what a user was
+// told is always in some journal.
 import { OpenStatus, type Engine, type OpenOut } from '../../engine/types.ts';
 import type { LedgerBatch } from '../../ledger/types.ts';
 import { CommonStatus } from '../../protocol/codes.ts';
@@ -33,10 +36,27 @@ class OpenAnswers extends PaidAnswers {
   }
 }
 
+function concat(a: Uint32Array, b: Uint32Array): Uint32Array {
+  const out = new Uint32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 /** New shares of one run. */
 export class ShareMoves extends OpenAnswers implements Moves {
   toLedger(batch: LedgerBatch, at: number): void {
-    batch.opens = this.ledgerItems(at);
+    const mine = this.ledgerItems(at);
+    const had = batch.opens;
+    batch.opens = had
+      ? {
+          count: had.count + mine.count,
+          users: concat(had.users, mine.users),
+          packetIds: concat(had.packetIds, mine.packetIds),
+          cents: concat(had.cents, mine.cents),
+          at,
+        }
+      : mine;
   }
 
   told(counters: Float64Array): void {
@@ -49,6 +69,16 @@ export class ShareMoves extends OpenAnswers implements Moves {
 
   refused(counters: Float64Array): void {
     this.unavailable(counters);
+  }
+}
+
+/** Repeat opens of one run on a cluster node: journaled, then told as repeats. */
+export class RepeatMoves extends ShareMoves {
+  override told(counters: Float64Array): void {
+    for (let i = 0; i < this.ids.length; i++) {
+      counters[C.repeats]++;
+      this.targets[i].openResult(this.reqs[i], OpenStatus.Repeat, this.ids[i], this.cents[i]);
+    }
   }
 }
 
@@ -70,12 +100,17 @@ export class OpenRunner {
   private out: OpenOut = { status: new Uint8Array(INITIAL_CAPACITY), cents: new Uint32Array(INITIAL_CAPACITY) };
   shares: ShareMoves | null = null;
   repeats: Repeats | null = null;
+  repeatMoves: RepeatMoves | null = null;
 
-  constructor(private readonly engine: Engine) {}
+  constructor(
+    private readonly engine: Engine,
+    private readonly journalRepeats: boolean,
+  ) {}
 
   run(q: OpenQueue, ctx: RunContext): void | Promise<void> {
     this.shares = null;
     this.repeats = null;
+    this.repeatMoves = null;
     if (q.n === 0) return;
     if (!ctx.canMove()) return q.refuse(ctx.counters);
     const n = q.n;
@@ -110,6 +145,9 @@ export class OpenRunner {
       if (s === OpenStatus.Ok) {
         if (this.shares === null) this.shares = new ShareMoves();
         this.shares.add(q.targets[i], q.reqs[i], q.users[i], q.ids[i], cents[i]);
+      } else if (s === OpenStatus.Repeat && this.journalRepeats) {
+        if (this.repeatMoves === null) this.repeatMoves = new RepeatMoves();
+        this.repeatMoves.add(q.targets[i], q.reqs[i], q.users[i], q.ids[i], cents[i]);
       } else if (s === OpenStatus.Repeat) {
         if (this.repeats === null) this.repeats = new Repeats();
         this.repeats.add(q.targets[i], q.reqs[i], q.users[i], q.ids[i], cents[i]);
