@@ -114,7 +114,11 @@ test.serial(
     const m = report.memory.classes;
     t.true(m.nodes.processes === 4 && m.redis.processes === 6 && m.clients.processes >= 2 && m.monitor.processes === 1, 'memory of every process class');
     t.true(report.memory.slab.peakMiB >= report.memory.slab.startMiB, "the kernel's slab is measured");
-    for (const p of report.phases.filter((p) => p.targetQps > 0)) t.is(p.clientQps, p.targetQps, `${p.name}: the target rate was sent`);
+    for (const p of report.phases.filter((p) => p.targetQps > 0)) {
+      t.is(p.clientQps, p.targetQps, `${p.name}: the target rate was sent`);
+      t.true((p.cpu?.cores.nodes ?? 0) > 0 && (p.cpu?.msPer1000?.nodes ?? 0) > 0, `${p.name}: the nodes' CPU per 1,000 shakes is measured`);
+    }
+    t.is(report.phases[0].cpu?.per, 'connections', 'the connect phase counts CPU per 1,000 users connected');
     t.true(report.shake.received.count > 0 && report.group.received.count > 0, 'hits and shares were paid and tallied');
     for (const f of ['report.html', 'series.csv', 'journals/node-1.db', 'journals/node-4.db']) t.true(existsSync(path.join(out, f)), `${f} written`);
     t.regex(readFileSync(path.join(out, 'report.html'), 'utf8'), /the seed/, "the report sets the seed's figures beside the run's");

@@ -2,6 +2,7 @@
 // /proc, so every bench can say how busy the machine was and what each process used.
 import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
+import { cpuSeconds } from '../../src/process/proc-stats.ts';
 
 export interface MachineInfo {
   nproc: number;
@@ -28,35 +29,7 @@ export function load(): number[] {
   return loadavg().map((x) => Math.round(x * 100) / 100);
 }
 
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
-
-/** CPU seconds (user + system, every thread) a process has used so far; NaN when it is gone. */
-export function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
-  } catch {
-    return NaN;
-  }
-}
-
-/** Resident set size in bytes; NaN when the process is gone. */
-export function rssBytes(pid: number): number {
-  try {
-    const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb === undefined ? NaN : Number(kb) * 1024;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Total CPU seconds of the whole machine (all cores, busy time) so far, from /proc/stat. */
-export function machineBusySeconds(): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = line;
-  return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND;
-}
+export { cpuSeconds, machineBusySeconds, rssBytes } from '../../src/process/proc-stats.ts';
 
 /** CPU use between two samples, in cores (1.0 = one core busy all the time). */
 export class CpuMeter {

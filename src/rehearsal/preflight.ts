@@ -3,7 +3,7 @@
 // the system-wide open-files limit (two sockets a user); leftovers of earlier runs that would eat the
 // memory (hongbao or redis-server processes this run did not start). It changes no machine setting.
 import { readdirSync, readFileSync } from 'node:fs';
-import { meminfo } from './memory.ts';
+import { meminfo } from '../process/proc-stats.ts';
 
 /** Measured here: kernel slab per idle loopback connection pair, and the memory of one access node
  *  with ~18,000 users and of the generator per user (docs/rehearsal.md). */

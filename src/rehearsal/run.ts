@@ -21,7 +21,7 @@ import type { StatsDocument } from '../server/server.ts';
 import type { QpsState } from '../simulator/control.ts';
 import { mergeEncoded, summarize } from '../simulator/histogram.ts';
 import { COUNTERS, type FinalTally, zeroCounters } from '../simulator/tally.ts';
-import { MemorySampler } from './memory.ts';
+import { phaseCpu, ResourceSampler } from './resources.ts';
 import { type RehearsalConfig, timedPhases, userRanges } from './phases.ts';
 import type { ProgressPrinter } from './progress.ts';
 import { type Service, startService } from './service.ts';
@@ -59,7 +59,7 @@ export class Rehearsal {
   private lastSent: { total: number; at: number } | null = null;
   private lastConnected: { total: number; at: number } | null = null;
   private connectedPeak = 0;
-  private memory: MemorySampler | null = null;
+  private resources: ResourceSampler | null = null;
 
   constructor(
     private readonly cfg: RehearsalConfig,
@@ -117,13 +117,13 @@ export class Rehearsal {
           `the shake page, signed in as spare user ${cfg.spareUser} (it gets packets like the simulated users): ${pageLink(service.port, cfg.spareUser, token)}`,
         );
       }
-      this.memory = new MemorySampler(() => ({
+      this.resources = new ResourceSampler(() => ({
         nodes: service.pids().nodes,
         redis: service.pids().redis,
         clients: this.clients.flatMap((c) => [c.pid, ...((c.ready?.workerPids as number[] | undefined) ?? [])]),
         monitor: [monitor.pid],
       }));
-      this.memory.start();
+      this.resources.start();
       this.startProgress();
 
       // ---- connect
@@ -239,7 +239,7 @@ export class Rehearsal {
       const finished = await httpJson<FinishResult>(`${this.monitorUrl}/finish`, { method: 'POST', body: {}, timeoutMs: 300_000 });
       const monitorExit = await monitor.stop('SIGTERM', 10_000, 5000);
       if (monitorExit.status !== 0) this.problems.push(`the monitor exited with ${monitorExit.status}`);
-      this.memory.stop();
+      this.resources.stop();
 
       // ---- the money, read after the nodes stopped
       const money = await service.money();
@@ -254,7 +254,15 @@ export class Rehearsal {
       // ---- report
       const rows = readSeries(outDir);
       this.windows.push({ name: 'end', start: drainEnd, end: drainEnd, targetQps: 0 });
-      const phases = this.windows.slice(0, -1).map((w, i) => phaseStats(rows, { ...w, end: this.windows[i + 1].start }));
+      const phases = this.windows.slice(0, -1).map((w, i) => {
+        const end = this.windows[i + 1].start;
+        const stats = phaseStats(rows, { ...w, end });
+        const cpu = this.resources?.cpuBetween(w.start * 1000, end * 1000) ?? null;
+        if (!cpu) return { ...stats, cpu: null };
+        if (w.name === 'connect') return { ...stats, cpu: phaseCpu(cpu, 'connections', connected) };
+        const served = rows.filter((r) => r.second >= w.start && r.second < end).reduce((sum, r) => sum + (r.server.shakes ?? 0), 0);
+        return { ...stats, cpu: phaseCpu(cpu, 'shakes', served) };
+      });
       const clientCounters = zeroCounters();
       for (const t of tallies) for (const k of COUNTERS) clientCounters[k] += t.counters[k] ?? 0;
       const report: RehearsalReport = {
@@ -275,7 +283,7 @@ export class Rehearsal {
           disconnects: clientCounters.disconnects,
         },
         perNode: perNodeFigures(service.names, nodeStats, rows),
-        memory: this.memory.report(this.connectedPeak),
+        memory: this.resources.report(this.connectedPeak),
         phases,
         ...moneyFrom(reconciliation),
         latency: summarize(mergeEncoded(tallies.map((t) => t.latency.histogram))),
@@ -300,7 +308,7 @@ export class Rehearsal {
       return report;
     } finally {
       this.stopProgress();
-      this.memory?.stop();
+      this.resources?.stop();
       this.children.killAll();
       await this.service?.close().catch((err: Error) => this.printer.note(`could not stop the cluster cleanly: ${err.message}`));
       this.children.killAll();
@@ -405,7 +413,7 @@ export class Rehearsal {
       connectRate: this.phase === 'connect' ? connectRate : null,
       users: this.cfg.users,
       p99Ms: typeof latest?.client?.p99Ms === 'number' && latest.client.processes > 0 ? latest.client.p99Ms : null,
-      memoryGiB: this.memory ? this.memory.lastTotal / 1024 ** 3 : null,
+      memoryGiB: this.resources ? this.resources.lastTotal / 1024 ** 3 : null,
     });
   }
 }

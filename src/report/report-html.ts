@@ -112,6 +112,15 @@ export function reportHtml(report: RehearsalReport, plots: HtmlPlot[]): string {
     ['node', 'peak connections', 'shakes', 'hits', 'opens', 'unavailable'],
     report.perNode.map((n) => [n.name, n.connectionsPeak, n.shakes ?? '-', n.hits ?? '-', n.opens ?? '-', n.unavailable ?? '-']),
   );
+  const cpu = htmlTable(
+    ['phase', 'per 1,000', 'nodes (cores)', 'clients', 'Redis', 'monitor', 'machine', 'nodes (ms per 1,000)', 'clients', 'Redis'],
+    report.phases.flatMap((p) => {
+      if (!p.cpu) return [];
+      const c = p.cpu.cores;
+      const m = p.cpu.msPer1000;
+      return [[p.name, p.cpu.per, c.nodes, c.clients, c.redis, c.monitor, p.cpu.machineCores, m?.nodes ?? '-', m?.clients ?? '-', m?.redis ?? '-']];
+    }),
+  );
   const s = report.memory.slab;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -139,6 +148,10 @@ ${seed}
 ${phases}
 <p>Latency is measured from each shake's intended send time (open loop, no coordinated omission):
 p50 ${lat.p50Ms} ms, p90 ${lat.p90Ms} ms, p99 ${lat.p99Ms} ms, p99.9 ${lat.p999Ms} ms, max ${lat.maxMs} ms over ${lat.count.toLocaleString('en-US')} shakes.</p>
+<h2>CPU</h2>
+<p>Cores each class of process used in each phase (from /proc, every second), and its CPU
+milliseconds per 1,000 shakes served (per 1,000 users connected in the connect phase).</p>
+${cpu}
 <h2>Money (count / cents)</h2>
 <p>Shake counts are packets, group counts are shares. The ledger is read after the server drained and exited.</p>
 ${money}

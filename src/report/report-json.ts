@@ -4,7 +4,7 @@ import type { PhaseStats } from './phase-stats.ts';
 import type { Reconciliation } from './reconcile.ts';
 import type { LatencySummary } from '../simulator/histogram.ts';
 import type { Counters } from '../simulator/tally.ts';
-import type { MemoryBlock } from '../rehearsal/memory.ts';
+import type { MemoryBlock, PhaseCpu } from '../rehearsal/resources.ts';
 
 /** One access node's share of a run. */
 export interface NodeFigures {
@@ -42,7 +42,8 @@ export interface RehearsalReport {
   connections: { peak: number; connectSeconds: number; perSecond: number; disconnects: number };
   perNode: NodeFigures[];
   memory: MemoryBlock;
-  phases: PhaseStats[];
+  /** each phase, with the CPU every class of process used in it */
+  phases: Array<PhaseStats & { cpu: PhaseCpu | null }>;
   /** ledger figures (count = packets); `clients` what the clients tallied */
   shake: MoneyBlock & { clients: { received: CountCents } };
   /** ledger figures (count = shares); `clients` what the clients tallied */

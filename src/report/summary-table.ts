@@ -42,6 +42,20 @@ export function phaseTable(report: RehearsalReport): string {
   return table(rows);
 }
 
+/** Per phase: the cores each class of process used, and its CPU ms per 1,000 shakes (connections
+ *  in the connect phase). */
+export function cpuTable(report: RehearsalReport): string {
+  const rows = [['phase', 'per 1,000', 'nodes cores', 'clients', 'Redis', 'monitor', 'machine', 'nodes ms', 'clients ms', 'Redis ms']];
+  const f = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(2));
+  for (const p of report.phases) {
+    if (!p.cpu) continue;
+    const c = p.cpu.cores;
+    const m = p.cpu.msPer1000;
+    rows.push([p.name, p.cpu.per, f(c.nodes), f(c.clients), f(c.redis), f(c.monitor), f(p.cpu.machineCores), f(m?.nodes), f(m?.clients), f(m?.redis)]);
+  }
+  return table(rows);
+}
+
 export function moneyTable(report: RehearsalReport): string {
   const r = report.reconciliation;
   const rows = [['flow (count / cents)', 'source', 'issued', 'received', 'remaining', 'refunded']];
@@ -71,6 +85,8 @@ export function summaryTable(report: RehearsalReport): string {
     ...(report.nodes > 1 ? [nodeLine(report)] : []),
     '',
     phaseTable(report),
+    '',
+    cpuTable(report),
     '',
     moneyTable(report),
     '',

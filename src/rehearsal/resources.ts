@@ -1,8 +1,9 @@
-// Where the memory of a long run goes: the peak RSS of every class of process (access nodes,
-// clients, Redis, the monitor), read from /proc/<pid>/status every couple of seconds, and the
-// kernel's share: the slab (socket buffers and the structures behind every connection) from
-// /proc/meminfo, against its level when the run began.
-import { readFileSync } from 'node:fs';
+// Where the memory and the CPU of a long run go, per class of process (access nodes, clients,
+// Redis, the monitor), read from /proc every second: the peak RSS of each class and the kernel's
+// share (the slab: socket buffers and the structures behind every connection, from /proc/meminfo,
+// against its level when the run began); and the CPU seconds each class used, so that any window
+// of the run (a phase) can say how many cores each class took.
+import { cpuSeconds, machineBusySeconds, meminfo, rssBytes } from '../process/proc-stats.ts';
 
 export type ProcessClass = 'nodes' | 'clients' | 'redis' | 'monitor';
 
@@ -24,27 +25,42 @@ export interface MemoryBlock {
   samples: number;
 }
 
+/** Cores each class used over a window of the run (1.0 = one core busy all the time). */
+export interface CpuWindow {
+  seconds: number;
+  cores: Record<ProcessClass, number>;
+  /** the whole machine's busy cores over the window (everything, the kernel's softirqs included) */
+  machineCores: number;
+}
+
+/** A phase's CPU: the cores of each class, and its CPU ms per 1,000 of the phase's work (shakes
+ *  served, or users connected in the connect phase). */
+export interface PhaseCpu extends CpuWindow {
+  per: 'shakes' | 'connections';
+  msPer1000: Record<ProcessClass, number> | null;
+}
+
+/** A window's CPU per 1,000 units of work done in it. */
+export function phaseCpu(w: CpuWindow, per: PhaseCpu['per'], units: number): PhaseCpu {
+  let msPer1000: PhaseCpu['msPer1000'] = null;
+  if (units > 0) {
+    msPer1000 = {} as Record<ProcessClass, number>;
+    for (const c of CLASSES) msPer1000[c] = Math.round(((w.cores[c] * w.seconds * 1000) / units) * 1000 * 100) / 100;
+  }
+  return { ...w, per, msPer1000 };
+}
+
 const MiB = 1024 * 1024;
+const CLASSES: readonly ProcessClass[] = ['nodes', 'clients', 'redis', 'monitor'];
 
-export function rssBytes(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0; // gone
-  }
+interface CpuSample {
+  atMs: number;
+  /** CPU seconds used by each class since the sampler started */
+  used: Record<ProcessClass, number>;
+  machine: number;
 }
 
-export function meminfo(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of readFileSync('/proc/meminfo', 'utf8').split('\n')) {
-    const m = /^(\w+):\s+(\d+) kB/.exec(line);
-    if (m) out[m[1]] = Number(m[2]) * 1024;
-  }
-  return out;
-}
-
-export class MemorySampler {
+export class ResourceSampler {
   private timer: NodeJS.Timeout | null = null;
   private readonly peaks = new Map<ProcessClass, ClassPeak>();
   private readonly slabStart: number;
@@ -53,6 +69,10 @@ export class MemorySampler {
   private usedPeak: number;
   private readonly total: number;
   private samples = 0;
+  /** each pid's CPU seconds at its last sample */
+  private readonly lastCpu = new Map<number, number>();
+  private readonly used: Record<ProcessClass, number> = { nodes: 0, clients: 0, redis: 0, monitor: 0 };
+  private readonly cpu: CpuSample[] = [];
   /** the last sample's total RSS over every class, bytes (for the progress line) */
   lastTotal = 0;
 
@@ -63,7 +83,7 @@ export class MemorySampler {
     this.usedStart = this.usedPeak = this.total - (m.MemAvailable ?? 0);
   }
 
-  start(everyMs = 2000): void {
+  start(everyMs = 1000): void {
     this.sample();
     this.timer = setInterval(() => this.sample(), everyMs);
     this.timer.unref();
@@ -76,6 +96,7 @@ export class MemorySampler {
   }
 
   sample(): void {
+    const first = this.samples === 0;
     this.samples++;
     let all = 0;
     for (const [cls, list] of Object.entries(this.pids()) as Array<[ProcessClass, number[]]>) {
@@ -87,11 +108,41 @@ export class MemorySampler {
       p.peakMiB = Math.max(p.peakMiB, sum / MiB);
       p.largestMiB = Math.max(p.largestMiB, ...sizes.map((b) => b / MiB));
       this.peaks.set(cls, p);
+      for (const pid of list) {
+        const now = cpuSeconds(pid);
+        if (!Number.isFinite(now)) continue;
+        // what ran before the first sample is not the run's; a process started later counts whole
+        const before = this.lastCpu.get(pid) ?? (first ? now : 0);
+        this.used[cls] += now - before;
+        this.lastCpu.set(pid, now);
+      }
     }
+    this.cpu.push({ atMs: Date.now(), used: { ...this.used }, machine: machineBusySeconds() });
     this.lastTotal = all;
     const m = meminfo();
     this.slabPeak = Math.max(this.slabPeak, (m.SReclaimable ?? 0) + (m.SUnreclaim ?? 0));
     this.usedPeak = Math.max(this.usedPeak, this.total - (m.MemAvailable ?? 0));
+  }
+
+  /** Cores per class between two moments of the run (epoch ms), from the samples around them. */
+  cpuBetween(fromMs: number, toMs: number): CpuWindow | null {
+    const a = this.sampleAt(fromMs);
+    const b = this.sampleAt(toMs);
+    if (!a || !b || b.atMs <= a.atMs) return null;
+    const seconds = (b.atMs - a.atMs) / 1000;
+    const cores = {} as Record<ProcessClass, number>;
+    for (const c of CLASSES) cores[c] = round3((b.used[c] - a.used[c]) / seconds);
+    return { seconds: Math.round(seconds * 10) / 10, cores, machineCores: round3((b.machine - a.machine) / seconds) };
+  }
+
+  /** The last sample at or before `ms` (the first one if none is). */
+  private sampleAt(ms: number): CpuSample | undefined {
+    let found = this.cpu[0];
+    for (const s of this.cpu) {
+      if (s.atMs > ms) break;
+      found = s;
+    }
+    return found;
   }
 
   /** The report's memory block; `connections` is the peak number of connected users. */
@@ -111,3 +162,5 @@ export class MemorySampler {
     };
   }
 }
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;

@@ -1,0 +1,36 @@
+// The rehearsal's resource sampler reads /proc: a process that spins shows up as cores of its
+// class over the window it spun in, an idle one as (almost) none, a process gone mid-run keeps
+// what it had used, and per-1,000 figures follow from the cores and the work done.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import test from 'ava';
+import { phaseCpu, ResourceSampler } from '../src/rehearsal/resources.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('CPU per class over a window, from /proc', async (t) => {
+  const spinner = spawn(process.execPath, ['-e', 'const end = Date.now() + 1500; while (Date.now() < end);']);
+  const idle = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 5000)']);
+  try {
+    const sampler = new ResourceSampler(() => ({ nodes: [spinner.pid ?? 0], clients: [idle.pid ?? 0], redis: [], monitor: [] }));
+    const from = Date.now();
+    sampler.start(200);
+    await once(spinner, 'exit');
+    await sleep(300);
+    sampler.stop();
+    const w = sampler.cpuBetween(from, Date.now());
+    t.truthy(w);
+    if (!w) return;
+    t.true(w.seconds > 1, `the window covers the spin (${w.seconds} s)`);
+    t.true(w.cores.nodes > 0.3, `the spinning process used CPU (${w.cores.nodes} cores)`);
+    t.true(w.cores.clients < w.cores.nodes / 2, `the idle one far less (${w.cores.clients})`);
+    t.is(w.cores.redis, 0, 'an empty class used none');
+    t.true(w.machineCores >= w.cores.nodes * 0.5, 'the machine was at least partly that busy');
+    const per = phaseCpu(w, 'shakes', 1000);
+    t.is(per.msPer1000?.nodes, Math.round(w.cores.nodes * w.seconds * 1000 * 100) / 100, 'ms per 1,000 = CPU ms of the window for 1,000 units');
+    t.is(phaseCpu(w, 'shakes', 0).msPer1000, null, 'no work: no per-1,000 figure');
+  } finally {
+    spinner.kill();
+    idle.kill();
+  }
+});
