@@ -96,11 +96,12 @@ async function up(argv: string[]): Promise<number> {
     );
     log(`the shake page, signed in as spare user ${v.spareUser}: ${ready.page}`);
     log(`stop with Ctrl-C or: hongbao cluster down --dir ${dir}`);
-    process.stdout.write(`${JSON.stringify(ready)}\n`);
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const signalled = new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
+    process.stdout.write(`${JSON.stringify(ready)}\n`);
+    const signal = await signalled;
     log(`${signal}: stopping the nodes (their leases go back), then Redis`);
     clearInterval(stateTimer);
     await cluster.stop();

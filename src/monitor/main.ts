@@ -72,9 +72,7 @@ async function run(values: FlagValues<typeof flags>): Promise<number> {
     server.listen(port, values.host, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
-  process.stdout.write(`${JSON.stringify({ event: 'ready', port: actualPort, out: outDir, pid: process.pid })}\n`);
-  if (!values.quiet) process.stderr.write(`hongbao monitor: live dashboard at http://${values.host}:${actualPort}/\n`);
-  monitor.start();
+  // Signals are handled before the ready line: a parent may signal the moment it reads it.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(
       signal,
@@ -85,6 +83,9 @@ async function run(values: FlagValues<typeof flags>): Promise<number> {
         }),
     );
   }
+  process.stdout.write(`${JSON.stringify({ event: 'ready', port: actualPort, out: outDir, pid: process.pid })}\n`);
+  if (!values.quiet) process.stderr.write(`hongbao monitor: live dashboard at http://${values.host}:${actualPort}/\n`);
+  monitor.start();
   const code = await exited;
   server.close();
   server.closeAllConnections();

@@ -42,15 +42,17 @@ export async function main(argv: string[]): Promise<number> {
   log(`ledger ${ready.db}`);
   log(ready.secretFile ? `token secret in ${ready.secretFile}` : 'token secret from HONGBAO_SECRET');
   log(ready.adminTokenFile ? `admin token in ${ready.adminTokenFile}` : 'admin token from HONGBAO_ADMIN_TOKEN');
-  const line = JSON.stringify(ready);
-  if (flags.readyFile) writeFileSync(flags.readyFile, `${line}\n`);
-  process.stdout.write(`${line}\n`);
-
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // Listen for signals before the ready line: a parent may signal the moment it reads it.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
     const on = (s: NodeJS.Signals) => resolve(s);
     process.once('SIGINT', on);
     process.once('SIGTERM', on);
   });
+  const line = JSON.stringify(ready);
+  if (flags.readyFile) writeFileSync(flags.readyFile, `${line}\n`);
+  process.stdout.write(`${line}\n`);
+
+  const signal = await signalled;
   for (const s of ['SIGINT', 'SIGTERM'] as const) {
     process.once(s, () => {
       log(`second ${s}: exiting at once`);
