@@ -22,6 +22,9 @@ interface Preset {
   groupTotal?: number;
   generator?: GeneratorKind;
   connectTimeout: number;
+  drainTimeout: number;
+  /** native generator: a worker wakes at most once per this many µs (`hongbao clients --worker-tick-us`) */
+  workerTickUs?: number;
   /** Node flags of the server processes */
   nodeArgs?: string[];
 }
@@ -30,7 +33,7 @@ interface Preset {
  *  scale (docs/rehearsal.md): a million users over 56 access nodes on a Redis Cluster, driven by the
  *  native generator, 30,000 then 60,000 shakes/s, 40,000 shake packets and 20,000 group packets. */
 export const PRESETS: Record<'default' | 'seed', Preset> = {
-  default: { users: 19_000, usersPerProcess: 19_000, nodes: 1, qps1: 10_000, qps2: 20_000, phaseSeconds: 20, connectTimeout: 120 },
+  default: { users: 19_000, usersPerProcess: 19_000, nodes: 1, qps1: 10_000, qps2: 20_000, phaseSeconds: 20, connectTimeout: 120, drainTimeout: 20 },
   seed: {
     users: 1_000_000,
     usersPerProcess: 250_000,
@@ -42,6 +45,11 @@ export const PRESETS: Record<'default' | 'seed', Preset> = {
     groupTotal: 20_000,
     generator: 'native',
     connectTimeout: 300,
+    // answers still queued when step 2 ends (it may outrun the machine) must reach the clients' tallies
+    drainTimeout: 180,
+    // a worker's ~570 answers a second read in ~500 passes instead of one wake-up each; its sends
+    // leave in small bursts, which the nodes then read several at a time (docs/rehearsal.md)
+    workerTickUs: 2000,
     // 56 nodes of ~18,000 users each: a small young generation and V8's size-over-speed choices keep
     // a node under ~100 MiB RSS with its users (docs/rehearsal.md), at a load of ~1,000 shakes/s each
     nodeArgs: ['--max-semi-space-size=1', '--optimize-for-size'],
@@ -95,7 +103,8 @@ environment: HONGBAO_ENGINE=native|ts selects the servers' engine (default nativ
   .string('generator', 'which generator holds the client sockets (default: the preset, else $HONGBAO_GENERATOR, else ts)', { choices: GENERATORS })
   .int('threads', 'server worker threads (single server only; default: the server default)', { min: 1 })
   .int('connect-timeout', 'seconds for every user to connect (default: the preset)', { min: 1, value: 'S' })
-  .int('drain-timeout', 'wait for outstanding answers and opens', { default: 20, min: 1, value: 'S' })
+  .int('drain-timeout', 'wait for outstanding answers and opens (default: the preset)', { min: 1, value: 'S' })
+  .int('worker-tick-us', 'native generator: a worker wakes at most once per N µs (default: the preset; seed: 2000)', { min: 0, value: 'N' })
   .int('spare-user', 'a user no client simulates, for a person on the shake page (its sign-in link is printed; 0: none)', {
     min: 0,
     value: 'ID',
@@ -150,12 +159,13 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
   const config: RehearsalConfig = {
     ...partial,
     ...(generator ? { generator } : {}),
+    ...(generator === 'native' && (v.workerTickUs ?? preset.workerTickUs) !== undefined ? { workerTickUs: v.workerTickUs ?? preset.workerTickUs } : {}),
     supplyTotal: v.supplyTotal ?? preset.supplyTotal ?? defaultSupplyTotal(partial),
     supplyRule: rangeRule('supply-cents', v.supplyCents),
     groupTotal: v.groupTotal ?? preset.groupTotal ?? defaultGroupTotal(partial),
     groupRule,
     connectTimeoutSeconds: v.connectTimeout ?? preset.connectTimeout,
-    drainTimeoutSeconds: v.drainTimeout,
+    drainTimeoutSeconds: v.drainTimeout ?? preset.drainTimeout,
     threads: v.threads ?? null,
     nodes,
     spareUser: v.spareUser ?? users + 1,

@@ -34,6 +34,8 @@ export interface RehearsalConfig {
   nodeArgs: string[];
   /** `hongbao clients --generator` (unset: the clients' default, $HONGBAO_GENERATOR or ts) */
   generator?: 'ts' | 'native';
+  /** native generator: `hongbao clients --worker-tick-us` (unset: theirs, 0) */
+  workerTickUs?: number;
 }
 
 export interface TimedPhase {

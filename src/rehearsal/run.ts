@@ -151,6 +151,7 @@ export class Rehearsal {
               path.join(outDir, 'clients', `clients-${i + 1}.json`),
               '--quiet',
               ...(cfg.generator ? ['--generator', cfg.generator] : []),
+              ...(cfg.workerTickUs !== undefined ? ['--worker-tick-us', String(cfg.workerTickUs)] : []),
             ],
             env,
           ),
@@ -206,11 +207,20 @@ export class Rehearsal {
       await this.admin('DELETE', '/admin/campaign');
       const drainDeadline = Date.now() + cfg.drainTimeoutSeconds * 1000;
       await sleep(1500);
-      while (!this.aborted && Date.now() < drainDeadline) {
+      const drainStarted = Date.now();
+      let outstanding = { answers: 0, opens: 0 };
+      while (!this.aborted) {
         const stats = await this.clientStats();
-        if (stats.every((s) => s.inFlight === 0 && s.pendingOpens === 0)) break;
+        outstanding = { answers: stats.reduce((n, s) => n + s.inFlight, 0), opens: stats.reduce((n, s) => n + s.pendingOpens, 0) };
+        if ((outstanding.answers === 0 && outstanding.opens === 0) || Date.now() >= drainDeadline) break;
         await sleep(200);
       }
+      const waited = ((Date.now() - drainStarted) / 1000).toFixed(1);
+      if (outstanding.answers > 0 || outstanding.opens > 0) {
+        this.printer.note(
+          `drain: ${outstanding.answers} answer(s) and ${outstanding.opens} open(s) still outstanding after ${waited} s (--drain-timeout ${cfg.drainTimeoutSeconds}): the tallies will miss them`,
+        );
+      } else this.printer.note(`drain: every answer and open arrived (${waited} s)`);
       const expired = await this.admin<{ expired: number; refundedCents: number }>('POST', '/admin/expire', {});
       this.printer.note(`drain: expired ${expired.expired} group packet(s), ${expired.refundedCents} cents refunded to their senders`);
       await sleep(1200);
@@ -249,6 +259,7 @@ export class Rehearsal {
         serverTotals,
         tallies,
         pageUsers: cfg.spareUser ? [cfg.spareUser] : [],
+        serverTotalsOfNodes: cfg.nodes > 1,
       });
 
       // ---- report

@@ -30,6 +30,11 @@ export function reportHtml(report: RehearsalReport, plots: HtmlPlot[]): string {
   const verdict = report.ok
     ? `<p class="ok">Reconciled: the ledger, the server and the clients agree to the cent.</p>`
     : `<div class="fail"><p>Failed:</p><ul>${[...r.differences, ...report.problems].map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul></div>`;
+  const notes = r.notes ?? [];
+  const noted =
+    notes.length > 0
+      ? `<p>Not counted against the run: the nodes' own counts (docs/cluster.md)</p><ul>${notes.map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul>`
+      : '';
   const phases = htmlTable(
     [
       'phase',
@@ -141,7 +146,7 @@ code { background: #f4f4f4; padding: 0 3px; }
 <p>${escapeHtml(report.startedAt)} · ${report.users.toLocaleString('en-US')} users in ${report.clientProcesses} client process(es) ·
 ${escapeHtml(report.engine)} engine, ${report.nodes > 1 ? `${report.nodes} access nodes on a Redis Cluster` : `one server, ${report.threads} thread(s)`} · ${report.durationSeconds} s ·
 ${report.connections.peak.toLocaleString('en-US')} connected at the peak, in ${report.connections.connectSeconds} s (${report.connections.perSecond.toLocaleString('en-US')}/s)</p>
-${verdict}
+${verdict}${noted}
 <h2>Beside the seed's published figures</h2>
 ${seed}
 <h2>Phases</h2>

@@ -76,6 +76,8 @@ export function summaryTable(report: RehearsalReport): string {
   const verdict = report.ok
     ? `RECONCILED: ${sources} and ${report.clientProcesses} client process(es) agree to the cent`
     : `FAILED:\n${[...report.reconciliation.differences, ...report.problems].map((d) => `  - ${d}`).join('\n')}`;
+  const notes = report.reconciliation.notes ?? [];
+  const noted = notes.length > 0 ? `\nnot counted against the run (the nodes' own counts, docs/cluster.md):\n${notes.map((d) => `  - ${d}`).join('\n')}` : '';
   const lat = report.latency;
   const service = report.nodes > 1 ? `${report.nodes} access nodes on a Redis Cluster` : `1 server, ${report.threads} thread(s)`;
   return [
@@ -93,7 +95,7 @@ export function summaryTable(report: RehearsalReport): string {
     table(seedComparison(report), () => false),
     '',
     `shake latency over the run (from the intended send time): p50 ${ms(lat.p50Ms)} ms, p90 ${ms(lat.p90Ms)} ms, p99 ${ms(lat.p99Ms)} ms, p99.9 ${ms(lat.p999Ms)} ms, max ${ms(lat.maxMs)} ms (${int(lat.count)} shakes)`,
-    verdict,
+    verdict + noted,
     '',
   ].join('\n');
 }
