@@ -222,3 +222,47 @@ test("a cluster's engine totals (the sum of its nodes') differing from the ledge
   t.false(single.ok, 'a single server must match its own ledger');
   t.deepEqual(single.notes, []);
 });
+
+test('a hit paid after its user was answered Unavailable (a settled doubt) is accounted for, within the Unavailable answers the clients heard', (t) => {
+  // the ledger paid hits 1 and 2; the client was told only hit 1, and heard Unavailable once
+  const client = tally(
+    [[1, 4, 100]],
+    [
+      [7, 1, 400],
+      [7, 2, 300],
+    ],
+  );
+  client.counters.unavailable = 1;
+  const settled = { ...input([client]), serverTotals: null };
+  settled.items.paidAfterUnavailable = { hits: [[2, 5, 200]], shares: [] };
+  const r = reconcile(settled);
+  t.true(r.ok, r.differences.join(' | '));
+  t.deepEqual(r.paidAfterUnavailable.hits, cc(1, 200));
+  t.true(
+    r.notes.some((n) => n.startsWith('paid although answered Unavailable') && n.includes('1 hits / 200 cents')),
+    r.notes.join(' | '),
+  );
+
+  const notHeard = tally(
+    [[1, 4, 100]],
+    [
+      [7, 1, 400],
+      [7, 2, 300],
+    ],
+  );
+  const unheard = { ...input([notHeard]), serverTotals: null };
+  unheard.items.paidAfterUnavailable = { hits: [[2, 5, 200]], shares: [] };
+  const u = reconcile(unheard);
+  t.false(u.ok, 'more settled doubts than Unavailable answers fails');
+  t.true(
+    u.differences.some((d) => d.includes('heard Unavailable only 0 times')),
+    u.differences.join(' | '),
+  );
+
+  const plain = reconcile({ ...input([client]), serverTotals: null });
+  t.false(plain.ok, 'a paid hit no client received and no journal settled is still a difference');
+  t.true(
+    plain.differences.some((d) => d.startsWith('shake packet 2 won by user 5: 200 cents in the ledger, no client received it')),
+    plain.differences.join(' | '),
+  );
+});

@@ -251,6 +251,10 @@ export async function checkCluster(redisUrls: string[], journalFiles: string[]):
         return [id, user, cents] as [number, number, number];
       }),
       packets: [...redisPackets].map(([id, p]) => [id, p.total, p.count] as [number, number, number]).sort((a, b) => a[0] - b[0]),
+      paidAfterUnavailable: {
+        hits: paidDoubts('hit').map((d) => [d.packet_id, d.user, d.cents] as [number, number, number]),
+        shares: paidDoubts('share').map((d) => [d.packet_id, d.user, d.cents] as [number, number, number]),
+      },
     };
     const journaled = {
       hits: new Map(journals.flatMap((j) => j.hits.map(([id, u, c]) => [id, [u, c]] as [number, [number, number]]))),

@@ -8,6 +8,9 @@ export interface LedgerItems {
   shares: Array<[number, number, number]>;
   /** group packets: [packetId, totalCents, shareCount] */
   packets: Array<[number, number, number]>;
+  /** cluster only: hits and shares whose users were answered Unavailable (a move in doubt) and that
+   *  Redis had made after all (settled `paid` in a node's journal): [packetId, user, cents] */
+  paidAfterUnavailable?: { hits: Array<[number, number, number]>; shares: Array<[number, number, number]> };
 }
 
 export function readLedgerItems(dbPath: string): LedgerItems {

@@ -29,6 +29,9 @@ export interface Reconciliation {
   differences: string[];
   /** differences that do not fail the run (a cluster's engine totals against its ledger) */
   notes: string[];
+  /** cluster: paid although the user was answered Unavailable (moves in doubt that Redis had made,
+   *  settled `paid` in a journal); no client tallies them, each is accounted for item by item */
+  paidAfterUnavailable: { hits: CountCents; shares: CountCents };
   /** what the ledger paid to the spare users a person may drive from the shake page (no simulated
    *  client tallies them; their items count as received by "the page") */
   page: { users: number[]; hits: CountCents; shares: CountCents };
@@ -54,11 +57,6 @@ export interface ReconcileInput {
 function pageTally(items: LedgerItems, users: Set<number>): FinalTally {
   const hits = items.hits.filter(([, user]) => users.has(user));
   const shares = items.shares.filter(([, user]) => users.has(user));
-  const sumOf = (list: Array<[number, number, number]>) =>
-    cc(
-      list.length,
-      list.reduce((a, [, , c]) => a + c, 0),
-    );
   return {
     id: 'page',
     users: { from: 0, to: 0, total: 0 },
@@ -67,8 +65,8 @@ function pageTally(items: LedgerItems, users: Set<number>): FinalTally {
     counters: {} as FinalTally['counters'],
     latency: { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0, histogram: '' },
     openLatency: { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0 },
-    shake: { received: sumOf(hits), packets: hits },
-    group: { notified: [], received: sumOf(shares), shares },
+    shake: { received: sumItems(hits), packets: hits },
+    group: { notified: [], received: sumItems(shares), shares },
   };
 }
 
@@ -77,6 +75,13 @@ const cc = (count: number, cents: number): CountCents => ({ count, cents });
 const same = (a: CountCents, b: CountCents) => a.count === b.count && a.cents === b.cents;
 const minus = (a: CountCents, b: CountCents): CountCents => cc(a.count - b.count, a.cents - b.cents);
 const show = (x: CountCents, unit: string) => `${x.count} ${unit} / ${x.cents} cents`;
+const hitKey = (packetId: number, user: number) => `${packetId} won by user ${user}`;
+const shareKey = (packetId: number, user: number) => `${packetId} share of user ${user}`;
+const sumItems = (list: Array<[number, number, number]>) =>
+  cc(
+    list.length,
+    list.reduce((a, [, , c]) => a + c, 0),
+  );
 
 function fromFlow(f: FlowTotals): FlowFigures {
   return { issued: f.created, received: f.paid, remaining: f.remaining, refunded: f.refunded };
@@ -111,6 +116,42 @@ export function reconcile(input: ReconcileInput): Reconciliation {
   const diff = (msg: string) => void differences.push(msg);
   for (const d of check.differences) diff(`ledger check: ${d}`);
 
+  // ---- what each client received, item by item
+  const shakeDupes: string[] = [];
+  const clientHits = new Map<string, number>();
+  for (const t of tallies) {
+    for (const [packetId, user, cents] of t.shake.packets) {
+      const key = hitKey(packetId, user);
+      if (clientHits.has(key)) shakeDupes.push(`shake packet ${key}: received twice by the clients`);
+      clientHits.set(key, cents);
+    }
+  }
+  const shareDupes: string[] = [];
+  const clientShares = new Map<string, number>();
+  for (const t of tallies) {
+    for (const [packetId, user, cents] of t.group.shares) {
+      const key = shareKey(packetId, user);
+      if (clientShares.has(key)) shareDupes.push(`group packet ${key}: received twice by the clients`);
+      clientShares.set(key, cents);
+    }
+  }
+  // paid although answered Unavailable: accounted for by the journals, told to nobody
+  const untoldHits = (items.paidAfterUnavailable?.hits ?? []).filter(([id, user]) => !clientHits.has(hitKey(id, user)));
+  const untoldShares = (items.paidAfterUnavailable?.shares ?? []).filter(([id, user]) => !clientShares.has(shareKey(id, user)));
+  const untoldHitSum = sumItems(untoldHits);
+  const untoldShareSum = sumItems(untoldShares);
+  if (untoldHits.length + untoldShares.length > 0) {
+    notes.push(
+      `paid although answered Unavailable (moves in doubt Redis had made; in the journals, told to nobody): ${show(untoldHitSum, 'hits')}, ${show(untoldShareSum, 'shares')}`,
+    );
+  }
+  const answeredUnavailable = input.tallies.reduce((n, t) => n + (t.counters.unavailable ?? 0), 0);
+  if (untoldHits.length + untoldShares.length > answeredUnavailable) {
+    diff(
+      `${untoldHits.length} hits and ${untoldShares.length} shares were paid after an Unavailable answer, but the clients heard Unavailable only ${answeredUnavailable} times`,
+    );
+  }
+
   // ---- flow figures
   const shakeLedger = fromFlow(check.shake);
   const groupLedger = fromFlow(check.group);
@@ -141,16 +182,18 @@ export function reconcile(input: ReconcileInput): Reconciliation {
       } else flowDiff(flow, `${flow} ${k}: the ledger has ${show(ledger[k], units[flow])}, the server's engine said ${show(server[k], units[flow])}`);
     }
   }
-  for (const [flow, ledger, received] of [
-    ['shake', shakeLedger, shakeReceived],
-    ['group', groupLedger, groupReceived],
+  for (const [flow, ledger, received, untold] of [
+    ['shake', shakeLedger, shakeReceived, untoldHitSum],
+    ['group', groupLedger, groupReceived, untoldShareSum],
   ] as const) {
-    if (!same(ledger.received, received)) {
-      const d = minus(ledger.received, received);
+    const told = minus(ledger.received, untold);
+    if (!same(told, received)) {
+      const d = minus(told, received);
       flowDiff(
         flow,
-        `${flow} received: the ledger paid ${show(ledger.received, units[flow])}, the clients tallied ${show(received, units[flow])} ` +
-          `(ledger minus clients: ${d.count} ${units[flow]} / ${d.cents} cents)`,
+        `${flow} received: the ledger paid ${show(ledger.received, units[flow])}` +
+          (untold.count > 0 ? ` (${show(untold, units[flow])} of them after an Unavailable answer)` : '') +
+          `, the clients tallied ${show(received, units[flow])} (told minus clients: ${d.count} ${units[flow]} / ${d.cents} cents)`,
       );
     }
   }
@@ -166,7 +209,7 @@ export function reconcile(input: ReconcileInput): Reconciliation {
   }
   const groupUnclaimed = minus(groupIssued, groupReceived);
   const ledgerUnclaimed = cc(groupLedger.remaining.count + groupLedger.refunded.count, groupLedger.remaining.cents + groupLedger.refunded.cents);
-  if (!same(groupUnclaimed, ledgerUnclaimed)) {
+  if (!same(minus(groupUnclaimed, untoldShareSum), ledgerUnclaimed)) {
     flowDiff(
       'group',
       `group remaining + refunded: the ledger has ${show(ledgerUnclaimed, 'shares')}, the clients' notified minus received is ${show(groupUnclaimed, 'shares')}`,
@@ -174,30 +217,14 @@ export function reconcile(input: ReconcileInput): Reconciliation {
   }
 
   // ---- item by item
-  const shakeDupes: string[] = [];
-  const clientHits = new Map<string, number>();
-  for (const t of tallies) {
-    for (const [packetId, user, cents] of t.shake.packets) {
-      const key = `${packetId} won by user ${user}`;
-      if (clientHits.has(key)) shakeDupes.push(`shake packet ${key}: received twice by the clients`);
-      clientHits.set(key, cents);
-    }
-  }
-  const ledgerHits = new Map(items.hits.map(([id, winner, cents]) => [`${id} won by user ${winner}`, cents]));
+  const ledgerHits = new Map(items.hits.map(([id, winner, cents]) => [hitKey(id, winner), cents]));
+  for (const [id, user] of untoldHits) ledgerHits.delete(hitKey(id, user));
   const before = differences.length;
   compareItems('shake packet', ledgerHits, clientHits, shakeDupes, diff);
   if (differences.length > before) flowsOk.shake = false;
 
-  const shareDupes: string[] = [];
-  const clientShares = new Map<string, number>();
-  for (const t of tallies) {
-    for (const [packetId, user, cents] of t.group.shares) {
-      const key = `${packetId} share of user ${user}`;
-      if (clientShares.has(key)) shareDupes.push(`group packet ${key}: received twice by the clients`);
-      clientShares.set(key, cents);
-    }
-  }
-  const ledgerShares = new Map(items.shares.map(([id, user, cents]) => [`${id} share of user ${user}`, cents]));
+  const ledgerShares = new Map(items.shares.map(([id, user, cents]) => [shareKey(id, user), cents]));
+  for (const [id, user] of untoldShares) ledgerShares.delete(shareKey(id, user));
   const beforeGroup = differences.length;
   compareItems('group packet', ledgerShares, clientShares, shareDupes, diff);
   if (differences.length > beforeGroup) flowsOk.group = false;
@@ -206,6 +233,7 @@ export function reconcile(input: ReconcileInput): Reconciliation {
     ok: differences.length === 0,
     differences,
     notes,
+    paidAfterUnavailable: { hits: untoldHitSum, shares: untoldShareSum },
     page: { users: [...pageUsers], hits: page?.shake.received ?? cc(0, 0), shares: page?.group.received ?? cc(0, 0) },
     shake: {
       ledger: shakeLedger,

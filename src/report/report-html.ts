@@ -33,7 +33,7 @@ export function reportHtml(report: RehearsalReport, plots: HtmlPlot[]): string {
   const notes = r.notes ?? [];
   const noted =
     notes.length > 0
-      ? `<p>Not counted against the run: the nodes' own counts (docs/cluster.md)</p><ul>${notes.map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul>`
+      ? `<p>Not counted against the run (docs/cluster.md, the failure model):</p><ul>${notes.map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul>`
       : '';
   const phases = htmlTable(
     [

@@ -77,7 +77,7 @@ export function summaryTable(report: RehearsalReport): string {
     ? `RECONCILED: ${sources} and ${report.clientProcesses} client process(es) agree to the cent`
     : `FAILED:\n${[...report.reconciliation.differences, ...report.problems].map((d) => `  - ${d}`).join('\n')}`;
   const notes = report.reconciliation.notes ?? [];
-  const noted = notes.length > 0 ? `\nnot counted against the run (the nodes' own counts, docs/cluster.md):\n${notes.map((d) => `  - ${d}`).join('\n')}` : '';
+  const noted = notes.length > 0 ? `\nnot counted against the run (docs/cluster.md, the failure model):\n${notes.map((d) => `  - ${d}`).join('\n')}` : '';
   const lat = report.latency;
   const service = report.nodes > 1 ? `${report.nodes} access nodes on a Redis Cluster` : `1 server, ${report.threads} thread(s)`;
   return [
