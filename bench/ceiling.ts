@@ -8,6 +8,7 @@
 // Table to stderr, one JSON line to stdout. Medians over repeats; the order of the two servers
 // alternates between repeats so machine noise hits both alike.
 import { parseOrExit, Flags } from '../src/cli/flags.ts';
+import { defaultGenerator, type GeneratorKind } from '../src/simulator/generator.ts';
 import { PushCollector } from '../src/monitor/push-collector.ts';
 import { startHongbao, startSupply } from './lib/hongbao.ts';
 import { load, machineInfo } from './lib/machine.ts';
@@ -32,11 +33,11 @@ const a = parseOrExit(
     .string('compare-root', 'also the server of another checkout, e.g. before a change: an A/B in the same run', { value: 'DIR' })
     .string('server-node-args', 'node flags for the hongbao server, e.g. --server-node-args=--trace-gc (its log gets the output)', { value: 'FLAGS' })
     .int('client-nice', "nice value of the generator's processes, for bare and hongbao alike", { default: 10, min: -20, max: 19 })
-    .string('generator', 'the generator of `hongbao clients` (default: $HONGBAO_GENERATOR, else ts)', { choices: ['ts', 'native'], value: 'ts|native' })
+    .string('generator', 'the generator of `hongbao clients` (default: $HONGBAO_GENERATOR, else native)', { choices: ['ts', 'native'], value: 'ts|native' })
     .int('users-per-worker', 'native generator: users per worker process', { default: 19_000, min: 1 })
     .int('worker-tick-us', 'native generator: --worker-tick-us', { default: 0, min: 0 }),
 );
-const GENERATOR = a.generator ?? (process.env.HONGBAO_GENERATOR === 'native' ? 'native' : 'ts');
+const GENERATOR = (a.generator as GeneratorKind | undefined) ?? defaultGenerator();
 const USERS_PER_WORKER = a.usersPerWorker;
 const WORKER_TICK_US = a.workerTickUs;
 const QPS = a.qps;

@@ -7,6 +7,7 @@
 // Table to stderr, one JSON line to stdout.
 import { readdirSync } from 'node:fs';
 import { parseOrExit, Flags } from '../src/cli/flags.ts';
+import { defaultGenerator, type GeneratorKind } from '../src/simulator/generator.ts';
 import { PushCollector } from '../src/monitor/push-collector.ts';
 import { startHongbao, startSupply } from './lib/hongbao.ts';
 import { generatorPids, mergeGenerators, runFaults, runStep, startGenerator, stopGenerator, type Generator, type StepResult } from './lib/load.ts';
@@ -28,10 +29,10 @@ const a = parseOrExit(
     .list('targets', 'which servers, in order', { default: ['bare', 'server'], value: 'bare,server' })
     .int('repeats', 'rounds of every target', { default: 1, min: 1 })
     .int('fd-limit', 'open files per process here', { default: 20_000, min: 100 })
-    .string('generator', 'the generator of `hongbao clients` (default: $HONGBAO_GENERATOR, else ts)', { choices: ['ts', 'native'], value: 'ts|native' })
+    .string('generator', 'the generator of `hongbao clients` (default: $HONGBAO_GENERATOR, else native)', { choices: ['ts', 'native'], value: 'ts|native' })
     .int('users-per-worker', 'native generator: users per worker process', { default: 19_000, min: 1 }),
 );
-const GENERATOR = a.generator ?? (process.env.HONGBAO_GENERATOR === 'native' ? 'native' : 'ts');
+const GENERATOR = (a.generator as GeneratorKind | undefined) ?? defaultGenerator();
 const USERS_PER_WORKER = a.usersPerWorker;
 const PROCS = a.clientProcs;
 const QPS = a.qps;

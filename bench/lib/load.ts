@@ -7,13 +7,14 @@ import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import path from 'node:path';
 import { summarize } from '../../src/simulator/histogram.ts';
+import { defaultGenerator, type GeneratorKind } from '../../src/simulator/generator.ts';
 import type { CounterName, FinalTally } from '../../src/simulator/tally.ts';
 import type { PushCollector } from '../../src/monitor/push-collector.ts';
 import { CpuMeter, load } from './machine.ts';
 import { median, round } from './report.ts';
 import { CLI, getJson, sleep, spawnReady, type Child } from './procs.ts';
 
-export type GeneratorKind = 'ts' | 'native';
+export type { GeneratorKind };
 
 export interface Generator {
   kind: GeneratorKind;
@@ -41,7 +42,7 @@ export interface GeneratorOptions {
   total?: number;
   /** nice value of the client processes (0: as the bench) — lets the server have a core first */
   nice?: number;
-  /** which generator `hongbao clients` runs (default: theirs — $HONGBAO_GENERATOR, else ts) */
+  /** which generator `hongbao clients` runs (default: theirs — $HONGBAO_GENERATOR, else native) */
   generator?: GeneratorKind;
   /** native: users per worker process */
   usersPerWorker?: number;
@@ -106,7 +107,7 @@ export async function startGenerator(o: GeneratorOptions): Promise<Generator> {
     if (connected >= o.connections) break;
     await sleep(100);
   }
-  const kind = o.generator ?? (process.env.HONGBAO_GENERATOR === 'native' ? 'native' : 'ts');
+  const kind = o.generator ?? defaultGenerator();
   return { kind, clients, workerPids, controls, connected, connectSeconds: (performance.now() - up) / 1000 };
 }
 

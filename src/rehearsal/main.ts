@@ -4,7 +4,7 @@ import path from 'node:path';
 import { FlagError, Flags } from '../cli/flags.ts';
 import type { AmountRule } from '../engine/types.ts';
 import { summaryTable } from '../report/summary-table.ts';
-import { GENERATORS, type GeneratorKind } from '../simulator/generator.ts';
+import { defaultGenerator, GENERATORS, type GeneratorKind } from '../simulator/generator.ts';
 import { defaultGroupTotal, defaultSupplyTotal, type RehearsalConfig } from './phases.ts';
 import { preflight } from './preflight.ts';
 import { ProgressPrinter } from './progress.ts';
@@ -100,7 +100,7 @@ environment: HONGBAO_ENGINE=native|ts selects the servers' engine (default nativ
   .int('group-total', 'group packets in all (default: the rate from the group phase to the end of step 2)', { min: 1 })
   .int('recipients', 'recipients (= shares) per group packet', { default: 3, min: 1 })
   .string('group-cents', 'total of each group packet', { default: '300-5000', value: 'MIN-MAX' })
-  .string('generator', 'which generator holds the client sockets (default: the preset, else $HONGBAO_GENERATOR, else ts)', { choices: GENERATORS })
+  .string('generator', 'which generator holds the client sockets (default: the preset, else $HONGBAO_GENERATOR, else native)', { choices: GENERATORS })
   .int('threads', 'server worker threads (single server only; default: the server default)', { min: 1 })
   .int('connect-timeout', 'seconds for every user to connect (default: the preset)', { min: 1, value: 'S' })
   .int('drain-timeout', 'wait for outstanding answers and opens (default: the preset)', { min: 1, value: 'S' })
@@ -145,8 +145,12 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
     groupRate: v.groupRate,
     recipients: v.recipients,
   };
-  const generator = (v.generator ?? preset.generator ?? process.env.HONGBAO_GENERATOR) as GeneratorKind | undefined;
-  if (generator !== undefined && !GENERATORS.includes(generator)) throw new FlagError(`--generator must be ts or native, got "${generator}"`);
+  let generator: GeneratorKind;
+  try {
+    generator = (v.generator as GeneratorKind | undefined) ?? preset.generator ?? defaultGenerator();
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
   if (generator !== 'native' && partial.usersPerProcess > 19_500) {
     throw new FlagError('--users-per-process must stay below ~19,500 with the ts generator (20,000 open files per process here)');
   }
@@ -158,7 +162,7 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
   if (nodes > 1 && v.threads !== undefined) throw new FlagError('--threads is for the single server; a cluster runs one thread per node');
   const config: RehearsalConfig = {
     ...partial,
-    ...(generator ? { generator } : {}),
+    generator,
     ...(generator === 'native' && (v.workerTickUs ?? preset.workerTickUs) !== undefined ? { workerTickUs: v.workerTickUs ?? preset.workerTickUs } : {}),
     supplyTotal: v.supplyTotal ?? preset.supplyTotal ?? defaultSupplyTotal(partial),
     supplyRule: rangeRule('supply-cents', v.supplyCents),

@@ -9,6 +9,14 @@ import { NativeCoordinator } from './native/coordinator.ts';
 export type GeneratorKind = 'ts' | 'native';
 export const GENERATORS: readonly GeneratorKind[] = ['ts', 'native'];
 
+/** `$HONGBAO_GENERATOR` when set, else native (the ts client stays as the reference implementation). */
+export function defaultGenerator(): GeneratorKind {
+  const env = process.env.HONGBAO_GENERATOR;
+  if (env === undefined || env === '') return 'native';
+  if (!GENERATORS.includes(env as GeneratorKind)) throw new Error(`HONGBAO_GENERATOR must be ts or native, got "${env}"`);
+  return env as GeneratorKind;
+}
+
 export interface GeneratorStats {
   id: string;
   generator: GeneratorKind;

@@ -4,7 +4,7 @@ import { FlagError, type FlagValues, Flags, runCommand } from '../cli/flags.ts';
 import { closeControl, portOf, startControl } from './control.ts';
 import { MonitorPusher } from '../monitor/push.ts';
 import { MAX_TOTAL_USERS } from './schedule.ts';
-import { createGenerator, GENERATORS, type GeneratorKind } from './generator.ts';
+import { createGenerator, defaultGenerator, GENERATORS, type GeneratorKind } from './generator.ts';
 import { DEFAULT_USERS_PER_WORKER, MAX_USERS_PER_WORKER } from './native/coordinator.ts';
 
 const flags = new Flags(
@@ -39,7 +39,7 @@ loopback, else off.`,
   .int('duration', 'stop by itself after S seconds (0: run until stopped)', { default: 0, min: 0, value: 'S' })
   .int('connect-concurrency', 'handshakes in flight at once (native: per worker)', { default: 256, min: 1 })
   .intOr('users-per-address', 'spread connections over 127.1.x.y source addresses, N users each (0: off)', 'auto', { default: 'auto', min: 0 })
-  .string('generator', 'which generator holds the sockets (default: $HONGBAO_GENERATOR, else ts)', { choices: GENERATORS, value: GENERATORS.join('|') })
+  .string('generator', 'which generator holds the sockets (default: $HONGBAO_GENERATOR, else native)', { choices: GENERATORS, value: GENERATORS.join('|') })
   .int('users-per-worker', 'native: users per worker process (20,000 open files per process here)', {
     default: DEFAULT_USERS_PER_WORKER,
     min: 1,
@@ -68,7 +68,7 @@ async function run(values: FlagValues<typeof flags>): Promise<number> {
   const { from, to } = values.users;
   const total = values.total ?? to;
   if (to > total) throw new FlagError(`--users ${from}-${to} must lie inside 1..--total (${total} <= ${MAX_TOTAL_USERS})`);
-  const generator = (values.generator ?? process.env.HONGBAO_GENERATOR ?? 'ts') as GeneratorKind;
+  const generator = (values.generator as GeneratorKind | undefined) ?? defaultGenerator();
   if (!GENERATORS.includes(generator)) throw new FlagError(`--generator must be ts or native, got "${generator}"`);
   const usersPerWorker = values.usersPerWorker;
   if (generator === 'ts' && to - from + 1 > 19_500)
