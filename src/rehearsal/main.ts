@@ -47,11 +47,12 @@ export const PRESETS: Record<'default' | 'seed', Preset> = {
     connectTimeout: 300,
     // answers still queued when step 2 ends (it may outrun the machine) must reach the clients' tallies
     drainTimeout: 180,
-    // a worker's ~570 answers a second read in ~500 passes instead of one wake-up each; its sends
-    // leave in small bursts, which the nodes then read several at a time (docs/rehearsal.md)
+    // a worker reads its ~570 answers a second in ≤ 500 passes instead of a wake-up each: 21–26 against
+    // 27.5 ms of generator CPU per 1,000 shakes at 200,000 users; not shown to help at 1M (docs/rehearsal.md)
     workerTickUs: 2000,
-    // 56 nodes of ~18,000 users each: a small young generation and V8's size-over-speed choices keep
-    // a node under ~100 MiB RSS with its users (docs/rehearsal.md), at a load of ~1,000 shakes/s each
+    // 56 nodes of ~18,000 users each: a small young generation and V8's size-over-speed choices; a
+    // node measured 115–129 MiB RSS with its users at 1M (docs/rehearsal.md), CPU per shake the same
+    // as without them at 200,000 users
     nodeArgs: ['--max-semi-space-size=1', '--optimize-for-size'],
   },
 };
