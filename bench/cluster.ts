@@ -114,20 +114,22 @@ async function measure(config: string): Promise<Point> {
   writeFileSync(secretFile, `${service.secret}\n`, { mode: 0o600 });
   const adminCall = (method: string, route: string, body?: unknown) =>
     httpJson(`${service.adminUrl(0)}${route}`, { method, body, token: service.adminToken, timeoutMs: 30_000 });
-  try {
-    const nodePids = () => service.pids().nodes;
-    const redisPids = () => service.pids().redis;
-    // ---- shakes
-    const g = await startGenerator({
+  const generator = (phase: string) =>
+    startGenerator({
       wsUrl: service.wsUrl,
       connections: USERS,
       processes: 1,
       secretFile,
       collector,
       logDir: dir,
-      label: `${config}-shakes`,
+      label: `${config}-${phase}`,
       generator: 'native',
     });
+  try {
+    const nodePids = () => service.pids().nodes;
+    const redisPids = () => service.pids().redis;
+    // ---- shakes
+    const g = await generator('shakes');
     let tallies: FinalTally[] = [];
     let shakes: Point['shakes'];
     try {
@@ -170,16 +172,7 @@ async function measure(config: string): Promise<Point> {
       tallies = await stopGenerator(g);
     }
     // ---- opens
-    const g2 = await startGenerator({
-      wsUrl: service.wsUrl,
-      connections: USERS,
-      processes: 1,
-      secretFile,
-      collector,
-      logDir: dir,
-      label: `${config}-opens`,
-      generator: 'native',
-    });
+    const g2 = await generator('opens');
     let opens: Point['opens'];
     try {
       const rate = OPEN_QPS / K;

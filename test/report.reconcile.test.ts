@@ -64,6 +64,28 @@ function input(tallies: FinalTally[]): ReconcileInput {
   };
 }
 
+/** One client that received every hit and share of input()'s ledger. */
+const everything = () =>
+  tally(
+    [
+      [1, 4, 100],
+      [2, 5, 200],
+    ],
+    [
+      [7, 1, 400],
+      [7, 2, 300],
+    ],
+  );
+/** The same client without hit 2 (packet 2, user 5, 200 cents). */
+const withoutHit2 = () =>
+  tally(
+    [[1, 4, 100]],
+    [
+      [7, 1, 400],
+      [7, 2, 300],
+    ],
+  );
+
 test('matching ledger, server and clients (split over two processes) reconcile', (t) => {
   const r = reconcile(input([tally([[1, 4, 100]], [[7, 1, 400]]), tally([[2, 5, 200]], [[7, 2, 300]])]));
   t.true(r.ok, r.differences.join('; '));
@@ -125,18 +147,7 @@ test('a share the ledger never paid, and one no client saw, are both named', (t)
 });
 
 test('the server engine disagreeing with its own ledger fails too', (t) => {
-  const i = input([
-    tally(
-      [
-        [1, 4, 100],
-        [2, 5, 200],
-      ],
-      [
-        [7, 1, 400],
-        [7, 2, 300],
-      ],
-    ),
-  ]);
+  const i = input([everything()]);
   present(i.serverTotals, 'the server totals').group.refunded = cc(1, 299);
   const r = reconcile(i);
   t.false(r.ok);
@@ -201,18 +212,7 @@ test('the summary table shows phases, money by source and the verdict', (t) => {
 });
 
 test("a cluster's engine totals (the sum of its nodes') differing from the ledger are notes, not a failure", (t) => {
-  const i = input([
-    tally(
-      [
-        [1, 4, 100],
-        [2, 5, 200],
-      ],
-      [
-        [7, 1, 400],
-        [7, 2, 300],
-      ],
-    ),
-  ]);
+  const i = input([everything()]);
   // a lease taken back from a node thought dead and leased again is counted issued by both nodes
   present(i.serverTotals, 'the server totals').shake.created = cc(4, 700);
   const r = reconcile({ ...i, serverTotalsOfNodes: true });
@@ -225,13 +225,7 @@ test("a cluster's engine totals (the sum of its nodes') differing from the ledge
 
 test('a hit paid after its user was answered Unavailable (a settled doubt) is accounted for, within the Unavailable answers the clients heard', (t) => {
   // the ledger paid hits 1 and 2; the client was told only hit 1, and heard Unavailable once
-  const client = tally(
-    [[1, 4, 100]],
-    [
-      [7, 1, 400],
-      [7, 2, 300],
-    ],
-  );
+  const client = withoutHit2();
   client.counters.unavailable = 1;
   const settled = { ...input([client]), serverTotals: null };
   settled.items.paidAfterUnavailable = { hits: [[2, 5, 200]], shares: [] };
@@ -243,14 +237,7 @@ test('a hit paid after its user was answered Unavailable (a settled doubt) is ac
     r.notes.join(' | '),
   );
 
-  const notHeard = tally(
-    [[1, 4, 100]],
-    [
-      [7, 1, 400],
-      [7, 2, 300],
-    ],
-  );
-  const unheard = { ...input([notHeard]), serverTotals: null };
+  const unheard = { ...input([withoutHit2()]), serverTotals: null };
   unheard.items.paidAfterUnavailable = { hits: [[2, 5, 200]], shares: [] };
   const u = reconcile(unheard);
   t.false(u.ok, 'more settled doubts than Unavailable answers fails');

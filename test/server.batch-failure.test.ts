@@ -4,12 +4,11 @@
 // the batcher goes idle. Before, such a throw was only logged: the hit was never answered, never
 // committed, and the gate stayed open.
 import test from 'ava';
+import { testBatcher } from './helpers/batcher.ts';
 import { TsEngine } from '../src/engine/ts.ts';
 import { ShakeStatus } from '../src/engine/types.ts';
 import type { Ledger } from '../src/ledger/types.ts';
 import { CommonStatus } from '../src/protocol/codes.ts';
-import { Batcher } from '../src/server/batch/batcher.ts';
-import { newControl, newCounters, ShakeCeiling } from '../src/server/counters.ts';
 import { MoveGate } from '../src/server/gate.ts';
 import type { Replier } from '../src/server/replier.ts';
 
@@ -33,18 +32,7 @@ function setup(ledger: Ledger) {
   const failures: unknown[] = [];
   const gate = new MoveGate((err) => failures.push(err));
   const logs: string[] = [];
-  const batcher = new Batcher({
-    engine,
-    ledger,
-    counters: newCounters(),
-    ceiling: new ShakeCeiling(newControl(), 0),
-    gate,
-    covers: new Map(),
-    splitMode: 0,
-    packetTtlMs: 1000,
-    onCreated: () => undefined,
-    log: (m) => logs.push(m),
-  });
+  const batcher = testBatcher(engine, ledger, { gate, log: (m) => logs.push(m) });
   return { batcher, gate, failures, logs };
 }
 

@@ -3,13 +3,12 @@
 // a client that never reads, asking for it to fill its buffers — would otherwise cost a millisecond
 // each), and one encoding per packet in Session, with each answer carrying its own request id.
 import test from 'ava';
+import { testBatcher } from './helpers/batcher.ts';
 import type { Engine, PacketDetails } from '../src/engine/types.ts';
 import type { Ledger } from '../src/ledger/types.ts';
 import { decodeServerFrame, type Cover } from '../src/protocol/codec.ts';
 import { CommonStatus, DetailsStatus, ServerType } from '../src/protocol/codes.ts';
-import { Batcher } from '../src/server/batch/batcher.ts';
-import { newControl, newCounters, ShakeCeiling } from '../src/server/counters.ts';
-import { MoveGate } from '../src/server/gate.ts';
+import { newCounters } from '../src/server/counters.ts';
 import type { Replier } from '../src/server/replier.ts';
 import { Session } from '../src/server/session.ts';
 import { present } from './helpers/present.ts';
@@ -43,18 +42,7 @@ function batcherWith(details: (id: number) => PacketDetails | null) {
     },
   } as unknown as Engine;
   const ledger = { commit: async () => undefined, barrier: async () => undefined } as unknown as Ledger;
-  const batcher = new Batcher({
-    engine,
-    ledger,
-    counters: newCounters(),
-    ceiling: new ShakeCeiling(newControl(), 0),
-    gate: new MoveGate(() => undefined),
-    covers: new Map(),
-    splitMode: 0,
-    packetTtlMs: 1000,
-    onCreated: () => undefined,
-    log: () => undefined,
-  });
+  const batcher = testBatcher(engine, ledger);
   return { batcher, calls };
 }
 

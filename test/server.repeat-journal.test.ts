@@ -3,11 +3,9 @@
 // shares of the run, and tells the repeat only once that commit is durable. A single server keeps
 // repeats out of the ledger (it holds the first open already) and answers them after a barrier.
 import test from 'ava';
+import { testBatcher } from './helpers/batcher.ts';
 import { OpenStatus, type Engine, type OpenOut } from '../src/engine/types.ts';
 import type { Ledger, LedgerBatch } from '../src/ledger/types.ts';
-import { Batcher } from '../src/server/batch/batcher.ts';
-import { newControl, newCounters, ShakeCeiling } from '../src/server/counters.ts';
-import { MoveGate } from '../src/server/gate.ts';
 import type { Replier } from '../src/server/replier.ts';
 
 /** Opens of packet 9: user 1 opens a new share of 40 cents, user 2 repeats the 25 cents it holds. */
@@ -56,19 +54,7 @@ function heldLedger() {
 }
 
 function batcherOver(ledger: Ledger, journalRepeats: boolean) {
-  return new Batcher({
-    engine,
-    ledger,
-    counters: newCounters(),
-    ceiling: new ShakeCeiling(newControl(), 0),
-    gate: new MoveGate(() => undefined),
-    covers: new Map(),
-    splitMode: 0,
-    packetTtlMs: 1000,
-    journalRepeats,
-    onCreated: () => undefined,
-    log: () => undefined,
-  });
+  return testBatcher(engine, ledger, { journalRepeats });
 }
 
 const rows = (b: LedgerBatch) => {

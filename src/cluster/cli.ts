@@ -6,6 +6,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { mintToken } from '../auth/token.ts';
 import { Flags, runCommand } from '../cli/flags.ts';
+import { stopSignal } from '../process/signals.ts';
 import { LocalCluster, pageLink } from './local-cluster.ts';
 
 const upFlags = new Flags(
@@ -96,10 +97,7 @@ async function up(argv: string[]): Promise<number> {
     );
     log(`the shake page, signed in as spare user ${v.spareUser}: ${ready.page}`);
     log(`stop with Ctrl-C or: hongbao cluster down --dir ${dir}`);
-    const signalled = new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    const signalled = stopSignal();
     process.stdout.write(`${JSON.stringify(ready)}\n`);
     const signal = await signalled;
     log(`${signal}: stopping the nodes (their leases go back), then Redis`);

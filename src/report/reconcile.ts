@@ -91,6 +91,22 @@ function sum(tallies: FinalTally[], pick: (t: FinalTally) => CountCents): CountC
   return tallies.reduce((acc, t) => cc(acc.count + pick(t).count, acc.cents + pick(t).cents), cc(0, 0));
 }
 
+/** The clients' items ([packetId, user, cents]) by key, and the ones received twice. */
+function receivedItems(
+  items: Array<[number, number, number]>,
+  keyOf: (packetId: number, user: number) => string,
+  what: string,
+): [Map<string, number>, string[]] {
+  const byKey = new Map<string, number>();
+  const dupes: string[] = [];
+  for (const [packetId, user, cents] of items) {
+    const key = keyOf(packetId, user);
+    if (byKey.has(key)) dupes.push(`${what} ${key}: received twice by the clients`);
+    byKey.set(key, cents);
+  }
+  return [byKey, dupes];
+}
+
 /** Compare two keyed item lists ([key..., cents]) and name what differs. */
 function compareItems(what: string, ledger: Map<string, number>, clients: Map<string, number>, duplicates: string[], diff: (msg: string) => void): void {
   const found: string[] = [...duplicates];
@@ -117,24 +133,16 @@ export function reconcile(input: ReconcileInput): Reconciliation {
   for (const d of check.differences) diff(`ledger check: ${d}`);
 
   // ---- what each client received, item by item
-  const shakeDupes: string[] = [];
-  const clientHits = new Map<string, number>();
-  for (const t of tallies) {
-    for (const [packetId, user, cents] of t.shake.packets) {
-      const key = hitKey(packetId, user);
-      if (clientHits.has(key)) shakeDupes.push(`shake packet ${key}: received twice by the clients`);
-      clientHits.set(key, cents);
-    }
-  }
-  const shareDupes: string[] = [];
-  const clientShares = new Map<string, number>();
-  for (const t of tallies) {
-    for (const [packetId, user, cents] of t.group.shares) {
-      const key = shareKey(packetId, user);
-      if (clientShares.has(key)) shareDupes.push(`group packet ${key}: received twice by the clients`);
-      clientShares.set(key, cents);
-    }
-  }
+  const [clientHits, shakeDupes] = receivedItems(
+    tallies.flatMap((t) => t.shake.packets),
+    hitKey,
+    'shake packet',
+  );
+  const [clientShares, shareDupes] = receivedItems(
+    tallies.flatMap((t) => t.group.shares),
+    shareKey,
+    'group packet',
+  );
   // paid although answered Unavailable: accounted for by the journals, told to nobody
   const untoldHits = (items.paidAfterUnavailable?.hits ?? []).filter(([id, user]) => !clientHits.has(hitKey(id, user)));
   const untoldShares = (items.paidAfterUnavailable?.shares ?? []).filter(([id, user]) => !clientShares.has(shareKey(id, user)));

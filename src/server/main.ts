@@ -1,5 +1,6 @@
 // `hongbao server`: flags, start-up, the machine-readable ready line, and signals.
 import { writeFileSync } from 'node:fs';
+import { stopSignal } from '../process/signals.ts';
 import { FlagError, helpText, parseFlags, type ServerFlags } from './flags.ts';
 import { type RunningServer, startServer, StartupError } from './server.ts';
 
@@ -42,12 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   log(`ledger ${ready.db}`);
   log(ready.secretFile ? `token secret in ${ready.secretFile}` : 'token secret from HONGBAO_SECRET');
   log(ready.adminTokenFile ? `admin token in ${ready.adminTokenFile}` : 'admin token from HONGBAO_ADMIN_TOKEN');
-  // Listen for signals before the ready line: a parent may signal the moment it reads it.
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    const on = (s: NodeJS.Signals) => resolve(s);
-    process.once('SIGINT', on);
-    process.once('SIGTERM', on);
-  });
+  const signalled = stopSignal();
   const line = JSON.stringify(ready);
   if (flags.readyFile) writeFileSync(flags.readyFile, `${line}\n`);
   process.stdout.write(`${line}\n`);

@@ -2,6 +2,7 @@
 // client processes, plus the running reconciliation. Built on the Node side (src/web/feed.ts) from
 // the monitor push bodies documented in docs/admin-api.md; read in the browser. No Node-only imports.
 import type { CountCents, Totals } from '../../engine/types.ts';
+import type { NodeSecond } from '../../monitor/collector.ts';
 
 /** A monitor push body (docs/admin-api.md, "Monitor push"). */
 export interface PushBody {
@@ -40,15 +41,6 @@ export interface DashboardPoint {
   clientReceived: { shake: CountCents; group: CountCents } | null;
   /** Per access node (a cluster), this second: its connections and what it served; absent for one server. */
   nodes?: Record<string, NodeSecond>;
-}
-
-/** One access node's second (src/monitor/collector.ts NodeSecond). */
-export interface NodeSecond {
-  connections: number;
-  shakes: number;
-  hits: number;
-  opens: number;
-  loopDelayMs: number;
 }
 
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
