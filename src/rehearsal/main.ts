@@ -194,13 +194,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(flags.help());
     return 0;
   }
-  const { config, out } = parsed;
-  const values = { force: parsed.force };
+  const { config, out, force } = parsed;
   // A large run first checks that it fits (memory, open files) and that no earlier run is still alive.
   if (config.users >= LARGE_RUN_USERS) {
     const check = preflight(config.users, config.nodes);
     process.stderr.write(`preflight: needs about ${check.neededMiB} MiB, ${check.availableMiB} MiB available; fs.file-max ${check.fileMax}\n`);
-    if (check.problems.length > 0 && !values.force) {
+    if (check.problems.length > 0 && !force) {
       process.stderr.write(`hongbao rehearsal: will not start:\n${check.problems.map((p) => `- ${p}`).join('\n')}\n(--force starts anyway)\n`);
       return 1;
     }
