@@ -1,6 +1,8 @@
 // Cluster mode against the single server, in one run (docs/cluster.md, docs/benchmarks.md):
 // shakes and durable opens through one node on SQLite, and one, three and six access nodes on a
 // Redis Cluster (3 masters + 3 replicas, AOF, WAIT 1 after every write). Per configuration:
+//   idle     --users connected and nothing asked: CPU per node per second (timers, the lease clock,
+//            expiry sweeps, monitor pushes), the fixed cost a 56-node million-user run pays 56 times;
 //   shakes   --shake-qps offered by the native generator over --users users with a supply of
 //            200/s running: shakes served per second, the nodes' CPU per 1,000 shakes (and the ratio
 //            to the single server's), Redis calls per 1,000 shakes (a miss must cost none), p99;
@@ -12,7 +14,7 @@
 // grab script (HEXISTS + RPOP of a pre-split list + HSET) driven by redis-benchmark (50
 // connections), with appendfsync always and everysec, and an empty-list RPOP (a shake miss).
 //   npm run bench:cluster -- [--configs sqlite,1,3,6] [--users 12000] [--shake-qps 20000]
-//        [--open-qps 20000] [--recipients 10] [--warmup 3] [--duration 10]
+//        [--open-qps 20000] [--recipients 10] [--warmup 3] [--duration 10] [--idle 20]
 // Table to stderr, one JSON line to stdout.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,6 +44,7 @@ const flags = new Flags(
   .int('recipients', 'shares per group packet', { default: 10, min: 1 })
   .int('warmup', 'seconds before each measured window', { default: 3, min: 0 })
   .int('duration', 'seconds measured', { default: 10, min: 1 })
+  .int('idle', 'seconds of the idle measurement (after --warmup), 0: none', { default: 20, min: 0 })
   .bool('skip-peer', 'do not measure the Redis + Lua peer');
 const v = flags.parse(process.argv.slice(2));
 if (v.help) {
@@ -56,6 +59,7 @@ const OPEN_QPS = v.openQps;
 const K = v.recipients;
 const WARMUP = v.warmup;
 const DURATION = v.duration;
+const IDLE = v.idle;
 const dir = outDir('cluster');
 const machine = machineInfo();
 note(
@@ -66,6 +70,8 @@ interface Point {
   config: string;
   store: 'sqlite' | 'redis-cluster';
   nodes: number;
+  /** ms of CPU per node per second with the users connected and no load (null: not measured) */
+  idleMsPerNodeSecond: number | null;
   shakes: {
     servedPerSecond: number;
     p99Ms: number;
@@ -128,11 +134,20 @@ async function measure(config: string): Promise<Point> {
   try {
     const nodePids = () => service.pids().nodes;
     const redisPids = () => service.pids().redis;
-    // ---- shakes
+    // ---- idle, then shakes, on the same connections
     const g = await generator('shakes');
     let tallies: FinalTally[] = [];
     let shakes: Point['shakes'];
+    let idleMsPerNodeSecond: number | null = null;
     try {
+      if (IDLE > 0) {
+        await sleep(WARMUP * 1000);
+        const meter = new CpuMeter();
+        meter.begin(nodePids());
+        await sleep(IDLE * 1000);
+        const used = meter.end();
+        idleMsPerNodeSecond = round((sum([...used.values()]) * 1000) / nodes, 2);
+      }
       await adminCall('POST', '/admin/supply', { total: 200 * (WARMUP + DURATION + 30), ratePerSecond: 200, rule: { kind: 'range', min: 1, max: 500 } });
       const meter = new CpuMeter();
       const before = { stats: [] as StatsDocument[] };
@@ -213,9 +228,9 @@ async function measure(config: string): Promise<Point> {
       await stopGenerator(g2).catch(() => undefined);
       throw err;
     }
-    const p: Point = { config, store: service.store, nodes, shakes, opens, faults: runFaults(tallies), load: load() };
+    const p: Point = { config, store: service.store, nodes, idleMsPerNodeSecond, shakes, opens, faults: runFaults(tallies), load: load() };
     note(
-      `  ${config}: shakes ${p.shakes.servedPerSecond}/s at ${p.shakes.msCpuPer1000} ms CPU per 1,000 (${p.shakes.redisCallsPer1000} Redis calls), p99 ${p.shakes.p99Ms} ms; ` +
+      `  ${config}: idle ${p.idleMsPerNodeSecond ?? '-'} ms/s per node; shakes ${p.shakes.servedPerSecond}/s at ${p.shakes.msCpuPer1000} ms CPU per 1,000 (${p.shakes.redisCallsPer1000} Redis calls), p99 ${p.shakes.p99Ms} ms; ` +
         `opens ${p.opens.perSecond}/s, p50 ${p.opens.p50Ms} ms, p99 ${p.opens.p99Ms} ms, ${p.opens.redisCallsPerOpen} Redis calls each; load ${p.load.join(' ')}`,
     );
     return p;
@@ -288,6 +303,7 @@ printTable(
   'bench:cluster',
   points.map((p) => ({
     config: p.config === 'sqlite' ? '1 node, SQLite' : `${p.nodes} node(s), Redis Cluster`,
+    'idle ms/s per node': p.idleMsPerNodeSecond ?? '-',
     'shakes/s': p.shakes.servedPerSecond,
     'ms CPU / 1000 shakes': p.shakes.msCpuPer1000,
     'x single': single ? round(p.shakes.msCpuPer1000 / single.shakes.msCpuPer1000, 2) : '-',
