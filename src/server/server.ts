@@ -421,6 +421,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       supply.stop();
       clearInterval(sweeper);
       stats.stop();
+      monitor?.close();
       stopGauges();
       if (adminSocket) uws.us_listen_socket_close(adminSocket as never);
       adminSocket = null;
