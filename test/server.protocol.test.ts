@@ -254,6 +254,9 @@ test.serial('stats and metrics count what happened', async (t) => {
   const metrics = await server.adminFetch('GET', '/metrics');
   t.regex(String(metrics.body), /hongbao_shakes_total \d+/, 'Prometheus text has the shake counter');
   t.regex(String(metrics.body), /hongbao_loop_delay_max_ms [\d.]+/, 'and the loop delay gauge');
+  t.regex(String(metrics.body), /hongbao_process_cpu_seconds_total [\d.]+/, "and Node's default process metrics");
+  t.regex(String(metrics.body), /hongbao_nodejs_heap_size_used_bytes [\d.]+/, 'its heap');
+  t.notRegex(String(metrics.body), /eventloop_lag/, "but not prom-client's loop lag, which would sample the loop on a second timer");
 });
 
 test.serial('a packet past its expiry is refunded by the sweep and can no longer be opened', async (t) => {

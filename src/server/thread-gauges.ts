@@ -8,9 +8,11 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { HEAP_MB, HEAP_USED_MB, LOOP_DELAY_MS } from './counters.ts';
 
-/** How often the loop delay is sampled. Each sample wakes an idle thread (a cluster runs ~56 idle-ish
- *  nodes), so not every 10 ms; at 100 ms Node's histogram missed a 120 ms stall altogether. */
-export const LOOP_SAMPLE_MS = 20;
+/** How often the loop delay is sampled. Each sample wakes an idle thread, and a wake-up is dear on
+ *  these VMs: the histogram alone costs a bare Node ~5 ms of CPU a second at 20 ms, ~2 at 50 (a
+ *  cluster runs ~56 idle-ish nodes). A stall is reported up to this much short (it may start
+ *  anywhere in an interval), so much coarser would hide the stalls worth seeing. */
+export const LOOP_SAMPLE_MS = 50;
 const mib = (bytes: number) => Math.round(bytes / 10_485.76) / 100; // two decimals
 
 /** Starts sampling; returns a stop function. */
