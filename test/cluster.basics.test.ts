@@ -4,11 +4,13 @@
 // packets whose recipients sit on different nodes, repeat opens, expiry and refund, an offline
 // recipient who logs in later, and a login on another node replacing the older connection.
 import { rmSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import test from 'ava';
 import { mintToken } from '../src/auth/token.ts';
 import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
 import { checkCluster } from '../src/cluster/cluster-check.ts';
 import { LocalCluster } from '../src/cluster/local-cluster.ts';
+import { REDIS_NICE } from '../src/cluster/redis-cluster.ts';
 import { encodeCreate, encodeDetails, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
 import { CloseCode, DetailsStatus, ServerType } from '../src/protocol/codes.ts';
 import { tempDir, TestClient, type TestServer } from './helpers/server.ts';
@@ -48,6 +50,14 @@ async function ask(c: TestClient, bytes: (id: number) => Uint8Array): Promise<Se
   c.send(bytes(id));
   return c.reply(id, 10_000);
 }
+
+test.serial('Redis runs ahead of the access nodes: its instances at REDIS_NICE when the OS allows it (root here), else at theirs', (t) => {
+  const pids = cluster.redis.pids;
+  t.is(pids.length, 6, 'three masters and three replicas');
+  const want = process.getuid?.() === 0 ? REDIS_NICE : getPriority(process.pid);
+  for (const pid of pids) t.is(getPriority(pid), want, `redis pid ${pid} runs at nice ${want}`);
+  t.is(getPriority(cluster.pids().nodes[0]), getPriority(process.pid), 'a node at the priority it was started with');
+});
 
 test.serial('one supply over three nodes: every node pays hits, no packet is won twice, never more than the total', async (t) => {
   const started = await admin(0, 'POST', '/admin/supply', { total: 60, ratePerSecond: 20, rule: { kind: 'list', values: [5] } });

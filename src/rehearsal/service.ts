@@ -4,7 +4,7 @@
 // node's stats, the processes to watch for memory, a stop that leaves the money readable, and the
 // reconciliation's sources (the server's ledger, or Redis and every node's journal).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -244,6 +244,12 @@ class ClusterService implements Service {
 
   async close(): Promise<void> {
     await this.cluster.stop();
+    // the nodes' logs beside the clients' (the cluster's folder goes): doubts, refused calls, recoveries
+    mkdirSync(path.join(this.o.outDir, 'logs'), { recursive: true });
+    for (const n of this.cluster.nodes) {
+      const log = n.child?.logFile;
+      if (log && existsSync(log)) copyFileSync(log, path.join(this.o.outDir, 'logs', `${n.name}.log`));
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
