@@ -12,7 +12,7 @@ import { checkCluster } from '../src/cluster/cluster-check.ts';
 import { LocalCluster } from '../src/cluster/local-cluster.ts';
 import { REDIS_NICE } from '../src/cluster/redis-cluster.ts';
 import { encodeCreate, encodeDetails, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
-import { CloseCode, DetailsStatus, ServerType } from '../src/protocol/codes.ts';
+import { CloseCode, CommonStatus, DetailsStatus, ServerType } from '../src/protocol/codes.ts';
 import { tempDir, TestClient, type TestServer } from './helpers/server.ts';
 
 let cluster: LocalCluster;
@@ -118,6 +118,31 @@ test.serial('a packet for recipients on three nodes: each is notified where they
   const best = [201, 202, 203][cents.indexOf(Math.max(...cents))];
   t.is(d.bestLuck, best, 'best luck is the first of the largest shares');
   for (const c of [sender, ...r]) c.close();
+});
+
+test.serial('a create in doubt that Redis made (no replica acknowledged in time) reaches its recipient once settled', async (t) => {
+  const sender = await TestClient.login(node(0), 250);
+  const recipient = await TestClient.login(node(1), 251);
+  // a first create gives node 0 a block of packet ids, so that the next needs no INCRBY of its own
+  // (opened at once: the expiry test below counts what is left unopened)
+  const first = (await ask(sender, (id) => encodeCreate(id, 100, 1, [251]))) as { status: number; packetId: number };
+  t.is(first.status, 0, 'a create with every replica up');
+  t.like(await ask(recipient, (id) => encodeOpen(id, first.packetId)), { status: OpenStatus.Ok }, 'opened');
+  const masters = cluster.redis.masterPorts();
+  const replicas = cluster.redis.instances.filter((i) => !masters.includes(i.port) && i.child?.running).map((i) => i.child?.pid as number);
+  t.is(replicas.length, 3, 'three replicas to freeze');
+  let made: ServerFrame;
+  for (const pid of replicas) process.kill(pid, 'SIGSTOP'); // the master runs the create, its WAIT 1 times out
+  try {
+    made = await ask(sender, (id) => encodeCreate(id, 700, 1, [251]));
+  } finally {
+    for (const pid of replicas) process.kill(pid, 'SIGCONT');
+  }
+  t.like(made, { type: ServerType.CreateResult, status: CommonStatus.Unavailable }, 'the sender is answered Unavailable: the create is in doubt');
+  const notice = (await recipient.next((f) => f.type === ServerType.PacketNotify && f.sender === 250 && f.totalCents === 700, 15_000)) as { packetId: number };
+  t.like(await ask(recipient, (id) => encodeOpen(id, notice.packetId)), { type: ServerType.OpenResult, status: OpenStatus.Ok, cents: 700 }, 'and opens it');
+  sender.close();
+  recipient.close();
 });
 
 test.serial('expiry: the unopened remainder goes back to the sender once, whichever node sweeps', async (t) => {

@@ -86,7 +86,30 @@ export class ClusterNode {
     });
     await presence.start();
     this.presenceReady = presence;
+    this.settler.onCreatesMade = (ids) =>
+      void this.notifyMade(presence, ids).catch((err: Error) => this.o.log(`packets made after a doubt not notified: ${err.message}`));
     this.settler.start();
+  }
+
+  /** A packet made although its sender was answered Unavailable goes to its recipients like any new
+   *  one (inbox and live notification); else it would only wait for its expiry and refund. */
+  private async notifyMade(presence: Presence, packetIds: number[]): Promise<void> {
+    const found = await Promise.all(packetIds.map((id) => this.engine.details(id).catch(() => null)));
+    const items: NotifyItem[] = [];
+    found.forEach((d, k) => {
+      if (d === null) this.o.log(`packet ${packetIds[k]} (made after a doubt) not notified: its details could not be read`);
+      else if (!d.expired)
+        items.push({
+          id: d.id,
+          sender: d.sender,
+          shareCount: d.shareCount,
+          totalCents: d.totalCents,
+          expiresAt: d.expiresAt,
+          recipients: d.recipients,
+          cover: d.cover ?? null,
+        });
+    });
+    if (items.length > 0) await presence.notify(items, true);
   }
 
   stats(): ClusterNodeStats {
