@@ -51,7 +51,7 @@ export const PRESETS: Record<'default' | 'seed', Preset> = {
     // 27.5 ms of generator CPU per 1,000 shakes at 200,000 users; not shown to help at 1M (docs/rehearsal.md)
     workerTickUs: 2000,
     // 56 nodes of ~18,000 users each: a small young generation and V8's size-over-speed choices; a
-    // node measured 115–129 MiB RSS with its users at 1M (docs/rehearsal.md), CPU per shake the same
+    // node measured ~104 MiB RSS with its users at 1M (docs/rehearsal.md), CPU per shake the same
     // as without them at 200,000 users
     nodeArgs: ['--max-semi-space-size=1', '--optimize-for-size'],
   },
