@@ -22,6 +22,9 @@ export interface ClusterNodeOptions {
   log(message: string): void;
 }
 
+/** How often the details of a packet made after a doubt are read for its notification, a second apart. */
+const MADE_TRIES = 10;
+
 export interface ClusterNodeStats {
   node: string;
   liveNodes: string[];
@@ -93,12 +96,17 @@ export class ClusterNode {
 
   /** A packet made although its sender was answered Unavailable goes to its recipients like any new
    *  one (inbox and live notification); else it would only wait for its expiry and refund. */
-  private async notifyMade(presence: Presence, packetIds: number[]): Promise<void> {
-    const found = await Promise.all(packetIds.map((id) => this.engine.details(id).catch(() => null)));
+  private async notifyMade(presence: Presence, packetIds: number[], tries = 1): Promise<void> {
+    const found = await Promise.all(packetIds.map((id) => this.engine.details(id).catch(() => undefined)));
+    const unread = packetIds.filter((_, k) => found[k] === undefined);
+    if (unread.length > 0 && tries < MADE_TRIES) {
+      setTimeout(() => void this.notifyMade(presence, unread, tries + 1).catch(() => undefined), 1000).unref();
+    } else if (unread.length > 0) {
+      this.o.log(`${unread.length} packet(s) made after a doubt not notified: their details could not be read in ${tries} tries`);
+    }
     const items: NotifyItem[] = [];
-    found.forEach((d, k) => {
-      if (d === null) this.o.log(`packet ${packetIds[k]} (made after a doubt) not notified: its details could not be read`);
-      else if (!d.expired)
+    found.forEach((d) => {
+      if (d && !d.expired)
         items.push({
           id: d.id,
           sender: d.sender,
@@ -118,7 +126,9 @@ export class ClusterNode {
       liveNodes: this.engine.liveNodes,
       lease: this.lease?.state ?? { supply: null, liveNodes: [], leased: 0, reclaimedByThisNode: 0, calls: 0, failedCalls: 0, lastError: null },
       store: { ...this.store.counts, byFn: { ...this.store.counts.byFn } },
-      presence: this.presenceReady ? { ...this.presenceReady.counts } : { logins: 0, inboxDelivered: 0, published: 0, received: 0, kicks: 0 },
+      presence: this.presenceReady
+        ? { ...this.presenceReady.counts }
+        : { logins: 0, inboxDelivered: 0, published: 0, received: 0, kicks: 0, notifyRetries: 0, notifyLost: 0 },
       doubts: { ...this.settler.counts, pending: this.settler.pending },
     };
   }

@@ -8,6 +8,10 @@ import type { NotifyItem } from '../server/batch/batcher.ts';
 import { nodeChannel, userBucketKey, userBucketOf } from './keys.ts';
 import { type Call, type ClusterStore, type NatMap, subscribe } from './store.ts';
 
+/** How often a notification Redis did not record is tried in all, and how long apart. */
+const NOTIFY_TRIES = 10;
+const NOTIFY_RETRY_MS = 1000;
+
 /** What nodes publish to each other on their channels. */
 type NodeMessage = { t: 'notify'; items: NotifyItem[] } | { t: 'kick'; user: number; at: number };
 
@@ -27,7 +31,7 @@ export class Presence {
   private logins: Array<{ user: number; at: number }> = [];
   private scheduled = false;
   private unsubscribe: (() => Promise<void>) | null = null;
-  readonly counts = { logins: 0, inboxDelivered: 0, published: 0, received: 0, kicks: 0 };
+  readonly counts = { logins: 0, inboxDelivered: 0, published: 0, received: 0, kicks: 0, notifyRetries: 0, notifyLost: 0 };
 
   constructor(private readonly d: PresenceDeps) {}
 
@@ -115,10 +119,23 @@ export class Presence {
     ).catch((err: Error) => this.d.log(`kick not published: ${err.message}`));
   }
 
+  /** A notification Redis did not record (refused, or timed out on a saturated machine): tried again
+   *  a second later, up to NOTIFY_TRIES times and while the packet lasts. Recording it twice is
+   *  harmless (the inbox is keyed by packet; a recipient told twice opens once, then hears Repeat). */
+  private again(item: NotifyItem, localToo: boolean, tries: number, error: string): void {
+    if (tries + 1 >= NOTIFY_TRIES || item.expiresAt <= Date.now()) {
+      this.counts.notifyLost++;
+      this.d.log(`notification of packet ${item.id} not recorded after ${tries + 1} tries (${error}): its recipients see it by id only`);
+      return;
+    }
+    this.counts.notifyRetries++;
+    setTimeout(() => void this.notify([item], localToo, tries + 1), NOTIFY_RETRY_MS).unref();
+  }
+
   /** New packets (committed): into every recipient's inbox, and to the node each recipient is at.
    *  `localToo` false when this node's own recipients were already told (a packet made here over
    *  WebSocket); true for the admin's and the campaign's packets. */
-  async notify(items: NotifyItem[], localToo: boolean): Promise<void> {
+  async notify(items: NotifyItem[], localToo: boolean, tries = 0): Promise<void> {
     const calls: Call[] = [];
     const who: Array<{ item: NotifyItem; users: number[] }> = [];
     for (const item of items) {
@@ -139,7 +156,7 @@ export class Presence {
     const perNode = new Map<string, Map<number, NotifyItem>>();
     results.forEach((r, k) => {
       if (!r.ok) {
-        this.d.log(`notification of packet ${who[k].item.id} not recorded (${r.error}): its recipients see it by id only`);
+        this.again({ ...who[k].item, recipients: who[k].users }, localToo, tries, r.error);
         return;
       }
       const nodes = (r.value as string[]).map(String);
@@ -162,8 +179,11 @@ export class Presence {
     await Promise.all(
       [...perNode].map(([node, byId]) => {
         this.counts.published++;
-        return this.d.store.publish(nodeChannel(node), JSON.stringify({ t: 'notify', items: [...byId.values()] } satisfies NodeMessage));
+        const items = [...byId.values()];
+        return this.d.store.publish(nodeChannel(node), JSON.stringify({ t: 'notify', items } satisfies NodeMessage)).catch((err: Error) => {
+          for (const item of items) this.again(item, localToo, tries, `not published: ${err.message}`);
+        });
       }),
-    ).catch((err: Error) => this.d.log(`notifications not published: ${err.message}`));
+    );
   }
 }
