@@ -8,8 +8,8 @@ import { COUNTER_FIELDS, type CounterField } from './counters.ts';
 import type { SecondReport } from './stats.ts';
 
 /** prom-client's default metrics but its event-loop lag, which samples the loop on a timer of its
- *  own: a second wake-up every few ms on each of a cluster's ~56 idle-ish nodes (~3 ms of CPU a
- *  second each here). The loop delay is thread-gauges.ts's sampler's (hongbao_loop_delay_max_ms). */
+ *  own: a second source of wake-ups on each of a cluster's ~56 idle-ish nodes. The loop delay is
+ *  thread-gauges.ts's sampler's (hongbao_loop_delay_max_ms). */
 const DEFAULT_METRICS = collectDefaultMetrics.metricsList.filter((m) => m !== 'eventLoopLag');
 const promModule = createRequire(import.meta.url);
 

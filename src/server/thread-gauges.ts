@@ -9,9 +9,9 @@ import { getHeapStatistics } from 'node:v8';
 import { HEAP_MB, HEAP_USED_MB, LOOP_DELAY_MS } from './counters.ts';
 
 /** How often the loop delay is sampled. Each sample wakes an idle thread, and a wake-up is dear on
- *  these VMs: the histogram alone costs a bare Node ~5 ms of CPU a second at 20 ms, ~2 at 50 (a
- *  cluster runs ~56 idle-ish nodes). A stall is reported up to this much short (it may start
- *  anywhere in an interval), so much coarser would hide the stalls worth seeing. */
+ *  these VMs: the histogram alone costs a bare Node 4–6 ms of CPU a second at 20 ms; an idle server
+ *  went from 7 to 4 ms/s at 50 (a cluster runs ~56 idle-ish nodes). A stall is reported up to this
+ *  much short (it may start anywhere in an interval), so much coarser would hide the stalls worth seeing. */
 export const LOOP_SAMPLE_MS = 50;
 const mib = (bytes: number) => Math.round(bytes / 10_485.76) / 100; // two decimals
 
