@@ -2,7 +2,7 @@
 // (src/process/server-proc.ts), and gives tests its URLs, the admin token and the token secret.
 // Also a small WebSocket client that decodes server frames and lets a test wait for the next one
 // it cares about.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -30,8 +30,17 @@ export interface SupplyAnswer {
   supply: SupplyState;
 }
 
+/** Folders tempDir() made: removed when the test file's process exits (tests read them, or
+ *  restart a server on them, after a stop, so not sooner). */
+const madeDirs: string[] = [];
+process.once('exit', () => {
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 export function tempDir(prefix = 'hongbao-test-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
 }
 
 export interface StartOptions {
