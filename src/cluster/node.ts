@@ -7,7 +7,7 @@ import type { Ledger } from '../ledger/types.ts';
 import type { NotifyItem } from '../server/batch/batcher.ts';
 import { ClusterEngine } from './cluster-engine.ts';
 import { LeaseClock, type LeaseState } from './lease-clock.ts';
-import { Presence } from './presence.ts';
+import { NOTIFY_RETRY_MS, NOTIFY_TRIES, Presence } from './presence.ts';
 import { Settler } from './settler.ts';
 import { ClusterStore, type NatMap } from './store.ts';
 
@@ -21,9 +21,6 @@ export interface ClusterNodeOptions {
   retainExpiredMs: number;
   log(message: string): void;
 }
-
-/** How often the details of a packet made after a doubt are read for its notification, a second apart. */
-const MADE_TRIES = 10;
 
 export interface ClusterNodeStats {
   node: string;
@@ -99,8 +96,8 @@ export class ClusterNode {
   private async notifyMade(presence: Presence, packetIds: number[], tries = 1): Promise<void> {
     const found = await Promise.all(packetIds.map((id) => this.engine.details(id).catch(() => undefined)));
     const unread = packetIds.filter((_, k) => found[k] === undefined);
-    if (unread.length > 0 && tries < MADE_TRIES) {
-      setTimeout(() => void this.notifyMade(presence, unread, tries + 1).catch(() => undefined), 1000).unref();
+    if (unread.length > 0 && tries < NOTIFY_TRIES) {
+      setTimeout(() => void this.notifyMade(presence, unread, tries + 1).catch(() => undefined), NOTIFY_RETRY_MS).unref();
     } else if (unread.length > 0) {
       this.o.log(`${unread.length} packet(s) made after a doubt not notified: their details could not be read in ${tries} tries`);
     }

@@ -8,9 +8,10 @@ import type { NotifyItem } from '../server/batch/batcher.ts';
 import { nodeChannel, userBucketKey, userBucketOf } from './keys.ts';
 import { type Call, type ClusterStore, type NatMap, subscribe } from './store.ts';
 
-/** How often a notification Redis did not record is tried in all, and how long apart. */
-const NOTIFY_TRIES = 10;
-const NOTIFY_RETRY_MS = 1000;
+/** How often a notification Redis did not record is tried in all, and how long apart (also the
+ *  details read of a packet made after a doubt, node.ts). */
+export const NOTIFY_TRIES = 10;
+export const NOTIFY_RETRY_MS = 1000;
 
 /** What nodes publish to each other on their channels. */
 type NodeMessage = { t: 'notify'; items: NotifyItem[] } | { t: 'kick'; user: number; at: number };
