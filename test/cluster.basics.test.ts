@@ -4,6 +4,7 @@
 // packets whose recipients sit on different nodes, repeat opens, expiry and refund, an offline
 // recipient who logs in later, and a login on another node replacing the older connection.
 import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { getPriority } from 'node:os';
 import test from 'ava';
 import { mintToken } from '../src/auth/token.ts';
@@ -17,12 +18,21 @@ import { tempDir, TestClient, type TestServer } from './helpers/server.ts';
 
 let cluster: LocalCluster;
 let dir: string;
+const clusterLog: string[] = [];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test.before(async () => {
   dir = tempDir('hongbao-cluster-');
   // one shard per node: with a handful of users, every user can take every packet its node leased
-  cluster = await LocalCluster.start({ dir, nodes: 3, sharedPort: false, nodeTimeoutMs: 1000, restartDelayMs: 0, serverArgs: ['--shards', '1'] });
+  cluster = await LocalCluster.start({
+    dir,
+    nodes: 3,
+    sharedPort: false,
+    nodeTimeoutMs: 1000,
+    restartDelayMs: 0,
+    serverArgs: ['--shards', '1'],
+    log: (m) => clusterLog.push(m),
+  });
 });
 
 test.after.always(async () => {
@@ -193,6 +203,29 @@ test.serial('a login on another node closes the older connection of the same use
   t.is(closed.code, CloseCode.Replaced, 'the older connection is replaced');
   t.like(await ask(second, (id) => encodeShake(id)), { type: ServerType.ShakeResult }, 'the newer one works');
   second.close();
+});
+
+test.serial('a node whose admin port was taken while it was down is started on another one', async (t) => {
+  const n = cluster.nodes[2];
+  const taken = n.adminPort;
+  await cluster.killNode(2, 'SIGTERM');
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(taken, '127.0.0.1', resolve));
+  try {
+    await cluster.restart(2);
+    t.true(n.child?.running, `restarted (${clusterLog.slice(-2).join('; ')})`);
+    t.not(n.adminPort, taken, 'on another admin port');
+    t.true(
+      clusterLog.some((l) => l.includes(`admin port ${taken} was taken`)),
+      'and says so',
+    );
+    t.is((await admin(2, 'GET', '/health')).status, 200, 'its admin API answers there');
+    const c = await TestClient.login(node(2), 600);
+    t.like(await ask(c, (id) => encodeShake(id)), { type: ServerType.ShakeResult }, 'and it serves its users');
+    c.close();
+  } finally {
+    blocker.close();
+  }
 });
 
 test.serial('after the nodes stop, Redis and the three journals reconcile item by item, to the cent', async (t) => {

@@ -4,10 +4,13 @@
 // all on ONE public port (SO_REUSEPORT: the kernel spreads the users' connections over the nodes)
 // and sharing the token secret and the admin token (<dir>/secret, <dir>/admin-token, mode 0600).
 // A node that dies is restarted (same name, data and ports) unless restarts are off.
+// Ports are picked free up front, so one can be taken before its node binds it: the running nodes'
+// own connections (Redis, monitor) draw from the same ephemeral range; such a node is started on
+// another admin port (seen once in 56 nodes at start-up).
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Child, ChildSet, hongbaoCommand } from '../process/child.ts';
+import { type Child, ChildFailed, ChildSet, hongbaoCommand } from '../process/child.ts';
 import { freePort } from '../process/free-port.ts';
 import { RedisCluster } from './redis-cluster.ts';
 
@@ -46,6 +49,8 @@ export interface NodeInfo {
 
 /** Nodes started at the same time. */
 const START_AT_ONCE = 4;
+/** Admin ports tried for one start of a node before giving up. */
+const PORT_TRIES = 5;
 
 /** A secret kept in `file` (mode 0600), made once. */
 function secretIn(file: string): string {
@@ -123,6 +128,19 @@ export class LocalCluster {
   }
 
   private async launch(n: NodeInfo): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.launchOnce(n);
+      } catch (err) {
+        if (attempt >= PORT_TRIES || !(err instanceof ChildFailed) || !/admin port \S+ is in use/.test(err.message)) throw err;
+        const taken = n.adminPort;
+        n.adminPort = await freePort();
+        this.log(`${n.name}: its admin port ${taken} was taken before it could bind it; starting it on ${n.adminPort}`);
+      }
+    }
+  }
+
+  private async launchOnce(n: NodeInfo): Promise<void> {
     const args = [
       'server',
       '--redis',
