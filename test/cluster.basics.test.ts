@@ -7,10 +7,13 @@ import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { getPriority } from 'node:os';
 import test from 'ava';
+import { Cluster } from 'ioredis';
 import { mintToken } from '../src/auth/token.ts';
 import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
 import { checkCluster } from '../src/cluster/cluster-check.ts';
+import { SUPPLY_HITS_KEY, SUPPLY_KEY } from '../src/cluster/keys.ts';
 import { LocalCluster } from '../src/cluster/local-cluster.ts';
+import { parseRedisUrls } from '../src/cluster/store.ts';
 import { REDIS_NICE } from '../src/cluster/redis-cluster.ts';
 import { encodeCreate, encodeDetails, encodeOpen, encodeShake, type ServerFrame } from '../src/protocol/codec.ts';
 import { CloseCode, CommonStatus, DetailsStatus, ServerType } from '../src/protocol/codes.ts';
@@ -205,6 +208,41 @@ test.serial('a login on another node closes the older connection of the same use
   second.close();
 });
 
+test.serial('a hit Redis paid for a node killed before its journal had it is settled by the node when it comes back', async (t) => {
+  const redis = new Cluster(parseRedisUrls(cluster.redis.urls));
+  const idle = await TestClient.login(node(2), 650); // the only user logged in: node 3 gets the one packet
+  try {
+    t.is((await admin(0, 'POST', '/admin/supply', { total: 1, ratePerSecond: 1, rule: { kind: 'list', values: [7] } })).status, 200);
+    const lease = `{hb:s}:lease:${cluster.nodes[2].name}`;
+    let held: Record<string, string> = {};
+    for (let waited = 0; Object.keys(held).length === 0 && waited < 10_000; waited += 100) {
+      await sleep(100);
+      held = await redis.hgetall(lease);
+    }
+    const [id, cents] = Object.entries(held)[0] ?? [];
+    t.truthy(id, 'node 3 holds a lease');
+    await cluster.killNode(2, 'SIGKILL');
+    // what the node did last: Redis paid user 650 that packet; then it died before its journal had it
+    t.deepEqual(await redis.call('FCALL', 'hb_sup_hit', 1, SUPPLY_KEY, cluster.nodes[2].name, id, 650, cents), [1]);
+    t.regex(String(await redis.hget(SUPPLY_HITS_KEY, id)), new RegExp(`^650:${cents}:${cluster.nodes[2].name}:`));
+    await cluster.restart(2);
+    let doubts = { doubts: 0, paid: 0 };
+    for (let waited = 0; doubts.paid === 0 && waited < 10_000; waited += 200) {
+      await sleep(200);
+      doubts = (await admin<{ cluster: { doubts: typeof doubts } }>(2, 'GET', '/stats')).body.cluster.doubts;
+    }
+    t.like(
+      doubts,
+      { doubts: 1, paid: 1 },
+      "its next run found the hit in Redis and journaled it as a paid doubt (the final check finds it in node 3's journal)",
+    );
+  } finally {
+    idle.close();
+    await admin(0, 'DELETE', '/admin/supply');
+    redis.disconnect();
+  }
+});
+
 test.serial('a node whose admin port was taken while it was down is started on another one', async (t) => {
   const n = cluster.nodes[2];
   const taken = n.adminPort;
@@ -233,9 +271,13 @@ test.serial('after the nodes stop, Redis and the three journals reconcile item b
   const { report, items } = await checkCluster(cluster.redis.urls, cluster.journals());
   t.deepEqual(report.differences, [], 'no difference between Redis and the journals');
   t.true(report.ok, 'the check passes');
-  t.like(report.shake, { balanced: true, paid: { count: 60, cents: 300 } }, 'the 60 shake packets paid, 5 cents each');
+  t.like(
+    report.shake,
+    { balanced: true, paid: { count: 61, cents: 307 } },
+    "the first supply's 60 packets paid at 5 cents each, and the 7 of node 3's killed run",
+  );
   t.is(report.shake.remaining.count, 0, 'none left in a lease or the pool');
   t.true(report.group.balanced, 'group packets: created = paid + remaining + refunded');
-  t.is(items.hits.length, 60, 'every hit, item by item');
+  t.is(items.hits.length, 61, 'every hit, item by item');
   t.true(items.shares.length >= 5, 'every share, item by item');
 });

@@ -223,7 +223,7 @@ test("a cluster's engine totals (the sum of its nodes') differing from the ledge
   t.deepEqual(single.notes, []);
 });
 
-test('a hit paid after its user was answered Unavailable (a settled doubt) is accounted for, within the Unavailable answers the clients heard', (t) => {
+test('a hit paid after its user was answered Unavailable or not at all (a settled doubt) is accounted for, within the Unavailable answers and lost answers the clients counted', (t) => {
   // the ledger paid hits 1 and 2; the client was told only hit 1, and heard Unavailable once
   const client = withoutHit2();
   client.counters.unavailable = 1;
@@ -233,16 +233,24 @@ test('a hit paid after its user was answered Unavailable (a settled doubt) is ac
   t.true(r.ok, r.differences.join(' | '));
   t.deepEqual(r.paidAfterUnavailable.hits, cc(1, 200));
   t.true(
-    r.notes.some((n) => n.startsWith('paid although answered Unavailable') && n.includes('1 hits / 200 cents')),
+    r.notes.some((n) => n.startsWith('paid although answered Unavailable or not at all') && n.includes('1 hits / 200 cents')),
     r.notes.join(' | '),
   );
+
+  // its node was killed before it answered: the client lost the answer with the connection
+  const cutOff = withoutHit2();
+  cutOff.counters.lost = 1;
+  const crashed = { ...input([cutOff]), serverTotals: null };
+  crashed.items.paidAfterUnavailable = { hits: [[2, 5, 200]], shares: [] };
+  const k = reconcile(crashed);
+  t.true(k.ok, k.differences.join(' | '));
 
   const unheard = { ...input([withoutHit2()]), serverTotals: null };
   unheard.items.paidAfterUnavailable = { hits: [[2, 5, 200]], shares: [] };
   const u = reconcile(unheard);
   t.false(u.ok, 'more settled doubts than Unavailable answers fails');
   t.true(
-    u.differences.some((d) => d.includes('heard Unavailable only 0 times')),
+    u.differences.some((d) => d.includes('heard Unavailable only 0 times and lost 0 answers')),
     u.differences.join(' | '),
   );
 

@@ -35,7 +35,7 @@ interface JournalRows {
   doubts: Array<{ kind: string; packet_id: number; user: number; cents: number; outcome: string | null }>;
 }
 
-function readJournal(file: string): JournalRows {
+export function readJournal(file: string): JournalRows {
   const db = openDatabase(file, { readonly: true });
   try {
     const rows = <T>(sql: string) => db.prepare(sql).raw(true).all() as T[];

@@ -17,6 +17,8 @@ export interface ClusterNodeOptions {
   node: string;
   local: Engine;
   ledger: Ledger;
+  /** the journal's file, read once at start-up for what an earlier run of this node left untold */
+  journalFile: string;
   splitMode: SplitMode;
   retainExpiredMs: number;
   log(message: string): void;
@@ -60,6 +62,7 @@ export class ClusterNode {
       log: o.log,
     });
     settler = new Settler(store, engine, o.ledger, o.node, o.log);
+    await settler.adoptUntold(o.journalFile).catch((err: Error) => o.log(`an earlier run's untold hits not looked up: ${err.message}`));
     return new ClusterNode(o, store, engine, settler);
   }
 

@@ -6,6 +6,7 @@
 // back into its buckets). Nothing is retried: a retried move could pay someone who was told no.
 import type { Engine } from '../engine/types.ts';
 import type { Doubt, Ledger, LedgerBatch } from '../ledger/types.ts';
+import { readJournal } from './cluster-check.ts';
 import { groupBucketKey, packetMetaKey, packetOpenedKey, SUPPLY_HITS_KEY } from './keys.ts';
 import type { Call, ClusterStore } from './store.ts';
 
@@ -48,6 +49,36 @@ export class Settler {
     this.counts.doubts += doubts.length;
     this.unjournaled.push(...doubts);
     this.log(`${doubts.length} ${doubts[0].kind}(s) in doubt: answered Unavailable, to be settled against Redis`);
+  }
+
+  /** Hits Redis paid for this node that its journal has neither as told nor as a doubt: what an
+   *  earlier run of the node left when it was killed between Redis and its journal (its users were
+   *  answered nothing). They are settled like doubts, so the journals account for them. Only before
+   *  this run pays anything (a hit of its own in flight would look the same); it reads every hit
+   *  Redis holds, once. Shares, creates and refunds Redis does not record by node: those stay
+   *  untold (docs/cluster.md). */
+  async adoptUntold(journalFile: string): Promise<number> {
+    const journal = readJournal(journalFile);
+    const known = new Set<number>(journal.hits.map(([id]) => id));
+    for (const d of journal.doubts) if (d.kind === 'hit') known.add(d.packet_id);
+    const untold: Doubt[] = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.store.cluster.hscan(SUPPLY_HITS_KEY, cursor, 'COUNT', 1000);
+      cursor = next;
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const id = Number(flat[i]);
+        const f = flat[i + 1].split(':'); // user:cents:node:atMs
+        if (f.slice(2, -1).join(':') !== this.node || known.has(id)) continue;
+        untold.push({ kind: 'hit', packetId: id, user: Number(f[0]), cents: Number(f[1]), at: Number(f[f.length - 1]) });
+      }
+    } while (cursor !== '0');
+    if (untold.length > 0) {
+      this.counts.doubts += untold.length;
+      this.unjournaled.push(...untold);
+      this.log(`${untold.length} hit(s) Redis paid for an earlier run of this node are not in its journal (killed before it wrote them): settled as doubts`);
+    }
+    return untold.length;
   }
 
   /** Journal new doubts, then look the open ones up; what is known is journaled as settled. */

@@ -143,20 +143,22 @@ export function reconcile(input: ReconcileInput): Reconciliation {
     shareKey,
     'group packet',
   );
-  // paid although answered Unavailable: accounted for by the journals, told to nobody
+  // paid although answered Unavailable, or not answered at all (a node killed between Redis and its
+  // journal; its next run settles them): accounted for by the journals, told to nobody
   const untoldHits = (items.paidAfterUnavailable?.hits ?? []).filter(([id, user]) => !clientHits.has(hitKey(id, user)));
   const untoldShares = (items.paidAfterUnavailable?.shares ?? []).filter(([id, user]) => !clientShares.has(shareKey(id, user)));
   const untoldHitSum = sumItems(untoldHits);
   const untoldShareSum = sumItems(untoldShares);
   if (untoldHits.length + untoldShares.length > 0) {
     notes.push(
-      `paid although answered Unavailable (moves in doubt Redis had made; in the journals, told to nobody): ${show(untoldHitSum, 'hits')}, ${show(untoldShareSum, 'shares')}`,
+      `paid although answered Unavailable or not at all (moves in doubt Redis had made; in the journals, told to nobody): ${show(untoldHitSum, 'hits')}, ${show(untoldShareSum, 'shares')}`,
     );
   }
   const answeredUnavailable = input.tallies.reduce((n, t) => n + (t.counters.unavailable ?? 0), 0);
-  if (untoldHits.length + untoldShares.length > answeredUnavailable) {
+  const unanswered = input.tallies.reduce((n, t) => n + (t.counters.lost ?? 0), 0);
+  if (untoldHits.length + untoldShares.length > answeredUnavailable + unanswered) {
     diff(
-      `${untoldHits.length} hits and ${untoldShares.length} shares were paid after an Unavailable answer, but the clients heard Unavailable only ${answeredUnavailable} times`,
+      `${untoldHits.length} hits and ${untoldShares.length} shares were paid untold, but the clients heard Unavailable only ${answeredUnavailable} times and lost ${unanswered} answers to closed connections`,
     );
   }
 

@@ -182,6 +182,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
         node: flags.nodeId,
         local,
         ledger,
+        journalFile: flags.dbFile,
         splitMode,
         retainExpiredMs: flags.retainExpiredMs,
         log,
