@@ -274,7 +274,7 @@ test.serial('after the nodes stop, Redis and the three journals reconcile item b
   t.like(
     report.shake,
     { balanced: true, paid: { count: 61, cents: 307 } },
-    "the first supply's 60 packets paid at 5 cents each, and the 7 of node 3's killed run",
+    `the first supply's 60 packets paid at 5 cents each, and the 7 of node 3's killed run (${JSON.stringify(report.shake)})`,
   );
   t.is(report.shake.remaining.count, 0, 'none left in a lease or the pool');
   t.true(report.group.balanced, 'group packets: created = paid + remaining + refunded');

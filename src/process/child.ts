@@ -43,7 +43,7 @@ export interface ChildOptions {
   args: string[];
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** Where stderr (and stdout after the ready line) go; without one they are discarded. */
+  /** Where stderr (and stdout after the ready line) go, appended after a line naming this start; without one they are discarded. */
   logFile?: string;
   /** Also keep stderr in memory (`Child.stderr()`, `Child.stderrLines`): a test or a run that reads it. */
   keepStderr?: boolean;
@@ -180,8 +180,10 @@ export function startChild(o: ChildOptions): Promise<Child> {
   let log: WriteStream | null = null;
   if (o.logFile) {
     mkdirSync(path.dirname(o.logFile), { recursive: true });
-    log = createWriteStream(o.logFile);
+    // appended: a restarted child's log keeps what the one before it said (how it died)
+    log = createWriteStream(o.logFile, { flags: 'a' });
     log.on('error', () => undefined); // a log that cannot be written must not take the tool down
+    log.write(`--- ${o.name} started ${new Date().toISOString()} (pid ${proc.pid ?? '?'})\n`);
     proc.stderr?.pipe(log);
   }
   if (o.keepStderr) {
