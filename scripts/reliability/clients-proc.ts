@@ -1,7 +1,7 @@
 // The project's load generator (`hongbao clients`) as a child process (src/process/child.ts: its
 // ready line within a timeout, its stderr in a log file, a bounded stop), for the overload and soak
 // runs; its per-second pushes go to a PushCollector (src/monitor/push-collector.ts).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { hongbaoCommand, type ReadyChild, startReady } from '../../src/process/child.ts';
@@ -13,6 +13,8 @@ export class ClientsProc {
     /** its name in the pushes (--id) */
     readonly id: string,
     readonly controlPort: number,
+    /** its tally file and log, removed once it stopped */
+    private readonly dir: string,
   ) {}
 
   static async start(o: { ws: string; users: [number, number]; qps: number; secretFile: string; monitor: string; extra?: string[] }): Promise<ClientsProc> {
@@ -41,10 +43,13 @@ export class ClientsProc {
         ...(o.extra ?? []),
       ]),
       logFile: path.join(dir, 'clients.log'),
+    }).catch((err: Error) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
     });
     const port = child.ready.controlPort;
     if (typeof port !== 'number') throw new Error(`hongbao clients' ready line has no controlPort: ${JSON.stringify(child.ready)}`);
-    return new ClientsProc(child, id, port);
+    return new ClientsProc(child, id, port, dir);
   }
 
   async setQps(qps: number): Promise<void> {
@@ -61,6 +66,7 @@ export class ClientsProc {
     const res = await fetch(`http://127.0.0.1:${this.controlPort}/stop?drainMs=${drainMs}`, { method: 'POST' });
     const tally = (await res.json()) as FinalTally;
     await this.child.exited;
+    rmSync(this.dir, { recursive: true, force: true });
     return tally;
   }
 }
