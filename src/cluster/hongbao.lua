@@ -59,17 +59,20 @@ local function allocate(n, live, second)
   return shares
 end
 
--- KEYS {hb:s}:cfg; ARGV node, users, deadMs, cents of fresh packets the caller drew...
+-- KEYS {hb:s}:cfg; ARGV node, users, deadMs, the rule (JSON) the caller drew with, cents of fresh
+-- packets it drew...
 -- Heartbeat with the node's logged-in users; give back the leases of nodes silent for deadMs; the
 -- first call in a second releases that second's packets over the live nodes; returns what this
 -- node was given. Reply: {need, reclaimed, rejoined, active, total, rate, rule, released, liveNodes,
--- packets...} where need > 0 means "call again with that many drawn amounts" (nothing was released)
+-- packets...} where need > 0 means "call again with that many amounts, drawn by the rule in this
+-- reply" (nothing was released: too few amounts, or drawn by a rule the supply no longer has)
 -- and rejoined 1 means the node was not live before this call (anything it still holds locally
 -- was given back meanwhile: it must drop it).
 local function sup_lease(keys, args)
   local cfg = keys[1]
   local tag = tag_of(cfg)
-  local node, users, dead_ms = args[1], tonumber(args[2]), tonumber(args[3])
+  local node, users, dead_ms, drawn_by = args[1], tonumber(args[2]), tonumber(args[3]), args[4]
+  local drawn = #args - 4
   local now = now_ms()
   local nodes_key = tag .. 'nodes'
   -- not among the live nodes: new, or silent long enough to have had its leases given back
@@ -91,21 +94,21 @@ local function sup_lease(keys, args)
 
   local need = 0
   local second = math.floor(now / 1000)
-  local c = redis.call('HMGET', cfg, 'active', 'second', 'rate', 'carry', 'total', 'released', 'nextId')
+  local c = redis.call('HMGET', cfg, 'active', 'second', 'rate', 'carry', 'total', 'released', 'nextId', 'rule')
   if c[1] == '1' and second > tonumber(c[2] or '0') then
     local rate, carry = tonumber(c[3]), tonumber(c[4] or '0')
     local total, released, next_id = tonumber(c[5]), tonumber(c[6] or '0'), tonumber(c[7] or '1')
     local budget = math.floor(rate + carry + 1e-9)
     local from_pool = math.min(budget, redis.call('LLEN', tag .. 'pool'))
     local fresh = math.min(budget - from_pool, total - released)
-    if fresh > #args - 3 then
+    if fresh > drawn or (fresh > 0 and drawn_by ~= c[8]) then
       need = fresh
     else
       local packets, cents_total = {}, 0
       for _ = 1, from_pool do table.insert(packets, redis.call('LPOP', tag .. 'pool')) end
       for i = 1, fresh do
-        table.insert(packets, (next_id + i - 1) .. ':' .. args[3 + i])
-        cents_total = cents_total + tonumber(args[3 + i])
+        table.insert(packets, (next_id + i - 1) .. ':' .. args[4 + i])
+        cents_total = cents_total + tonumber(args[4 + i])
       end
       redis.call('HSET', cfg, 'second', second, 'carry', tostring(rate + carry - budget), 'nextId', next_id + fresh,
         'released', released + fresh)

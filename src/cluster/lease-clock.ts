@@ -32,6 +32,9 @@ export class LeaseClock implements SupplyControl {
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
   private rule: AmountRule | null = null;
+  /** the rule as Redis holds it (JSON): sent with the amounts drawn by it, so that a supply changed
+   *  since the last call is not released with the old rule's amounts */
+  private ruleText = '';
   private rate = 0;
   private first = true;
   readonly state: LeaseState = { supply: null, liveNodes: [], leased: 0, reclaimedByThisNode: 0, calls: 0, failedCalls: 0, lastError: null };
@@ -100,7 +103,7 @@ export class LeaseClock implements SupplyControl {
     this.busy = true;
     try {
       let need = await this.lease(this.rate > 0 ? Math.ceil(this.rate) + 1 : 0);
-      if (need > 0) need = await this.lease(need); // the rate was new to this node: once more with enough amounts
+      if (need > 0) need = await this.lease(need); // the rate or the rule was new to this node: once more, drawn by the reply's rule
       if (need > 0) this.log(`supply lease: Redis asked for ${need} amounts twice; this second's release is left to another node`);
     } finally {
       this.busy = false;
@@ -111,7 +114,7 @@ export class LeaseClock implements SupplyControl {
   private async lease(draws: number): Promise<number> {
     this.state.calls++;
     const [r] = await this.store.run([
-      { fn: 'hb_sup_lease', key: SUPPLY_KEY, args: [this.node, this.users(), this.deadMs, ...this.draws(draws)], write: true },
+      { fn: 'hb_sup_lease', key: SUPPLY_KEY, args: [this.node, this.users(), this.deadMs, this.ruleText, ...this.draws(draws)], write: true },
     ]);
     if (!r.ok) {
       this.state.failedCalls++;
@@ -127,6 +130,7 @@ export class LeaseClock implements SupplyControl {
     this.first = false;
     this.rate = Number(rate);
     this.rule = rule ? (JSON.parse(rule) as AmountRule) : null;
+    this.ruleText = rule;
     this.state.supply = this.rule
       ? { total: Number(total), ratePerSecond: this.rate, released: Number(released), rule: this.rule, active: active === '1' }
       : null;
