@@ -2,7 +2,9 @@
 // test knows where each user is) on a real Redis Cluster (3 masters + 3 replicas of Debian's
 // redis-server) started by the test itself: one shared supply paid out over every node, group
 // packets whose recipients sit on different nodes, repeat opens, expiry and refund, an offline
-// recipient who logs in later, and a login on another node replacing the older connection.
+// recipient who logs in later, a login on another node replacing the older connection, a node
+// killed between Redis and its journal (its next run settles the hit), and a node restarted on
+// another admin port when its own was taken.
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { getPriority } from 'node:os';
