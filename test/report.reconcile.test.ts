@@ -224,12 +224,16 @@ test("a cluster's engine totals (the sum of its nodes') differing from the ledge
 });
 
 test('a hit paid after its user was answered Unavailable or not at all (a settled doubt) is accounted for, within the Unavailable answers and lost answers the clients counted', (t) => {
-  // the ledger paid hits 1 and 2; the client was told only hit 1, and heard Unavailable once
+  // the ledger paid hits 1 and 2, hit 2 as a settled doubt; the client was told only hit 1
+  const withHit2Untold = (client: ReturnType<typeof withoutHit2>) => {
+    const i = { ...input([client]), serverTotals: null };
+    i.items.paidAfterUnavailable = { hits: [[2, 5, 200]], shares: [] };
+    return reconcile(i);
+  };
+  // it heard Unavailable once
   const client = withoutHit2();
   client.counters.unavailable = 1;
-  const settled = { ...input([client]), serverTotals: null };
-  settled.items.paidAfterUnavailable = { hits: [[2, 5, 200]], shares: [] };
-  const r = reconcile(settled);
+  const r = withHit2Untold(client);
   t.true(r.ok, r.differences.join(' | '));
   t.deepEqual(r.paidAfterUnavailable.hits, cc(1, 200));
   t.true(
@@ -240,14 +244,10 @@ test('a hit paid after its user was answered Unavailable or not at all (a settle
   // its node was killed before it answered: the client lost the answer with the connection
   const cutOff = withoutHit2();
   cutOff.counters.lost = 1;
-  const crashed = { ...input([cutOff]), serverTotals: null };
-  crashed.items.paidAfterUnavailable = { hits: [[2, 5, 200]], shares: [] };
-  const k = reconcile(crashed);
+  const k = withHit2Untold(cutOff);
   t.true(k.ok, k.differences.join(' | '));
 
-  const unheard = { ...input([withoutHit2()]), serverTotals: null };
-  unheard.items.paidAfterUnavailable = { hits: [[2, 5, 200]], shares: [] };
-  const u = reconcile(unheard);
+  const u = withHit2Untold(withoutHit2());
   t.false(u.ok, 'more settled doubts than Unavailable answers fails');
   t.true(
     u.differences.some((d) => d.includes('heard Unavailable only 0 times and lost 0 answers')),

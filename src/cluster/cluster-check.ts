@@ -12,6 +12,7 @@ import type { CountCents } from '../engine/types.ts';
 import type { CheckReport, FlowCheck } from '../ledger/check.ts';
 import { openDatabase } from '../ledger/schema.ts';
 import type { LedgerItems } from '../report/ledger-items.ts';
+import { parseHit } from './keys.ts';
 import { ClusterStore } from './store.ts';
 
 const MAX_DIFFERENCES = 50;
@@ -102,9 +103,9 @@ export async function checkCluster(redisUrls: string[], journalFiles: string[]):
     const shakePaid = cc(0, 0);
     const redisHits = new Map<number, { user: number; cents: number; node: string }>();
     for (const [id, v] of Object.entries(hits)) {
-      const [user, cents, node] = v.split(':');
-      redisHits.set(Number(id), { user: Number(user), cents: Number(cents), node });
-      add(shakePaid, 1, Number(cents));
+      const { user, cents, node } = parseHit(v);
+      redisHits.set(Number(id), { user, cents, node });
+      add(shakePaid, 1, cents);
     }
     if (shakePaid.count !== Number(cfg.paid ?? 0) || shakePaid.cents !== Number(cfg.paidCents ?? 0)) {
       diff(`supply: its counter says ${cfg.paid ?? 0} paid / ${cfg.paidCents ?? 0} cents, its hits add up to ${shakePaid.count} / ${shakePaid.cents}`);

@@ -4,6 +4,11 @@
 
 export const SUPPLY_KEY = '{hb:s}:cfg';
 export const SUPPLY_HITS_KEY = '{hb:s}:hits';
+/** A SUPPLY_HITS_KEY value: "user:cents:node:atMs" (hb_sup_hit, hongbao.lua). */
+export function parseHit(value: string): { user: number; cents: number; node: string; at: number } {
+  const f = value.split(':');
+  return { user: Number(f[0]), cents: Number(f[1]), node: f.slice(2, -1).join(':'), at: Number(f[f.length - 1]) };
+}
 export const IDS_KEY = '{hb:ids}';
 export const GROUP_BUCKETS = 64;
 export const USER_BUCKETS = 1024;

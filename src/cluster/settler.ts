@@ -7,7 +7,7 @@
 import type { Engine } from '../engine/types.ts';
 import type { Doubt, Ledger, LedgerBatch } from '../ledger/types.ts';
 import { readJournal } from './cluster-check.ts';
-import { groupBucketKey, packetMetaKey, packetOpenedKey, SUPPLY_HITS_KEY } from './keys.ts';
+import { groupBucketKey, packetMetaKey, packetOpenedKey, parseHit, SUPPLY_HITS_KEY } from './keys.ts';
 import type { Call, ClusterStore } from './store.ts';
 
 const SETTLE_EVERY_MS = 2000;
@@ -45,10 +45,10 @@ export class Settler {
     return this.open.length + this.unjournaled.length;
   }
 
-  add(doubts: Doubt[]): void {
+  add(doubts: Doubt[], why = 'answered Unavailable'): void {
     this.counts.doubts += doubts.length;
     this.unjournaled.push(...doubts);
-    this.log(`${doubts.length} ${doubts[0].kind}(s) in doubt: answered Unavailable, to be settled against Redis`);
+    this.log(`${doubts.length} ${doubts[0].kind}(s) in doubt: ${why}, to be settled against Redis`);
   }
 
   /** Hits Redis paid for this node that its journal has neither as told nor as a doubt: what an
@@ -68,16 +68,11 @@ export class Settler {
       cursor = next;
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const id = Number(flat[i]);
-        const f = flat[i + 1].split(':'); // user:cents:node:atMs
-        if (f.slice(2, -1).join(':') !== this.node || known.has(id)) continue;
-        untold.push({ kind: 'hit', packetId: id, user: Number(f[0]), cents: Number(f[1]), at: Number(f[f.length - 1]) });
+        const hit = parseHit(flat[i + 1]);
+        if (hit.node === this.node && !known.has(id)) untold.push({ kind: 'hit', packetId: id, user: hit.user, cents: hit.cents, at: hit.at });
       }
     } while (cursor !== '0');
-    if (untold.length > 0) {
-      this.counts.doubts += untold.length;
-      this.unjournaled.push(...untold);
-      this.log(`${untold.length} hit(s) Redis paid for an earlier run of this node are not in its journal (killed before it wrote them): settled as doubts`);
-    }
+    if (untold.length > 0) this.add(untold, 'paid in Redis for an earlier run of this node, which was killed before its journal had them');
     return untold.length;
   }
 
@@ -122,7 +117,8 @@ export class Settler {
       let outcome: 'paid' | 'void' = 'void';
       let cents = d.cents;
       if (d.kind === 'hit') {
-        outcome = typeof r.value === 'string' && r.value.startsWith(`${d.user}:${d.cents}:`) ? 'paid' : 'void';
+        const hit = typeof r.value === 'string' ? parseHit(r.value) : null;
+        outcome = hit !== null && hit.user === d.user && hit.cents === d.cents ? 'paid' : 'void';
         if (outcome === 'void') {
           // still leased to this node? back into its buckets (given back or paid elsewhere: not ours)
           back.ids.push(d.packetId);
