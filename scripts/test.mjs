@@ -47,6 +47,10 @@ if (spawnSync('npm', ['run', '--silent', 'build:ts'], { stdio: 'inherit' }).stat
   process.exit(1);
 }
 
+/** Every failure by name, printed again just above the last line: a CI log's tail shows what failed. */
+const failures = [];
+if (rust.failed > 0) failures.push('cargo test -p hongbao-loadgen (its output is above)');
+
 function runAva(engine) {
   return new Promise((resolve) => {
     const counts = { passed: 0, failed: 0, skipped: 0 };
@@ -61,12 +65,19 @@ function runAva(engine) {
     tap.on('assert', (point) => {
       if (point.skip || point.todo) counts.skipped++;
       else if (point.ok) counts.passed++;
-      else counts.failed++;
+      else {
+        counts.failed++;
+        const why = point.diag?.message ?? point.diag?.name;
+        failures.push(`[${engine}] ${point.name}${why ? ` — ${String(why).split('\n')[0]}` : ''}`);
+      }
     });
     child.stdout.pipe(tap);
     child.on('close', (code) => {
       // A crashed or timed-out file may not print `not ok`: count it as a failure so it cannot hide.
-      if (code !== 0 && counts.failed === 0) counts.failed = 1;
+      if (code !== 0 && counts.failed === 0) {
+        counts.failed = 1;
+        failures.push(`[${engine}] ava exited ${code} without a failed test (a crash or a timeout: its output is above)`);
+      }
       resolve(counts);
     });
   });
@@ -80,5 +91,6 @@ for (const engine of engines) {
   total.failed += c.failed;
   total.skipped += c.skipped;
 }
+if (failures.length > 0) console.error(`# failed:\n${failures.map((f) => `#   ${f}`).join('\n')}`);
 console.log(`${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`);
 process.exit(total.failed === 0 ? 0 : 1);
