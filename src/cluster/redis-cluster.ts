@@ -16,10 +16,10 @@
 // the WAITs of a million-user run to time out (ids, notifications and leases refused, hits in doubt).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { setPriority } from 'node:os';
 import path from 'node:path';
 import { type Child, ChildSet } from '../process/child.ts';
+import { freePorts } from '../process/free-port.ts';
 import { LIBRARY_SOURCE } from './library.ts';
 
 export interface RedisClusterOptions {
@@ -40,6 +40,8 @@ export interface RedisInstance {
 }
 
 const HOST = '127.0.0.1';
+/** Redis Cluster's bus port is the client port + 10000 (its default). */
+const BUS_PORT_OFFSET = 10_000;
 /** The instances' nice value (the nodes run at 0): Redis is woken first when both are runnable. */
 export const REDIS_NICE = -10;
 
@@ -53,26 +55,6 @@ export function redisBinaries(): { server: string; cli: string } {
     return found;
   };
   return { server: find('redis-server', process.env.REDIS_SERVER), cli: find('redis-cli', process.env.REDIS_CLI) };
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ host: HOST, port, exclusive: true }, () => s.close(() => resolve(true)));
-  });
-}
-
-/** `count` ports p with p and p + 10000 (its cluster bus) both free, from a random start. */
-async function freePortPairs(count: number): Promise<number[]> {
-  const ports: number[] = [];
-  let p = 20000 + Math.floor(Math.random() * 20000);
-  while (ports.length < count) {
-    if (p > 55000) p = 20000;
-    if ((await portFree(p)) && (await portFree(p + 10000))) ports.push(p);
-    p++;
-  }
-  return ports;
 }
 
 export class RedisCluster {
@@ -112,7 +94,7 @@ export class RedisCluster {
   private async boot(): Promise<void> {
     const n = this.o.masters * (1 + this.o.replicasPerMaster);
     if (this.o.masters < 3) throw new Error('a Redis Cluster needs at least 3 masters');
-    const ports = await freePortPairs(n);
+    const ports = await freePorts(n, BUS_PORT_OFFSET, HOST);
     for (const port of ports) {
       const dir = path.join(this.o.dir, `redis-${port}`);
       mkdirSync(dir, { recursive: true });
