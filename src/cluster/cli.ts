@@ -21,7 +21,8 @@ const upFlags = new Flags(
   .int('node-timeout-ms', "Redis cluster-node-timeout: how soon a dead master's replica takes over", { default: 2000, min: 100 })
   .int('restart-delay-ms', 'restart a node or Redis instance that died after this long (0: never)', { default: 1000, min: 0 })
   .int('spare-user', 'the user of the sign-in link printed for a person (the page at /)', { default: 4_000_000_000, min: 1 })
-  .string('monitor', 'every node pushes its per-second counters to URL/push', { value: 'URL' });
+  .string('monitor', 'every node pushes its per-second counters to URL/push', { value: 'URL' })
+  .list('node-args', 'Node flags for the access node processes (e.g. --max-semi-space-size=1)', { value: 'F[,F]' });
 
 const downFlags = new Flags('hongbao cluster down --dir DIR', 'Stops the cluster `hongbao cluster up --dir DIR` started.').string(
   'dir',
@@ -60,6 +61,7 @@ async function up(argv: string[]): Promise<number> {
       nodeTimeoutMs: v.nodeTimeoutMs,
       restartDelayMs: v.restartDelayMs,
       serverArgs: v.monitor ? ['--monitor', v.monitor] : [],
+      nodeArgs: v.nodeArgs,
       log,
     }).catch((err: Error) => {
       log(`could not start: ${err.message}`);
