@@ -5,6 +5,11 @@
 // resolves; repeat opens and details after a `ledger.barrier()` issued behind that commit, so
 // nothing is told before it is durable. Each kind lives in its own module (shakes, opens, creates,
 // details); this one owns the turn, the order of the kinds, the commit and the failure paths.
+//
+// A run whose engine answers asynchronously (a cluster node's hits, opens and creates wait for
+// Redis) holds its own lane: the next turn runs in another lane meanwhile, up to MAX_LANES at once,
+// so the misses arriving behind a Redis call are not held back by it. The local engines answer
+// synchronously: their runs end within the turn and one lane is all they ever use.
 import type { Engine, SplitMode } from '../../engine/types.ts';
 import type { Ledger, LedgerBatch } from '../../ledger/types.ts';
 import type { Cover } from '../../protocol/codec.ts';
@@ -35,7 +40,7 @@ export interface BatcherDeps {
   log(message: string): void;
 }
 
-/** One turn's requests of every kind. Two alternate: a run still in an (async) engine call keeps its own. */
+/** One turn's requests of every kind: the turn being filled, or the one a lane is running. */
 class Turn {
   readonly shakes = new ShakeQueue();
   readonly opens = new OpenQueue();
@@ -60,41 +65,78 @@ interface RunOutcome {
   afterBarrier: AfterBarrier[];
 }
 
+/** Runs at once, at most: each waits on the store (a cluster node's Redis calls); past this, turns
+ *  queue as they did with one lane. */
+export const MAX_LANES = 8;
+
 const describe = (err: unknown) => (err instanceof Error ? (err.stack ?? err.message) : String(err));
 
-export class Batcher {
-  private current = new Turn();
-  private spare = new Turn();
-  private scheduled = false;
-  private flushing = false;
-  private inflight = 0;
-  private idleWaiters: Array<() => void> = [];
-  private readonly shakeRunner: ShakeRunner;
-  private readonly openRunner: OpenRunner;
-  private readonly createRunner: CreateRunner;
-  private readonly flushBound = () => this.flush();
-
-  // State of the run in progress (runs never overlap: `flushing`).
-  private runEpoch = 0;
+/** One run's own state: the turn it runs, its runners (their outputs and the moves they collect),
+ *  the gate's epoch when it began and whether it has asked the engine to move money yet. */
+class Lane {
+  turn = new Turn();
+  readonly shakes: ShakeRunner;
+  readonly opens: OpenRunner;
+  readonly creates: CreateRunner;
+  epoch = 0;
   /** Set just before the run asks the engine to move money: a throw after it must undo that move. */
-  private runMoved = false;
-  private readonly ctx: RunContext & { now: number };
+  moved = false;
+  readonly ctx: RunContext & { now: number };
+  // The run's continuations are bound once per lane: under tsx (esbuild keepNames) every named
+  // closure created on the hot path costs an Object.defineProperty call.
+  readonly done: () => void;
+  readonly failed: (err: unknown) => void;
 
-  constructor(private readonly deps: BatcherDeps) {
-    this.shakeRunner = new ShakeRunner(deps.engine, deps.ceiling);
-    this.openRunner = new OpenRunner(deps.engine, deps.journalRepeats ?? false);
-    this.createRunner = new CreateRunner(deps.engine, deps.splitMode, deps.packetTtlMs, deps.onCreated);
+  constructor(deps: BatcherDeps, batcher: Batcher) {
+    this.shakes = new ShakeRunner(deps.engine, deps.ceiling);
+    this.opens = new OpenRunner(deps.engine, deps.journalRepeats ?? false);
+    this.creates = new CreateRunner(deps.engine, deps.splitMode, deps.packetTtlMs, deps.onCreated);
     this.ctx = {
       now: 0,
       counters: deps.counters,
       canMove: () => deps.gate.canMove(),
       moving: () => {
-        this.runMoved = true;
+        this.moved = true;
       },
       // Both engines validate a whole batch before changing anything, so nothing moved.
       engineFailed: (what, err) => deps.log(`engine.${what} refused a batch: ${(err as Error).message}`),
     };
+    this.done = () => batcher.laneDone(this);
+    this.failed = (err) => batcher.laneFailed(this, err);
   }
+
+  /** The moves and barrier answers the run collected so far, taken out of the runners. */
+  outcome(deps: BatcherDeps): RunOutcome {
+    const moves: Moves[] = [];
+    const afterBarrier: AfterBarrier[] = [];
+    const { shakes: s, opens: o, creates: c, turn } = this;
+    if (s.hits) moves.push(s.hits);
+    if (o.shares) moves.push(o.shares);
+    if (o.repeatMoves) moves.push(o.repeatMoves);
+    if (c.creates) moves.push(c.creates);
+    if (o.repeats) afterBarrier.push(o.repeats);
+    if (turn.details.length > 0) afterBarrier.push(new DetailsAnswers(turn.details, deps.engine, deps.covers, this.ctx.engineFailed));
+    s.hits = null;
+    o.shares = null;
+    o.repeats = null;
+    o.repeatMoves = null;
+    c.creates = null;
+    return { moves, afterBarrier };
+  }
+}
+
+export class Batcher {
+  private current = new Turn();
+  /** lanes not running, ready for the next turn (more are made up to MAX_LANES) */
+  private readonly free: Lane[] = [];
+  private lanes = 0;
+  private running = 0;
+  private scheduled = false;
+  private inflight = 0;
+  private idleWaiters: Array<() => void> = [];
+  private readonly flushBound = () => this.flush();
+
+  constructor(private readonly deps: BatcherDeps) {}
 
   shake(target: Replier, requestId: number, user: number): void {
     this.current.shakes.push(target, requestId, user);
@@ -119,12 +161,17 @@ export class Batcher {
   /** Resolves once nothing is queued, in an engine call, or waiting for the ledger. */
   idle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
-    if (!this.scheduled && !this.flushing && !this.current.empty) this.flush();
+    if (!this.scheduled && !this.current.empty) this.flush();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Runs in progress now (a test's window into the lanes). */
+  get runs(): number {
+    return this.running;
+  }
+
   private isIdle(): boolean {
-    return this.inflight === 0 && !this.flushing && this.current.empty;
+    return this.inflight === 0 && this.running === 0 && this.current.empty;
   }
 
   private settle(): void {
@@ -142,95 +189,78 @@ export class Batcher {
 
   private flush(): void {
     this.scheduled = false;
-    if (this.flushing || this.current.empty) return;
+    if (this.current.empty) return;
+    const lane = this.free.pop() ?? (this.lanes < MAX_LANES ? this.newLane() : undefined);
+    if (lane === undefined) return; // every lane waits on the engine: the next one done flushes
     const turn = this.current;
-    this.current = this.spare;
-    this.spare = turn;
-    this.flushing = true;
-    this.runEpoch = this.deps.gate.epoch;
-    this.runMoved = false;
-    this.ctx.now = Date.now();
+    this.current = lane.turn;
+    lane.turn = turn;
+    this.running++;
+    lane.epoch = this.deps.gate.epoch;
+    lane.moved = false;
+    lane.ctx.now = Date.now();
     let result: void | Promise<void>;
     try {
-      result = this.runShakes(turn);
+      result = this.runShakes(lane);
     } catch (err) {
-      this.runFailed(err);
+      this.laneFailed(lane, err);
       return;
     }
-    if (isThenable(result)) result.then(this.flushDoneBound, this.runFailedBound);
-    else this.flushDone();
+    if (isThenable(result)) result.then(lane.done, lane.failed);
+    else this.laneDone(lane);
   }
 
-  // The run's continuations are bound once: under tsx (esbuild keepNames) every named closure
-  // created on the hot path costs an Object.defineProperty call. Synchronous when the engine is
-  // (both engines are): misses leave in this turn; closures only on the asynchronous path.
-  private runShakes(turn: Turn): void | Promise<void> {
-    const r = this.shakeRunner.run(turn.shakes, this.ctx);
-    return r ? r.then(() => this.runOpens(turn)) : this.runOpens(turn);
+  private newLane(): Lane {
+    this.lanes++;
+    return new Lane(this.deps, this);
   }
 
-  private runOpens(turn: Turn): void | Promise<void> {
-    const r = this.openRunner.run(turn.opens, this.ctx);
-    return r ? r.then(() => this.runCreates(turn)) : this.runCreates(turn);
+  // Synchronous when the engine is (both local engines are): misses leave in this turn; closures
+  // only on the asynchronous path.
+  private runShakes(lane: Lane): void | Promise<void> {
+    const r = lane.shakes.run(lane.turn.shakes, lane.ctx);
+    return r ? r.then(() => this.runOpens(lane)) : this.runOpens(lane);
   }
 
-  private runCreates(turn: Turn): void | Promise<void> {
-    const r = this.createRunner.run(turn.creates, this.ctx);
-    return r ? r.then(() => this.finishRun(turn)) : this.finishRun(turn);
+  private runOpens(lane: Lane): void | Promise<void> {
+    const r = lane.opens.run(lane.turn.opens, lane.ctx);
+    return r ? r.then(() => this.runCreates(lane)) : this.runCreates(lane);
   }
 
-  private readonly flushDoneBound = () => this.flushDone();
-  private readonly runFailedBound = (err: unknown) => this.runFailed(err);
+  private runCreates(lane: Lane): void | Promise<void> {
+    const r = lane.creates.run(lane.turn.creates, lane.ctx);
+    return r ? r.then(() => this.finishRun(lane)) : this.finishRun(lane);
+  }
 
-  /** The turn being flushed (this.spare) is done: clear it and let waiters and the next turn in. */
-  private flushDone(): void {
-    this.spare.clear();
-    this.flushing = false;
+  /** The lane's run is done: clear its turn, free the lane, and let waiters and the next turn in. */
+  laneDone(lane: Lane): void {
+    lane.turn.clear();
+    this.running--;
+    this.free.push(lane);
     if (!this.current.empty) this.schedule();
     this.settle();
   }
 
-  /** The moves and barrier answers the run collected so far, taken out of the runners. */
-  private outcome(turn: Turn): RunOutcome {
-    const moves: Moves[] = [];
-    const afterBarrier: AfterBarrier[] = [];
-    const { shakeRunner: s, openRunner: o, createRunner: c } = this;
-    if (s.hits) moves.push(s.hits);
-    if (o.shares) moves.push(o.shares);
-    if (o.repeatMoves) moves.push(o.repeatMoves);
-    if (c.creates) moves.push(c.creates);
-    if (o.repeats) afterBarrier.push(o.repeats);
-    if (turn.details.length > 0) afterBarrier.push(new DetailsAnswers(turn.details, this.deps.engine, this.deps.covers, this.ctx.engineFailed));
-    s.hits = null;
-    o.shares = null;
-    o.repeats = null;
-    o.repeatMoves = null;
-    c.creates = null;
-    return { moves, afterBarrier };
-  }
-
-  private finishRun(turn: Turn): void {
-    const out = this.outcome(turn);
+  private finishRun(lane: Lane): void {
+    const out = lane.outcome(this.deps);
     // from here the moves are in the commit's hands: a later throw of this run has nothing to undo
-    this.runMoved = false;
-    this.commit(out, this.runEpoch);
+    lane.moved = false;
+    this.commit(out, lane.epoch);
   }
 
   /** The run threw (a bug, or a part that broke its contract). If the engine had been asked to move
    *  money, that move is neither committed nor told: the gate closes as for a failed commit, so the
    *  main thread rebuilds the engine from the ledger, and what the run owed is answered Unavailable. */
-  private runFailed(err: unknown): void {
+  laneFailed(lane: Lane, err: unknown): void {
     this.deps.log(`batch failed: ${describe(err)}`);
-    const { moves, afterBarrier } = this.outcome(this.spare);
-    if (this.runMoved) {
-      this.runMoved = false;
+    const { moves, afterBarrier } = lane.outcome(this.deps);
+    if (lane.moved) {
+      lane.moved = false;
       this.deps.gate.commitFailed(err);
       for (const m of moves) m.refused(this.deps.counters);
-      for (const a of afterBarrier) a.answer(false, this.deps.counters);
-    } else {
-      for (const a of afterBarrier) a.answer(false, this.deps.counters);
     }
-    this.flushDone();
+    for (const a of afterBarrier) a.answer(false, this.deps.counters);
+    this.laneDone(lane);
   }
 
   /** Commit what moved, then tell; repeats and details wait for a barrier behind that commit. */
