@@ -232,7 +232,7 @@ export class Batcher {
     return r ? r.then(() => this.finishRun(lane)) : this.finishRun(lane);
   }
 
-  /** The lane's run is done: clear its turn, free the lane, and let waiters and the next turn in. */
+  /** (Called by the lane.) Its run is done: clear its turn, free it, let waiters and the next turn in. */
   laneDone(lane: Lane): void {
     lane.turn.clear();
     this.running--;
@@ -248,9 +248,10 @@ export class Batcher {
     this.commit(out, lane.epoch);
   }
 
-  /** The run threw (a bug, or a part that broke its contract). If the engine had been asked to move
-   *  money, that move is neither committed nor told: the gate closes as for a failed commit, so the
-   *  main thread rebuilds the engine from the ledger, and what the run owed is answered Unavailable. */
+  /** (Called by the lane.) Its run threw (a bug, or a part that broke its contract). If the engine
+   *  had been asked to move money, that move is neither committed nor told: the gate closes as for
+   *  a failed commit, so the main thread rebuilds the engine from the ledger, and what the run owed
+   *  is answered Unavailable. */
   laneFailed(lane: Lane, err: unknown): void {
     this.deps.log(`batch failed: ${describe(err)}`);
     const { moves, afterBarrier } = lane.outcome(this.deps);
