@@ -1,6 +1,7 @@
 // A JSON request to one of the project's own HTTP endpoints (the admin API, a control port, the
 // monitor): the body sent as JSON, a bearer token, a timeout; a status that is not 2xx is an error
-// quoting the start of the answer.
+// quoting the start of the answer; a connection that broke is named with its cause, and a GET whose
+// kept-alive connection broke is asked once more.
 export interface JsonRequest {
   method?: string;
   body?: unknown;
@@ -9,16 +10,36 @@ export interface JsonRequest {
 }
 
 export async function httpJson<T = unknown>(url: string, init: JsonRequest = {}): Promise<T> {
-  const res = await fetch(url, {
-    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    headers: {
-      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
-    },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-    signal: AbortSignal.timeout(init.timeoutMs ?? 10_000),
-  });
+  const method = init.method ?? (init.body === undefined ? 'GET' : 'POST');
+  const send = () =>
+    fetch(url, {
+      method,
+      headers: {
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+      },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      signal: AbortSignal.timeout(init.timeoutMs ?? 10_000),
+    });
+  let res: Response;
+  try {
+    res = await send().catch((err: unknown) => {
+      // A kept-alive connection the other side closed as it was reused ("fetch failed": under load,
+      // after a pause longer than its keep-alive): a GET changes nothing, so it is asked once more.
+      if (method === 'GET' && isNetworkError(err)) return send();
+      throw err;
+    });
+  } catch (err) {
+    if (!isNetworkError(err)) throw err;
+    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`${method} ${url}: ${(err as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`);
+  }
   const text = await res.text();
-  if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${url}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${text.slice(0, 300)}`);
   return (text ? JSON.parse(text) : null) as T;
+}
+
+/** fetch's own error for a connection that failed or broke (not a timeout, not an HTTP status). */
+function isNetworkError(err: unknown): boolean {
+  return err instanceof TypeError && err.message === 'fetch failed';
 }
