@@ -13,7 +13,7 @@ import { Cluster } from 'ioredis';
 import { mintToken } from '../src/auth/token.ts';
 import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
 import { checkCluster } from '../src/cluster/cluster-check.ts';
-import { SUPPLY_HITS_KEY, SUPPLY_KEY } from '../src/cluster/keys.ts';
+import { SUPPLY_HITS_KEY, SUPPLY_KEY, userBucketKey, userBucketOf } from '../src/cluster/keys.ts';
 import { LocalCluster } from '../src/cluster/local-cluster.ts';
 import { parseRedisUrls } from '../src/cluster/store.ts';
 import { REDIS_NICE } from '../src/cluster/redis-cluster.ts';
@@ -203,6 +203,20 @@ test.serial('an offline recipient finds the packet waiting after logging in, on 
 
 test.serial('a login on another node closes the older connection of the same user (4004)', async (t) => {
   const first = await TestClient.login(node(0), 500);
+  // The directory learns of a login just after answering it (with the other logins of that turn):
+  // the second login waits until Redis has the first, or the two records could cross and both
+  // connections stay (docs/cluster.md, "Not promised").
+  const redis = new Cluster(parseRedisUrls(cluster.redis.urls));
+  try {
+    let at = '';
+    for (let waited = 0; at !== cluster.nodes[0].name && waited < 10_000; waited += 50) {
+      at = String(await redis.hget(userBucketKey(userBucketOf(500)), '500'));
+      if (at !== cluster.nodes[0].name) await sleep(50);
+    }
+    t.is(at, cluster.nodes[0].name, 'the directory has user 500 at node 1');
+  } finally {
+    redis.disconnect();
+  }
   const second = await TestClient.login(node(1), 500);
   const closed = await Promise.race([first.closed, sleep(10_000).then(() => ({ code: 0, reason: 'not closed' }))]);
   t.is(closed.code, CloseCode.Replaced, 'the older connection is replaced');
