@@ -21,18 +21,18 @@ export async function httpJson<T = unknown>(url: string, init: JsonRequest = {})
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
       signal: AbortSignal.timeout(init.timeoutMs ?? 10_000),
     });
-  let res: Response;
-  try {
-    res = await send().catch((err: unknown) => {
+  let res: Response | undefined;
+  for (let attempt = 1; res === undefined; attempt++) {
+    try {
+      res = await send();
+    } catch (err) {
+      if (!isNetworkError(err)) throw err;
       // A kept-alive connection the other side closed as it was reused ("fetch failed": under load,
       // after a pause longer than its keep-alive): a GET changes nothing, so it is asked once more.
-      if (method === 'GET' && isNetworkError(err)) return send();
-      throw err;
-    });
-  } catch (err) {
-    if (!isNetworkError(err)) throw err;
-    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`${method} ${url}: ${(err as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`);
+      if (method === 'GET' && attempt === 1) continue;
+      const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+      throw new Error(`${method} ${url}: ${(err as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`);
+    }
   }
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${text.slice(0, 300)}`);
