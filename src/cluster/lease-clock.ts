@@ -1,9 +1,10 @@
 // Fills this access node's shake buckets from the cluster's supply (docs/cluster.md, "Supply").
-// Four times a second, at fixed points of the wall-clock second, it calls hb_sup_lease with the
-// node's logged-in users (its heartbeat and its weight in the fair split) and amounts drawn by the
-// node's engine for fresh packets; the first call of each second anywhere releases that second's
-// packets over the live nodes, and each node picks its part up on its next call, within that
-// second. The admin's supply calls go to Redis too (`begin`, `end`).
+// While a supply is active, four times a second, at fixed points of the wall-clock second, it calls
+// hb_sup_lease with the node's logged-in users (its heartbeat and its weight in the fair split) and
+// amounts drawn by the node's engine for fresh packets; the first call of each second anywhere
+// releases that second's packets over the live nodes, and each node picks its part up on its next
+// call, within that second. Without one, the call is only the heartbeat, once a second. The
+// admin's supply calls go to Redis too (`begin`, `end`).
 import type { AmountRule, SupplyOptions, SupplyState } from '../engine/types.ts';
 import { C } from '../server/counters.ts';
 import { Unavailable } from '../server/groups.ts';
@@ -12,8 +13,14 @@ import type { ClusterEngine } from './cluster-engine.ts';
 import { SUPPLY_KEY } from './keys.ts';
 import type { ClusterStore } from './store.ts';
 
-/** Where in each second the node calls (ms): four calls, so a release reaches every node in < 250 ms. */
+/** Where in each second the node calls (ms) while a supply is active: four calls, so a release
+ *  reaches every node in < 250 ms. */
 const PHASES_MS = [50, 300, 550, 800];
+/** ... and while none is: the heartbeat alone. Every call is a round trip through ioredis, dear on
+ *  ~56 mostly idle nodes (four a second were a third of an idle node's CPU). A supply begun
+ *  elsewhere is seen within a second: its first release is made by the first call of the next
+ *  second anywhere, which is this phase on every idle node. */
+const IDLE_PHASES_MS = [50];
 /** A node not heard from for this long is dead: its unpaid leases go back to the pool. */
 export const DEFAULT_DEAD_MS = 3000;
 
@@ -30,7 +37,6 @@ export interface LeaseState {
 
 export class LeaseClock implements SupplyControl {
   private timer: NodeJS.Timeout | null = null;
-  private busy = false;
   private rule: AmountRule | null = null;
   /** the rule as Redis holds it (JSON): sent with the amounts drawn by it, so that a supply changed
    *  since the last call is not released with the old rule's amounts */
@@ -63,13 +69,17 @@ export class LeaseClock implements SupplyControl {
   private arm(): void {
     const now = Date.now();
     const inSecond = now % 1000;
-    const next = PHASES_MS.find((p) => p > inSecond) ?? PHASES_MS[0] + 1000;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.arm();
-      void this.tick();
+    const phases = this.state.supply?.active ? PHASES_MS : IDLE_PHASES_MS;
+    const next = phases.find((p) => p > inSecond) ?? phases[0] + 1000;
+    // the next phase is picked after the call, from what it said of the supply; a call slower than
+    // a phase (a failover) skips the phases it overlaps
+    const timer = setTimeout(() => {
+      void this.tick().finally(() => {
+        if (this.timer === timer) this.arm(); // not stopped meanwhile
+      });
     }, next - inSecond);
-    this.timer.unref();
+    timer.unref();
+    this.timer = timer;
   }
 
   /** Admin: a new supply, cluster-wide, from the next second on. */
@@ -99,15 +109,9 @@ export class LeaseClock implements SupplyControl {
   }
 
   private async tick(): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      let need = await this.lease(this.rate > 0 ? Math.ceil(this.rate) + 1 : 0);
-      if (need > 0) need = await this.lease(need); // the rate or the rule was new to this node: once more, drawn by the reply's rule
-      if (need > 0) this.log(`supply lease: Redis asked for ${need} amounts twice; this second's release is left to another node`);
-    } finally {
-      this.busy = false;
-    }
+    let need = await this.lease(this.rate > 0 ? Math.ceil(this.rate) + 1 : 0);
+    if (need > 0) need = await this.lease(need); // the rate or the rule was new to this node: once more, drawn by the reply's rule
+    if (need > 0) this.log(`supply lease: Redis asked for ${need} amounts twice; this second's release is left to another node`);
   }
 
   /** One hb_sup_lease call; returns how many drawn amounts Redis asked for (0: done). */
