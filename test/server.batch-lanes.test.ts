@@ -8,6 +8,7 @@ import { TsEngine } from '../src/engine/ts.ts';
 import { type Engine, type OpenOut, type ShakeOut, ShakeStatus } from '../src/engine/types.ts';
 import type { Ledger, LedgerBatch } from '../src/ledger/types.ts';
 import { MAX_LANES } from '../src/server/batch/batcher.ts';
+import { C, newCounters } from '../src/server/counters.ts';
 import type { Replier } from '../src/server/replier.ts';
 
 /** The TS engine, but its hits and opens are answered only when the test lets them go. */
@@ -60,7 +61,8 @@ function setup(packets: number) {
     },
     barrier: async () => undefined,
   } as unknown as Ledger;
-  return { waiting, release, committed, batcher: testBatcher(engine, ledger) };
+  const counters = newCounters();
+  return { waiting, release, committed, counters, batcher: testBatcher(engine, ledger, { counters }) };
 }
 
 test('a hit waiting on its engine does not hold back the misses of the turns behind it', async (t) => {
@@ -90,7 +92,7 @@ test('a hit waiting on its engine does not hold back the misses of the turns beh
 });
 
 test('with every lane waiting, the next turn waits for one; then every request is answered once', async (t) => {
-  const { waiting, release, batcher } = setup(0);
+  const { waiting, release, counters, batcher } = setup(0);
   const a = new Answers();
   for (let i = 1; i <= MAX_LANES; i++) {
     batcher.open(a, i, 100 + i, 999); // no such packet: answered once the engine says so
@@ -101,15 +103,18 @@ test('with every lane waiting, the next turn waits for one; then every request i
   await turn();
   await turn();
   t.false(a.has(50), 'no lane is free: the shake waits');
+  batcher.shake(a, 51, 7);
+  await turn();
+  t.is(counters[C.laneWaits], 1, 'the turn kept waiting is counted once');
   release();
   await turn();
   await turn();
-  t.true(a.has(50), 'a lane freed: the shake is answered');
+  t.true(a.has(50) && a.has(51), 'a lane freed: the shakes are answered');
   while (waiting.length > 0) release();
   await batcher.idle();
   t.is(batcher.runs, 0, 'every lane is free again');
   const ids = a.got.map((g) => g.requestId).sort((x, y) => x - y);
-  t.deepEqual(ids, [...Array.from({ length: MAX_LANES }, (_, i) => i + 1), 50], 'every request answered exactly once');
+  t.deepEqual(ids, [...Array.from({ length: MAX_LANES }, (_, i) => i + 1), 50, 51], 'every request answered exactly once');
   t.true(
     a.got.filter((g) => g.kind === 'open').every((g) => g.status !== 0),
     'the opens of a packet that does not exist are refused',

@@ -28,6 +28,8 @@ export interface PhaseStats {
   createsPerSecond: number;
   opensPerSecond: number;
   errors: { client: number; server: number; overloaded: number; unavailable: number; dropped: number };
+  /** turns a cluster node kept waiting because every batch lane was waiting on Redis (summed over nodes) */
+  laneWaits: number;
 }
 
 export function median(values: number[]): number {
@@ -72,5 +74,6 @@ export function phaseStats(rows: SeriesRow[], window: PhaseWindow): PhaseStats {
       unavailable: total((r) => n(r.client.unavailable)),
       dropped: total((r) => n(r.client.dropped)),
     },
+    laneWaits: total((r) => n(r.server.laneWaits)),
   };
 }

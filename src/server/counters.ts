@@ -21,6 +21,7 @@ export const COUNTER_FIELDS = [
   'unavailable',
   'released',
   'releasedCents',
+  'laneWaits',
 ] as const;
 export type CounterField = (typeof COUNTER_FIELDS)[number];
 

@@ -13,7 +13,7 @@
 import type { Engine, SplitMode } from '../../engine/types.ts';
 import type { Ledger, LedgerBatch } from '../../ledger/types.ts';
 import type { Cover } from '../../protocol/codec.ts';
-import type { ShakeCeiling } from '../counters.ts';
+import { C, type ShakeCeiling } from '../counters.ts';
 import type { MoveGate } from '../gate.ts';
 import type { Replier } from '../replier.ts';
 import { type CreateRequest, CreateRunner, type NotifyItem } from './creates.ts';
@@ -131,6 +131,8 @@ export class Batcher {
   private readonly free: Lane[] = [];
   private lanes = 0;
   private running = 0;
+  /** the turn being filled found every lane busy (and was counted in `laneWaits`) */
+  private turnWaits = false;
   private scheduled = false;
   private inflight = 0;
   private idleWaiters: Array<() => void> = [];
@@ -191,7 +193,13 @@ export class Batcher {
     this.scheduled = false;
     if (this.current.empty) return;
     const lane = this.free.pop() ?? (this.lanes < MAX_LANES ? this.newLane() : undefined);
-    if (lane === undefined) return; // every lane waits on the engine: the next one done flushes
+    if (lane === undefined) {
+      // every lane waits on the engine: the next one done flushes; counted once per turn kept waiting
+      if (!this.turnWaits) this.deps.counters[C.laneWaits]++;
+      this.turnWaits = true;
+      return;
+    }
+    this.turnWaits = false;
     const turn = this.current;
     this.current = lane.turn;
     lane.turn = turn;
