@@ -26,6 +26,8 @@ import { type RehearsalConfig, timedPhases, userRanges } from './phases.ts';
 import type { ProgressPrinter } from './progress.ts';
 import { type Service, startService } from './service.ts';
 
+/** How long before its phase the supply is begun (see the phase loop). */
+const SUPPLY_LEAD_MS = 400;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 const nowSecond = () => Math.floor(Date.now() / 1000);
 
@@ -181,11 +183,15 @@ export class Rehearsal {
       const drainAt = starts[plan.length];
       for (let i = 1; i <= plan.length; i++) await this.planLoad(i < plan.length ? plan[i].qps : 0, starts[i]);
       for (const [i, p] of plan.entries()) {
-        await this.sleepUntil(starts[i] * 1000);
-        await this.markPhase(p.name, starts[i], p.qps);
         if (p.startSupply) {
+          // Begun in the second half of the second before the phase: a single server releases in
+          // the middle of each second after its begin, a cluster from the second after the one it
+          // began in, so both make their first release in the phase's first second.
+          await this.sleepUntil(starts[i] * 1000 - SUPPLY_LEAD_MS);
           await this.admin('POST', '/admin/supply', { total: cfg.supplyTotal, ratePerSecond: cfg.supplyRate, rule: cfg.supplyRule });
         }
+        await this.sleepUntil(starts[i] * 1000);
+        await this.markPhase(p.name, starts[i], p.qps);
         if (p.startCampaign) {
           await this.admin('POST', '/admin/campaign', {
             count: cfg.groupTotal,
