@@ -26,8 +26,8 @@ import { type RehearsalConfig, timedPhases, userRanges } from './phases.ts';
 import type { ProgressPrinter } from './progress.ts';
 import { type Service, startService } from './service.ts';
 
-/** How long before its phase the supply is begun (see the phase loop). */
-const SUPPLY_LEAD_MS = 400;
+/** How long before its phase the supply is begun, by store (see the phase loop). */
+const SUPPLY_LEAD_MS = { 'redis-cluster': 900, sqlite: 400 } as const;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 const nowSecond = () => Math.floor(Date.now() / 1000);
 
@@ -184,10 +184,11 @@ export class Rehearsal {
       for (let i = 1; i <= plan.length; i++) await this.planLoad(i < plan.length ? plan[i].qps : 0, starts[i]);
       for (const [i, p] of plan.entries()) {
         if (p.startSupply) {
-          // Begun in the second half of the second before the phase: a single server releases in
-          // the middle of each second after its begin, a cluster from the second after the one it
-          // began in, so both make their first release in the phase's first second.
-          await this.sleepUntil(starts[i] * 1000 - SUPPLY_LEAD_MS);
+          // Begun in the second before the phase, so that the first release is in the phase's first
+          // second: a cluster releases from the second after the one a supply began in (early in
+          // that second: the admin call may be slow on a busy node), a single server in the middle
+          // of each second after its begin (late enough not to release in the second before).
+          await this.sleepUntil(starts[i] * 1000 - SUPPLY_LEAD_MS[this.service?.store ?? 'sqlite']);
           await this.admin('POST', '/admin/supply', { total: cfg.supplyTotal, ratePerSecond: cfg.supplyRate, rule: cfg.supplyRule });
         }
         await this.sleepUntil(starts[i] * 1000);
