@@ -48,7 +48,7 @@ export interface ClusterEngineOptions {
   log(message: string): void;
 }
 
-/** Ids of group packets are handed out cluster-wide in blocks (one INCRBY per block). */
+/** Ids of group packets are handed out cluster-wide in blocks of this many (one INCRBY per refill, for as many blocks as a batch needs). */
 const ID_BLOCK = 64;
 
 const zero = (): CountCents => ({ count: 0, cents: 0 });
@@ -176,7 +176,8 @@ export class ClusterEngine implements Engine {
         out.push(this.ids.next++);
         continue;
       }
-      this.idsRefill ??= this.refillIds().finally(() => {
+      // one round trip (a write, with its WAIT) for all the ids still wanted, not one per block
+      this.idsRefill ??= this.refillIds(n - out.length).finally(() => {
         this.idsRefill = null;
       });
       await this.idsRefill;
@@ -184,8 +185,8 @@ export class ClusterEngine implements Engine {
     return out;
   }
 
-  private async refillIds(): Promise<void> {
-    const block = ID_BLOCK;
+  private async refillIds(wanted: number): Promise<void> {
+    const block = Math.ceil(wanted / ID_BLOCK) * ID_BLOCK;
     const last = Number(await this.store.one({ fn: 'INCRBY', key: IDS_KEY, args: [block], write: true, plain: true }));
     this.ids = { next: last - block + 1, end: last + 1 };
   }
