@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Child, ChildFailed, ChildSet, hongbaoCommand } from '../process/child.ts';
 import { freePort } from '../process/free-port.ts';
+import { PriorityRaiser } from '../process/priority.ts';
 import { RedisCluster } from './redis-cluster.ts';
 
 export interface LocalClusterOptions {
@@ -34,6 +35,8 @@ export interface LocalClusterOptions {
   beforeNodes?: (redis: RedisCluster) => Promise<void>;
   /** Node flags for the node processes (e.g. --max-semi-space-size) */
   nodeArgs?: string[];
+  /** nice value of node 1, where a rehearsal sends its admin calls and runs its campaign (others: 0) */
+  adminNodeNice?: number;
   env?: NodeJS.ProcessEnv;
   log?: (message: string) => void;
 }
@@ -70,12 +73,14 @@ export class LocalCluster {
   readonly secretFile: string;
   readonly adminTokenFile: string;
   private readonly log: (message: string) => void;
+  private readonly adminPriority: PriorityRaiser | null;
 
   private constructor(
     private readonly o: LocalClusterOptions,
     readonly redis: RedisCluster,
   ) {
     this.log = o.log ?? (() => undefined);
+    this.adminPriority = o.adminNodeNice === undefined ? null : new PriorityRaiser('node-1', o.adminNodeNice, this.log);
     this.secretFile = path.join(o.dir, 'secret');
     this.adminTokenFile = path.join(o.dir, 'admin-token');
     this.secret = secretIn(this.secretFile);
@@ -168,6 +173,7 @@ export class LocalCluster {
       readyTimeoutMs: 60_000,
     });
     n.child = child;
+    if (n.index === 0) this.adminPriority?.raise(child.pid);
     void child.exited.then((exit) => {
       if (this.stopping || n.child !== child) return;
       const delay = this.o.restartDelayMs ?? 1000;

@@ -16,10 +16,10 @@
 // the WAITs of a million-user run to time out (ids, notifications and leases refused, hits in doubt).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import path from 'node:path';
 import { type Child, ChildSet } from '../process/child.ts';
 import { freePorts } from '../process/free-port.ts';
+import { PriorityRaiser } from '../process/priority.ts';
 import { LIBRARY_SOURCE } from './library.ts';
 
 export interface RedisClusterOptions {
@@ -62,11 +62,12 @@ export class RedisCluster {
   private readonly children = new ChildSet();
   private readonly bin = redisBinaries();
   private stopping = false;
-  private priorityRefused = false;
   private readonly log: (message: string) => void;
+  private readonly priority: PriorityRaiser;
 
   private constructor(private readonly o: Required<Omit<RedisClusterOptions, 'log'>> & Pick<RedisClusterOptions, 'log'>) {
     this.log = o.log ?? (() => undefined);
+    this.priority = new PriorityRaiser('redis', REDIS_NICE, this.log);
   }
 
   /** Start, form and load a new cluster under `dir`. */
@@ -151,23 +152,13 @@ export class RedisCluster {
       readyTimeoutMs: 0,
     });
     i.child = child;
-    this.raisePriority(child.pid);
+    this.priority.raise(child.pid);
     await this.waitPing(i.port, 10_000);
     void child.exited.then((exit) => {
       if (this.stopping || i.child !== child) return;
       this.log(`redis ${i.port} exited (${exit.status})${this.o.restartDelayMs > 0 ? `; restarting it in ${this.o.restartDelayMs} ms` : ''}`);
       if (this.o.restartDelayMs > 0) setTimeout(() => void this.relaunch(i), this.o.restartDelayMs).unref();
     });
-  }
-
-  private raisePriority(pid: number): void {
-    try {
-      setPriority(pid, REDIS_NICE);
-    } catch (err) {
-      // an unprivileged user may not raise a priority: Redis runs at the nodes' own, said once
-      if (!this.priorityRefused) this.log(`redis runs at normal priority (nice ${REDIS_NICE} refused: ${(err as Error).message})`);
-      this.priorityRefused = true;
-    }
   }
 
   private async relaunch(i: RedisInstance): Promise<void> {
