@@ -87,7 +87,10 @@ class Lane {
   readonly done: () => void;
   readonly failed: (err: unknown) => void;
 
-  constructor(deps: BatcherDeps, batcher: Batcher) {
+  constructor(
+    private readonly deps: BatcherDeps,
+    batcher: Batcher,
+  ) {
     this.shakes = new ShakeRunner(deps.engine, deps.ceiling);
     this.opens = new OpenRunner(deps.engine, deps.journalRepeats ?? false);
     this.creates = new CreateRunner(deps.engine, deps.splitMode, deps.packetTtlMs, deps.onCreated);
@@ -106,7 +109,7 @@ class Lane {
   }
 
   /** The moves and barrier answers the run collected so far, taken out of the runners. */
-  outcome(deps: BatcherDeps): RunOutcome {
+  outcome(): RunOutcome {
     const moves: Moves[] = [];
     const afterBarrier: AfterBarrier[] = [];
     const { shakes: s, opens: o, creates: c, turn } = this;
@@ -115,7 +118,7 @@ class Lane {
     if (o.repeatMoves) moves.push(o.repeatMoves);
     if (c.creates) moves.push(c.creates);
     if (o.repeats) afterBarrier.push(o.repeats);
-    if (turn.details.length > 0) afterBarrier.push(new DetailsAnswers(turn.details, deps.engine, deps.covers, this.ctx.engineFailed));
+    if (turn.details.length > 0) afterBarrier.push(new DetailsAnswers(turn.details, this.deps.engine, this.deps.covers, this.ctx.engineFailed));
     s.hits = null;
     o.shares = null;
     o.repeats = null;
@@ -129,8 +132,8 @@ export class Batcher {
   private current = new Turn();
   /** lanes not running, ready for the next turn (more are made up to MAX_LANES) */
   private readonly free: Lane[] = [];
+  /** lanes made so far; those not in `free` are running */
   private lanes = 0;
-  private running = 0;
   /** the turn being filled found every lane busy (and was counted in `laneWaits`) */
   private turnWaits = false;
   private scheduled = false;
@@ -169,11 +172,11 @@ export class Batcher {
 
   /** Runs in progress now (a test's window into the lanes). */
   get runs(): number {
-    return this.running;
+    return this.lanes - this.free.length;
   }
 
   private isIdle(): boolean {
-    return this.inflight === 0 && this.running === 0 && this.current.empty;
+    return this.inflight === 0 && this.runs === 0 && this.current.empty;
   }
 
   private settle(): void {
@@ -203,7 +206,6 @@ export class Batcher {
     const turn = this.current;
     this.current = lane.turn;
     lane.turn = turn;
-    this.running++;
     lane.epoch = this.deps.gate.epoch;
     lane.moved = false;
     lane.ctx.now = Date.now();
@@ -243,14 +245,13 @@ export class Batcher {
   /** (Called by the lane.) Its run is done: clear its turn, free it, let waiters and the next turn in. */
   laneDone(lane: Lane): void {
     lane.turn.clear();
-    this.running--;
     this.free.push(lane);
     if (!this.current.empty) this.schedule();
     this.settle();
   }
 
   private finishRun(lane: Lane): void {
-    const out = lane.outcome(this.deps);
+    const out = lane.outcome();
     // from here the moves are in the commit's hands: a later throw of this run has nothing to undo
     lane.moved = false;
     this.commit(out, lane.epoch);
@@ -262,7 +263,7 @@ export class Batcher {
    *  is answered Unavailable. */
   laneFailed(lane: Lane, err: unknown): void {
     this.deps.log(`batch failed: ${describe(err)}`);
-    const { moves, afterBarrier } = lane.outcome(this.deps);
+    const { moves, afterBarrier } = lane.outcome();
     if (lane.moved) {
       lane.moved = false;
       this.deps.gate.commitFailed(err);
