@@ -2,10 +2,12 @@
 // test knows where each user is) on a real Redis Cluster (3 masters + 3 replicas of Debian's
 // redis-server) started by the test itself: one shared supply paid out over every node, group
 // packets whose recipients sit on different nodes, repeat opens, expiry and refund, an offline
-// recipient who logs in later, a login on another node replacing the older connection, a node
+// recipient who logs in later, a campaign whose creates are in doubt (it makes exactly its count), a
+// login on another node replacing the older connection, a node
 // killed between Redis and its journal (its next run settles the hit), and a node restarted on
 // another admin port when its own was taken.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { createServer } from 'node:net';
 import { getPriority } from 'node:os';
 import test from 'ava';
@@ -198,6 +200,77 @@ test.serial('expiry: the unopened remainder goes back to the sender once, whiche
   t.like(await ask(again, (id) => encodeOpen(id, made.body.packetId)), { status: OpenStatus.Expired }, 'an open after the expiry is Expired');
   opener.close();
   again.close();
+});
+
+test.serial('a campaign whose creates are in doubt makes exactly its count: each in doubt holds its place until settled', async (t) => {
+  const count = 40;
+  const senders = { from: 400, to: 409 };
+  type Stats = { campaign: { created: number; inDoubt: number; active: boolean } | null; cluster: { doubts: { paid: number } } };
+  // while the replicas are frozen the node's Redis connections queue behind WAITs, and /stats may time out
+  const stats = async () => {
+    for (let tries = 1; ; tries++) {
+      const r = await admin<Stats>(0, 'GET', '/stats');
+      if (r.status === 200 || tries === 20) return r.body;
+      await sleep(250);
+    }
+  };
+  const paidBefore = (await stats()).cluster.doubts.paid;
+  const nodeLog = path.join(cluster.nodes[0].dataDir, 'server.log');
+  const createDoubts = () =>
+    readFileSync(nodeLog, 'utf8')
+      .split('\n')
+      .filter((l) => / create\(s\) in doubt: /.test(l)).length;
+  const doubtsBefore = createDoubts();
+  const replicas = cluster.redis.instances.filter((i) => !cluster.redis.masterPorts().includes(i.port) && i.child?.running).map((i) => i.child?.pid as number);
+  t.is(replicas.length, 3, 'three replicas to freeze');
+  // node 1 still holds most of its block of packet ids, so its creates reach Redis without an
+  // INCRBY; each runs on its master, and its WAIT times out: in doubt
+  for (const pid of replicas) process.kill(pid, 'SIGSTOP');
+  try {
+    const started = await admin(0, 'POST', '/admin/campaign', {
+      count,
+      ratePerSecond: 200,
+      recipientsPerPacket: 3,
+      userFrom: senders.from,
+      userTo: senders.to,
+      rule: { kind: 'list', values: [300] },
+      expiresInMs: 600_000,
+    });
+    t.is(started.status, 200, 'campaign started');
+    // the node logs each batch of creates in doubt as it journals them
+    for (let waited = 0; createDoubts() < doubtsBefore + 4 && waited < 10_000; waited += 100) await sleep(100);
+  } finally {
+    for (const pid of replicas) process.kill(pid, 'SIGCONT');
+  }
+  let last = await stats();
+  for (let waited = 0; (last.campaign?.active || last.campaign?.inDoubt) && waited < 20_000; waited += 200) {
+    await sleep(200);
+    last = await stats();
+  }
+  t.like(last.campaign, { created: count, inDoubt: 0, active: false }, 'settled, and done at its count');
+  t.true(last.cluster.doubts.paid > paidBefore, `creates were in doubt, and Redis had made some (${last.cluster.doubts.paid - paidBefore})`);
+  const redis = new Cluster(parseRedisUrls(cluster.redis.urls));
+  let made = 0;
+  try {
+    if (redis.status !== 'ready') await new Promise((ready) => redis.once('ready', ready));
+    t.is(redis.nodes('master').length, 3, 'three masters to scan');
+    for (const master of redis.nodes('master')) {
+      const keys: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, found] = await master.scan(cursor, 'MATCH', '{hb:g:*}:m:*', 'COUNT', 1000);
+        keys.push(...found);
+        cursor = next;
+      } while (cursor !== '0');
+      for (const key of keys) {
+        const sender = Number(await master.hget(key, 'sender'));
+        if (sender >= senders.from && sender <= senders.to) made++;
+      }
+    }
+  } finally {
+    redis.disconnect();
+  }
+  t.is(made, count, "Redis holds exactly the campaign's count of packets, the ones made in doubt among them");
 });
 
 test.serial('an offline recipient finds the packet waiting after logging in, on any node', async (t) => {

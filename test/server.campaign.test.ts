@@ -1,10 +1,12 @@
 // The admin campaign keeps its rate while its creates are slow (a cluster node's are several Redis
 // round trips each): up to MAX_STEPS_IN_FLIGHT steps wait on their creates at once, never more, and
-// never more packets are asked for than the campaign's count. The group moves are a stand-in whose
-// creates answer only when the test lets them.
+// never more packets are asked for than the campaign's count; a create in doubt holds its place in
+// the count until it is settled. The group moves are a stand-in whose creates answer only when (and
+// how) the test lets them.
 import test from 'ava';
 import { Campaign } from '../src/server/campaign.ts';
 import type { GroupMoves, PacketSpec } from '../src/server/groups.ts';
+import { CommonStatus } from '../src/protocol/codes.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -52,6 +54,43 @@ test('slow creates: four steps wait at once, no fifth; the count is never exceed
     t.is(campaign.current()?.created, 60, 'every packet made');
     t.is(seen.asked, 60, 'each asked for once');
     t.is(seen.badRecipients, 0, 'three recipients each, none the sender');
+  } finally {
+    campaign.stop();
+  }
+});
+
+test('creates in doubt hold their place in the count until settled: those made count, those void are made again', async (t) => {
+  const asked: number[] = [];
+  let nextId = 1;
+  const groups = {
+    // every create of the first 20 packets is in doubt (Unavailable, with the id Redis may have used)
+    create: async (specs: PacketSpec[]) =>
+      specs.map(() => {
+        const packetId = nextId++;
+        asked.push(packetId);
+        return packetId <= 20 ? { status: CommonStatus.Unavailable, packetId } : { status: 0, packetId };
+      }),
+  };
+  const campaign = new Campaign(groups as unknown as GroupMoves, 7, (m) => t.log(m));
+  campaign.start({
+    count: 30,
+    ratePerSecond: 200,
+    recipientsPerPacket: 3,
+    userFrom: 1,
+    userTo: 100,
+    rule: { kind: 'list', values: [300] },
+    expiresInMs: 60_000,
+  });
+  try {
+    await sleep(400);
+    t.like(campaign.current(), { created: 10, inDoubt: 20, active: true }, 'ten made, twenty in doubt, and no more asked for');
+    t.is(asked.length, 30, 'the doubtful are not asked for again while in doubt');
+    const made = Array.from({ length: 10 }, (_, i) => i + 1);
+    const voided = Array.from({ length: 10 }, (_, i) => i + 11);
+    campaign.settled([...made, 999], voided); // 999: another campaign's, or another node's: not this one's
+    for (let waited = 0; campaign.current()?.active && waited < 2000; waited += 20) await sleep(20);
+    t.like(campaign.current(), { created: 30, refused: 10, inDoubt: 0, active: false }, 'the void ones were made again, and the campaign ends at its count');
+    t.is(asked.length, 40, 'ten made again, in place of the void ones');
   } finally {
     campaign.stop();
   }

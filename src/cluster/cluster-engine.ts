@@ -258,8 +258,10 @@ export class ClusterEngine implements Engine {
         return;
       }
       out.status[i] = CommonStatus.Unavailable;
-      if (!r.ok && r.inDoubt) doubts.push({ kind: 'create', packetId: ids[k], user: batch.senders[i], cents: batch.totalCents[i], at: now });
-      else if (r.ok) this.o.log(`group packet id ${ids[k]} already used by another packet: refused`);
+      if (!r.ok && r.inDoubt) {
+        out.packetIds[i] = ids[k];
+        doubts.push({ kind: 'create', packetId: ids[k], user: batch.senders[i], cents: batch.totalCents[i], at: now });
+      } else if (r.ok) this.o.log(`group packet id ${ids[k]} already used by another packet: refused`);
     });
     if (doubts.length > 0) this.o.onDoubts(doubts);
   }

@@ -77,7 +77,12 @@ export class ClusterNode {
     return this.presenceReady;
   }
 
-  async start(to: { deliver(items: NotifyItem[]): void; kick(user: number, at: number): void }): Promise<void> {
+  /** `createsSettled` hears how this node's creates in doubt settled (those made are notified here too). */
+  async start(to: {
+    deliver(items: NotifyItem[]): void;
+    kick(user: number, at: number): void;
+    createsSettled?(made: number[], voided: number[]): void;
+  }): Promise<void> {
     const presence = new Presence({
       store: this.store,
       urls: this.o.urls,
@@ -89,8 +94,10 @@ export class ClusterNode {
     });
     await presence.start();
     this.presenceReady = presence;
-    this.settler.onCreatesMade = (ids) =>
-      void this.notifyMade(presence, ids).catch((err: Error) => this.o.log(`packets made after a doubt not notified: ${err.message}`));
+    this.settler.onCreatesSettled = (made, voided) => {
+      if (made.length > 0) void this.notifyMade(presence, made).catch((err: Error) => this.o.log(`packets made after a doubt not notified: ${err.message}`));
+      to.createsSettled?.(made, voided);
+    };
     this.settler.start();
   }
 

@@ -38,8 +38,9 @@ export class Settler {
     this.timer = null;
   }
 
-  /** Packets whose create was in doubt and Redis had made: their recipients have not been told. */
-  onCreatesMade: ((packetIds: number[]) => void) | null = null;
+  /** Creates in doubt, once settled: `made` Redis had made (their recipients have not been told),
+   *  `voided` it had not. */
+  onCreatesSettled: ((made: number[], voided: number[]) => void) | null = null;
 
   get pending(): number {
     return this.open.length + this.unjournaled.length;
@@ -159,8 +160,12 @@ export class Settler {
     try {
       await this.ledger.commit(batch);
       this.log(`settled ${settled.length} doubt(s): ${settled.filter((s) => s.outcome === 'paid').length} paid in Redis (untold), the rest void`);
-      const made = settled.filter((s) => s.kind === 'create' && s.outcome === 'paid').map((s) => s.packetId);
-      if (made.length > 0) this.onCreatesMade?.(made);
+      const creates = settled.filter((s) => s.kind === 'create');
+      if (creates.length > 0)
+        this.onCreatesSettled?.(
+          creates.filter((s) => s.outcome === 'paid').map((s) => s.packetId),
+          creates.filter((s) => s.outcome === 'void').map((s) => s.packetId),
+        );
     } catch (err) {
       this.open.push(...doubts.filter((d) => settled.some((s) => s.kind === d.kind && s.packetId === d.packetId && s.user === d.user)));
       this.log(`settlements not journaled yet: ${(err as Error).message}`);

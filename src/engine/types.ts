@@ -119,7 +119,9 @@ export interface CreateBatch {
 
 export interface CreateOut {
   status: Uint8Array; // CreateStatus
-  packetIds: Uint32Array; // 0 unless Ok
+  /** the packet's id when Ok; when Unavailable, nonzero only for a cluster create in doubt (Redis may
+   *  have made it under that id; the node's settler decides); else 0 */
+  packetIds: Uint32Array;
 }
 
 export interface OpenOut {

@@ -1,8 +1,12 @@
 // The admin group-packet campaign: `count` packets at `ratePerSecond` (fifty steps a second), each from
 // a random sender of [userFrom, userTo] to `recipientsPerPacket` other users of that range, drawn
 // without repeats, with a total from the amount rule. Not persisted: a restart ends it.
+// A cluster create in doubt (docs/cluster.md) is neither made nor refused until the node's settler
+// tells which: until then it holds its place in the count, so the campaign neither makes it again
+// (more packets than the count) nor gives it up (fewer).
 import { Rng } from '../engine/rng.ts';
-import type { AmountRule } from '../engine/types.ts';
+import { CreateStatus, type AmountRule } from '../engine/types.ts';
+import { CommonStatus } from '../protocol/codes.ts';
 import { Unavailable, type GroupMoves, type PacketSpec } from './groups.ts';
 
 export interface CampaignOptions {
@@ -18,6 +22,8 @@ export interface CampaignOptions {
 export interface CampaignStatus extends CampaignOptions {
   created: number;
   refused: number;
+  /** creates in doubt not settled yet */
+  inDoubt: number;
   active: boolean;
   startedAt: number;
 }
@@ -40,6 +46,8 @@ export class Campaign {
   /** steps whose creates are waiting, and the packets they asked for */
   private inFlight = 0;
   private pending = 0;
+  /** ids of this campaign's creates in doubt, until the settler tells whether Redis made them */
+  private doubtful = new Set<number>();
   private readonly rng: Rng;
 
   constructor(
@@ -51,18 +59,27 @@ export class Campaign {
   }
 
   current(): CampaignStatus | null {
-    return this.status ? { ...this.status } : null;
+    return this.status ? { ...this.status, inDoubt: this.doubtful.size } : null;
+  }
+
+  /** How creates in doubt settled (every node's, this campaign's among them). */
+  settled(made: number[], voided: number[]): void {
+    const s = this.status;
+    if (!s) return;
+    for (const id of made) if (this.doubtful.delete(id)) s.created++;
+    for (const id of voided) if (this.doubtful.delete(id)) s.refused++;
   }
 
   start(opts: CampaignOptions): CampaignStatus {
     this.stop();
-    const status: CampaignStatus = { ...opts, created: 0, refused: 0, active: true, startedAt: Date.now() };
+    const status: CampaignStatus = { ...opts, created: 0, refused: 0, inDoubt: 0, active: true, startedAt: Date.now() };
     this.status = status;
+    this.doubtful = new Set();
     this.credit = 0;
     this.creditAt = Date.now();
     this.timer = setInterval(() => void this.step(), 1000 / STEPS_PER_SECOND);
     this.timer.unref();
-    return { ...status };
+    return this.current() as CampaignStatus;
   }
 
   stop(): CampaignStatus | null {
@@ -111,7 +128,7 @@ export class Campaign {
     // at most one second's worth waits: a campaign that fell behind does not burst to catch up
     this.credit = Math.min(this.credit + (s.ratePerSecond * (t - this.creditAt)) / 1000, Math.max(1, s.ratePerSecond));
     this.creditAt = t;
-    const n = Math.min(Math.floor(this.credit), s.count - s.created - this.pending, MAX_PER_STEP);
+    const n = Math.min(Math.floor(this.credit), s.count - s.created - this.pending - this.doubtful.size, MAX_PER_STEP);
     if (n <= 0) return;
     this.credit -= n;
     this.inFlight++;
@@ -121,7 +138,8 @@ export class Campaign {
       const specs = Array.from({ length: n }, () => this.packet(s, now));
       const results = await this.groups.create(specs);
       for (const r of results) {
-        if (r.status === 0) s.created++;
+        if (r.status === CreateStatus.Ok) s.created++;
+        else if (r.status === CommonStatus.Unavailable && r.packetId !== 0) this.doubtful.add(r.packetId);
         else s.refused++;
       }
     } catch (err) {

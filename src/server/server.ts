@@ -378,7 +378,12 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
   stats.start();
   const stopGauges = trackThreadGauges(mainCounters);
   supply.start();
-  if (node) await node.start({ deliver: (items) => broadcast({ t: 'notify', items }), kick: (user, at) => broadcast({ t: 'kick', user, at }) });
+  if (node)
+    await node.start({
+      deliver: (items) => broadcast({ t: 'notify', items }),
+      kick: (user, at) => broadcast({ t: 'kick', user, at }),
+      createsSettled: (made, voided) => campaign.settled(made, voided),
+    });
   const sweeper = setInterval(() => {
     if (!recovery.canMove()) return;
     const now = Date.now();
