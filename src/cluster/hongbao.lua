@@ -365,34 +365,53 @@ local function grp_details(keys, args)
 end
 
 -- ---- users (slot {hb:u:<bucket>}) ---------------------------------------------------------------
--- d: user -> node it last logged in at (where its notifications go); i:<user>: packet id ->
--- "sender:shares:total:expiresAt", the packets waiting for that user, until opened or expired.
+-- d: user -> "node@loginMs" of its newest login (where its notifications go); i:<user>: packet id
+-- -> "sender:shares:total:expiresAt", the packets waiting for that user, until opened or expired.
 
--- KEYS {hb:u:<b>}:d; ARGV node, nowMs, users... Records where each user is and returns, per user,
--- the node it was at before ('' if none), how many packets wait for it, and those (id, info) pairs.
+-- The node and login time of a directory entry ('', 0 if none; a bare node name counts as time 0).
+local function where(entry)
+  if not entry then return '', 0 end
+  local node, at = string.match(entry, '^(.*)@(%d+)$')
+  if node then return node, tonumber(at) end
+  return entry, 0
+end
+
+-- KEYS {hb:u:<b>}:d; ARGV node, nowMs, then (user, loginMs) pairs. Records each login unless the
+-- directory has a newer one (two logins of a user on two nodes can be recorded in either order;
+-- the newest stays recorded). Returns, per user: the entry's node and login time before, 1 if this
+-- login is now recorded (0: a newer one is, and this connection is the one to close), how many
+-- packets wait for the user (0 when not recorded), and those (id, info) pairs.
 local function usr_login(keys, args)
   local d = keys[1]
   local tag = tag_of(d)
   local node, now = args[1], tonumber(args[2])
   local out = {}
-  for i = 3, #args do
-    local user = args[i]
-    table.insert(out, redis.call('HGET', d, user) or '')
-    redis.call('HSET', d, user, node)
-    local inbox = tag .. 'i:' .. user
-    local waiting = redis.call('HGETALL', inbox)
-    local kept = {}
-    for k = 1, #waiting, 2 do
-      local expires = tonumber(string.match(waiting[k + 1], ':(%d+)$'))
-      if expires and expires > now then
-        table.insert(kept, waiting[k])
-        table.insert(kept, waiting[k + 1])
-      else
-        redis.call('HDEL', inbox, waiting[k])
+  for i = 3, #args, 2 do
+    local user, at = args[i], tonumber(args[i + 1])
+    local before, before_at = where(redis.call('HGET', d, user))
+    table.insert(out, before)
+    table.insert(out, before_at)
+    if before_at > at then
+      table.insert(out, 0)
+      table.insert(out, 0)
+    else
+      redis.call('HSET', d, user, node .. '@' .. args[i + 1])
+      table.insert(out, 1)
+      local inbox = tag .. 'i:' .. user
+      local waiting = redis.call('HGETALL', inbox)
+      local kept = {}
+      for k = 1, #waiting, 2 do
+        local expires = tonumber(string.match(waiting[k + 1], ':(%d+)$'))
+        if expires and expires > now then
+          table.insert(kept, waiting[k])
+          table.insert(kept, waiting[k + 1])
+        else
+          redis.call('HDEL', inbox, waiting[k])
+        end
       end
+      table.insert(out, #kept / 2)
+      for _, v in ipairs(kept) do table.insert(out, v) end
     end
-    table.insert(out, #kept / 2)
-    for _, v in ipairs(kept) do table.insert(out, v) end
   end
   return out
 end
@@ -408,7 +427,7 @@ local function usr_notify(keys, args)
     redis.call('HSET', inbox, args[1], args[2])
     local ttl = redis.call('PEXPIRETIME', inbox)
     if ttl ~= -2 and ttl < tonumber(args[3]) then redis.call('PEXPIREAT', inbox, math.floor(tonumber(args[3]))) end
-    table.insert(out, redis.call('HGET', d, args[i]) or '')
+    table.insert(out, (where(redis.call('HGET', d, args[i]))))
   end
   return out
 end

@@ -1,7 +1,9 @@
 // Where users are, across access nodes (docs/cluster.md, "Notifications"): every login is recorded
 // in the user directory on Redis (one hb_usr_login call per user bucket per turn), which answers
 // the packets waiting in the user's inbox (sent to them at once) and the node the user was at
-// before (which is told to close that older connection). A new group packet goes into each
+// before (which is told to close that older connection). The directory keeps the newest login: one
+// recorded after a newer login of the same user elsewhere is not, and its own node closes it. A
+// new group packet goes into each
 // recipient's inbox and is published to the node each recipient is at, one message per node per
 // batch, on that node's channel; each node subscribes to its own.
 import type { NotifyItem } from '../server/batch/batcher.ts';
@@ -61,9 +63,9 @@ export class Presence {
     }
   }
 
-  /** A user logged in here: recorded (and their inbox read) with the other logins of this turn. */
-  loggedIn(user: number): void {
-    this.logins.push({ user, at: Date.now() });
+  /** A user logged in here at `at` (ms): recorded (and their inbox read) with the other logins of this turn. */
+  loggedIn(user: number, at: number): void {
+    this.logins.push({ user, at });
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -75,34 +77,47 @@ export class Presence {
   }
 
   private async recordLogins(batch: Array<{ user: number; at: number }>): Promise<void> {
-    const byBucket = new Map<number, number[]>();
-    for (const { user } of batch) {
-      const b = userBucketOf(user);
+    const byBucket = new Map<number, Array<{ user: number; at: number }>>();
+    for (const login of batch) {
+      const b = userBucketOf(login.user);
       const list = byBucket.get(b);
-      if (list) list.push(user);
-      else byBucket.set(b, [user]);
+      if (list) list.push(login);
+      else byBucket.set(b, [login]);
     }
     const buckets = [...byBucket];
     const now = Date.now();
     const results = await this.d.store.run(
-      buckets.map(([b, users]) => ({ fn: 'hb_usr_login', key: userBucketKey(b), args: [this.d.node, now, ...users], write: true })),
+      buckets.map(([b, logins]) => ({
+        fn: 'hb_usr_login',
+        key: userBucketKey(b),
+        args: [this.d.node, now, ...logins.flatMap((l) => [l.user, l.at])],
+        write: true,
+      })),
     );
-    const kicks = new Map<string, Array<{ user: number }>>();
+    const kicks: Array<{ node: string; user: number; at: number }> = [];
     const waiting: NotifyItem[] = [];
-    buckets.forEach(([, users], k) => {
+    buckets.forEach(([, logins], k) => {
       const r = results[k];
       if (!r.ok) return; // the user is still served here; their inbox is read at their next login
       const v = (r.value as Array<string | number>).map(String);
       let at = 0;
-      for (const user of users) {
+      for (const { user, at: loginAt } of logins) {
         const before = v[at++];
+        const beforeAt = Number(v[at++]);
+        const recorded = v[at++] === '1';
         const n = Number(v[at++]);
         for (let j = 0; j < n; j++) {
           const packetId = Number(v[at++]);
           const [sender, shareCount, totalCents, expiresAt] = v[at++].split(':').map(Number);
           waiting.push({ id: packetId, sender, shareCount, totalCents, expiresAt, recipients: [user], cover: null });
         }
-        if (before && before !== this.d.node) kicks.set(before, [...(kicks.get(before) ?? []), { user }]);
+        if (!recorded) {
+          // a newer login of this user on `before` was recorded first: this connection is the older one
+          if (before !== this.d.node) {
+            this.counts.kicks++;
+            this.d.kick(user, beforeAt);
+          }
+        } else if (before && before !== this.d.node) kicks.push({ node: before, user, at: loginAt });
       }
     });
     this.counts.logins += batch.length;
@@ -110,13 +125,8 @@ export class Presence {
       this.counts.inboxDelivered += waiting.length;
       this.d.deliver(waiting);
     }
-    const atOf = new Map(batch.map((l) => [l.user, l.at]));
     await Promise.all(
-      [...kicks].flatMap(([node, users]) =>
-        users.map((u) =>
-          this.d.store.publish(nodeChannel(node), JSON.stringify({ t: 'kick', user: u.user, at: atOf.get(u.user) ?? now } satisfies NodeMessage)),
-        ),
-      ),
+      kicks.map((k) => this.d.store.publish(nodeChannel(k.node), JSON.stringify({ t: 'kick', user: k.user, at: k.at } satisfies NodeMessage))),
     ).catch((err: Error) => this.d.log(`kick not published: ${err.message}`));
   }
 

@@ -74,7 +74,7 @@ export function runApp(deps: AppDeps): Promise<void> {
       batcher,
       registry,
       nextLoginSeq: () => Atomics.add(config.control, Ctl.loginSeq, 1) + 1,
-      announceLogin: (user, seq) => post({ t: 'login', user, seq }),
+      announceLogin: (user, seq, at) => post({ t: 'login', user, seq, at }),
       accepting: () => accepting,
     }),
   );

@@ -20,7 +20,8 @@ export type FromApp =
   | { t: 'ready'; port: number }
   | { t: 'failed'; message: string }
   | { t: 'created'; items: NotifyItem[] }
-  | { t: 'login'; user: number; seq: number }
+  /** `at`: the session's login time (ms), what a kick from another node is compared with */
+  | { t: 'login'; user: number; seq: number; at: number }
   | { t: 'commit-failed'; message: string }
   | { t: 'drained'; id: number }
   | { t: 'closed' };

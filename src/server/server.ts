@@ -290,7 +290,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
           break;
         case 'login':
           broadcast({ t: 'login', user: msg.user, seq: msg.seq }, a.index);
-          node?.presence.loggedIn(msg.user);
+          node?.presence.loggedIn(msg.user, msg.at);
           break;
         case 'commit-failed':
           recovery.failed(msg.message);

@@ -22,7 +22,7 @@ export interface WsApiDeps {
   /** Next global login order number (shared by all threads). */
   nextLoginSeq(): number;
   /** Tell the other threads `userId` logged in here with order `seq`. */
-  announceLogin(userId: number, seq: number): void;
+  announceLogin(userId: number, seq: number, atMs: number): void;
   /** False once shutdown began: new connections are refused. */
   accepting(): boolean;
 }
@@ -136,5 +136,5 @@ function login(deps: WsApiDeps, s: Session, requestId: number, userId: number, t
   const seq = deps.nextLoginSeq();
   deps.registry.loggedIn(s, userId, seq);
   s.send(encodeLoginOk(requestId, userId, Date.now()));
-  deps.announceLogin(userId, seq);
+  deps.announceLogin(userId, seq, s.loggedInAt);
 }
