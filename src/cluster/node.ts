@@ -2,7 +2,7 @@
 // the Redis Cluster, the cluster engine over the node's own engine, the lease clock that fills its
 // shake buckets, the presence (logins, inboxes, notifications across nodes) and the settler of
 // moves in doubt; started after the apps and stopped before the journal closes.
-import type { Engine, SplitMode } from '../engine/types.ts';
+import type { Engine, SplitMode, SupplyState } from '../engine/types.ts';
 import type { Ledger } from '../ledger/types.ts';
 import type { NotifyItem } from '../server/batch/batcher.ts';
 import { ClusterEngine } from './cluster-engine.ts';
@@ -10,6 +10,8 @@ import { LeaseClock, type LeaseState } from './lease-clock.ts';
 import { NOTIFY_RETRY_MS, NOTIFY_TRIES, Presence } from './presence.ts';
 import { Settler } from './settler.ts';
 import { ClusterStore, type NatMap } from './store.ts';
+
+const SUPPLY_READ_MS = 500;
 
 export interface ClusterNodeOptions {
   urls: string[];
@@ -125,6 +127,22 @@ export class ClusterNode {
         });
     });
     if (items.length > 0) await presence.notify(items, true);
+  }
+
+  /** The cluster's supply for /stats: from Redis, or as the lease clock last saw it when Redis has
+   *  not answered within SUPPLY_READ_MS (a write's WAIT holds its connection while no replica
+   *  acknowledges, and the read waits behind it: /stats then failed after the 2 s command timeout). */
+  async supplyState(): Promise<SupplyState | null> {
+    const seen = () => this.lease?.state.supply ?? null;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<SupplyState | null>((resolve) => {
+      timer = setTimeout(() => resolve(seen()), SUPPLY_READ_MS);
+    });
+    try {
+      return await Promise.race([this.engine.supplyState().catch(seen), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   stats(): ClusterNodeStats {

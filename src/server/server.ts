@@ -335,7 +335,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       second: { at: r.at, ...r.second },
       cumulative: r.cumulative,
       totals: await engine.totals(),
-      supply: await engine.supplyState(),
+      supply: node ? await node.supplyState() : await engine.supplyState(),
       campaign: campaign.current(),
       ledger: ledger.health(),
       cluster: node?.stats() ?? null,
