@@ -2,10 +2,9 @@
 // in the user directory on Redis (one hb_usr_login call per user bucket per turn), which answers
 // the packets waiting in the user's inbox (sent to them at once) and the node the user was at
 // before (which is told to close that older connection). The directory keeps the newest login: one
-// recorded after a newer login of the same user elsewhere is not, and its own node closes it. A
-// new group packet goes into each
-// recipient's inbox and is published to the node each recipient is at, one message per node per
-// batch, on that node's channel; each node subscribes to its own.
+// recorded after a newer login of the same user elsewhere is not, and its own node closes it. A new
+// group packet goes into each recipient's inbox and is published to the node each recipient is at,
+// one message per node per batch, on that node's channel; each node subscribes to its own.
 import type { NotifyItem } from '../server/batch/batcher.ts';
 import { nodeChannel, userBucketKey, userBucketOf } from './keys.ts';
 import { type Call, type ClusterStore, type NatMap, subscribe } from './store.ts';

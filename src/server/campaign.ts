@@ -62,7 +62,7 @@ export class Campaign {
     return this.status ? { ...this.status, inDoubt: this.doubtful.size } : null;
   }
 
-  /** How creates in doubt settled (every node's, this campaign's among them). */
+  /** How this node's creates in doubt settled (this campaign's among them; others are ignored). */
   settled(made: number[], voided: number[]): void {
     const s = this.status;
     if (!s) return;

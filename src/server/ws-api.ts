@@ -21,7 +21,7 @@ export interface WsApiDeps {
   registry: SessionRegistry;
   /** Next global login order number (shared by all threads). */
   nextLoginSeq(): number;
-  /** Tell the other threads `userId` logged in here with order `seq`. */
+  /** Tell the other threads (and a cluster node's directory) `userId` logged in here at `atMs` with order `seq`. */
   announceLogin(userId: number, seq: number, atMs: number): void;
   /** False once shutdown began: new connections are refused. */
   accepting(): boolean;
