@@ -4,11 +4,22 @@
 // the count until it is settled. The group moves are a stand-in whose creates answer only when (and
 // how) the test lets them.
 import test from 'ava';
-import { Campaign } from '../src/server/campaign.ts';
+import { Campaign, type CampaignOptions } from '../src/server/campaign.ts';
 import type { GroupMoves, PacketSpec } from '../src/server/groups.ts';
 import { CommonStatus } from '../src/protocol/codes.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** 200 packets a second of 300 cents to 3 of users 1..100. */
+const optionsFor = (count: number): CampaignOptions => ({
+  count,
+  ratePerSecond: 200,
+  recipientsPerPacket: 3,
+  userFrom: 1,
+  userTo: 100,
+  rule: { kind: 'list', values: [300] },
+  expiresInMs: 60_000,
+});
 
 function slowGroups() {
   const waiting: Array<() => void> = [];
@@ -33,15 +44,7 @@ function slowGroups() {
 test('slow creates: four steps wait at once, no fifth; the count is never exceeded, and every packet is made once they answer', async (t) => {
   const { groups, waiting, seen } = slowGroups();
   const campaign = new Campaign(groups, 7, (m) => t.log(m));
-  campaign.start({
-    count: 60,
-    ratePerSecond: 200,
-    recipientsPerPacket: 3,
-    userFrom: 1,
-    userTo: 100,
-    rule: { kind: 'list', values: [300] },
-    expiresInMs: 60_000,
-  });
+  campaign.start(optionsFor(60));
   try {
     await sleep(600); // ~30 steps' time: without answers only four get in
     t.is(waiting.length, 4, 'four steps wait on their creates');
@@ -72,22 +75,14 @@ test('creates in doubt hold their place in the count until settled: those made c
       }),
   };
   const campaign = new Campaign(groups as unknown as GroupMoves, 7, (m) => t.log(m));
-  campaign.start({
-    count: 30,
-    ratePerSecond: 200,
-    recipientsPerPacket: 3,
-    userFrom: 1,
-    userTo: 100,
-    rule: { kind: 'list', values: [300] },
-    expiresInMs: 60_000,
-  });
+  campaign.start(optionsFor(30));
   try {
     await sleep(400);
     t.like(campaign.current(), { created: 10, inDoubt: 20, active: true }, 'ten made, twenty in doubt, and no more asked for');
     t.is(asked.length, 30, 'the doubtful are not asked for again while in doubt');
     const made = Array.from({ length: 10 }, (_, i) => i + 1);
     const voided = Array.from({ length: 10 }, (_, i) => i + 11);
-    campaign.settled([...made, 999], voided); // 999: another campaign's, or another node's: not this one's
+    campaign.settled([...made, 999], voided); // 999: not this campaign's (another's, or one from before it started)
     for (let waited = 0; campaign.current()?.active && waited < 2000; waited += 20) await sleep(20);
     t.like(campaign.current(), { created: 30, refused: 10, inDoubt: 0, active: false }, 'the void ones were made again, and the campaign ends at its count');
     t.is(asked.length, 40, 'ten made again, in place of the void ones');

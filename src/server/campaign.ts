@@ -38,7 +38,8 @@ const MAX_PER_STEP = 200;
 const MAX_STEPS_IN_FLIGHT = 4;
 
 export class Campaign {
-  private status: CampaignStatus | null = null;
+  /** the status but `inDoubt`, which is the size of `doubtful` */
+  private status: Omit<CampaignStatus, 'inDoubt'> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private credit = 0;
   /** When credit was last added: credit follows elapsed time, so a late or skipped tick does not lower the rate. */
@@ -72,8 +73,7 @@ export class Campaign {
 
   start(opts: CampaignOptions): CampaignStatus {
     this.stop();
-    const status: CampaignStatus = { ...opts, created: 0, refused: 0, inDoubt: 0, active: true, startedAt: Date.now() };
-    this.status = status;
+    this.status = { ...opts, created: 0, refused: 0, active: true, startedAt: Date.now() };
     this.doubtful = new Set();
     this.credit = 0;
     this.creditAt = Date.now();
@@ -97,7 +97,7 @@ export class Campaign {
     return rule.kind === 'range' ? this.draw(rule.min, rule.max) : rule.values[this.draw(0, rule.values.length - 1)];
   }
 
-  private packet(s: CampaignStatus, now: number): PacketSpec {
+  private packet(s: CampaignOptions, now: number): PacketSpec {
     const sender = this.draw(s.userFrom, s.userTo);
     const chosen = new Set<number>();
     const span = s.userTo - s.userFrom + 1;
@@ -118,6 +118,7 @@ export class Campaign {
 
   private async step(): Promise<void> {
     const s = this.status;
+    const doubtful = this.doubtful; // this campaign's, also if another is started while this step waits
     if (!s?.active || this.inFlight >= MAX_STEPS_IN_FLIGHT) return;
     if (s.created >= s.count) {
       this.stop();
@@ -128,7 +129,7 @@ export class Campaign {
     // at most one second's worth waits: a campaign that fell behind does not burst to catch up
     this.credit = Math.min(this.credit + (s.ratePerSecond * (t - this.creditAt)) / 1000, Math.max(1, s.ratePerSecond));
     this.creditAt = t;
-    const n = Math.min(Math.floor(this.credit), s.count - s.created - this.pending - this.doubtful.size, MAX_PER_STEP);
+    const n = Math.min(Math.floor(this.credit), s.count - s.created - this.pending - doubtful.size, MAX_PER_STEP);
     if (n <= 0) return;
     this.credit -= n;
     this.inFlight++;
@@ -139,7 +140,7 @@ export class Campaign {
       const results = await this.groups.create(specs);
       for (const r of results) {
         if (r.status === CreateStatus.Ok) s.created++;
-        else if (r.status === CommonStatus.Unavailable && r.packetId !== 0) this.doubtful.add(r.packetId);
+        else if (r.status === CommonStatus.Unavailable && r.packetId !== 0) doubtful.add(r.packetId);
         else s.refused++;
       }
     } catch (err) {
