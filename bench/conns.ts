@@ -1,5 +1,6 @@
 // Connections one server process holds here (open files are capped at 20,000 per process): the
-// real server, and a bare uWS server for comparison, each filled with as many WebSocket users as
+// real server, one access node of a Redis Cluster (`node`, as the million-user preset starts its
+// 56), and a bare uWS server for comparison, each filled with as many WebSocket users as
 // its free descriptors allow, idle and then at a given QPS. Reports server RSS per connection
 // (idle and active), the generator's RSS per connection (its `hongbao clients` processes and their
 // native workers, from /proc), and the time to connect them all (and the connects per second).
@@ -13,7 +14,7 @@ import { startHongbao, startSupply } from './lib/hongbao.ts';
 import { generatorPids, mergeGenerators, runFaults, runStep, startGenerator, stopGenerator, type Generator, type StepResult } from './lib/load.ts';
 import { load, machineInfo, rssBytes } from './lib/machine.ts';
 import { outDir, sleep } from './lib/procs.ts';
-import { hongbaoTarget, startBare } from './lib/target.ts';
+import { hongbaoTarget, startBare, startClusterNode, type Target } from './lib/target.ts';
 import { median, note, printJson, printTable, round } from './lib/report.ts';
 import type { FinalTally } from '../src/simulator/tally.ts';
 
@@ -26,7 +27,7 @@ const a = parseOrExit(
     .int('duration', 'seconds at that rate', { default: 15, min: 1, value: 'S' })
     .int('threads', 'server threads', { default: 2, min: 1 })
     .string('engine', 'the server engine', { default: 'native', choices: ['native', 'ts'], value: 'native|ts' })
-    .list('targets', 'which servers, in order', { default: ['bare', 'server'], value: 'bare,server' })
+    .list('targets', 'which servers, in order: bare uWS, the single server, a cluster access node', { default: ['bare', 'server'], value: 'bare,server,node' })
     .int('repeats', 'rounds of every target', { default: 1, min: 1 })
     .int('fd-limit', 'open files per process here', { default: 20_000, min: 100 })
     .string('generator', 'the generator of `hongbao clients` (default: $HONGBAO_GENERATOR, else native)', { choices: ['ts', 'native'], value: 'ts|native' })
@@ -39,8 +40,9 @@ const QPS = a.qps;
 const DURATION = a.duration;
 const THREADS = a.threads;
 const ENGINE = a.engine;
-for (const t of a.targets) if (t !== 'bare' && t !== 'server') throw new Error(`--targets: bare or server, got "${t}"`);
-const TARGETS = a.targets as Array<'bare' | 'server'>;
+type TargetName = 'bare' | 'server' | 'node';
+for (const t of a.targets) if (t !== 'bare' && t !== 'server' && t !== 'node') throw new Error(`--targets: bare, server or node, got "${t}"`);
+const TARGETS = a.targets as TargetName[];
 const REPEATS = a.repeats;
 const FD_LIMIT = a.fdLimit;
 const dir = outDir('conns');
@@ -93,13 +95,17 @@ interface Result {
 }
 const results: Result[] = [];
 
+async function startTarget(target: TargetName, label: string): Promise<Target> {
+  if (target === 'bare') return startBare({ threads: THREADS, outDir: dir, label });
+  if (target === 'node') return startClusterNode({ outDir: dir, label, monitorUrl: collector.url });
+  return hongbaoTarget(await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label }));
+}
+const TARGET_NAMES: Record<TargetName, string> = { bare: 'bare uWS', server: `hongbao (${ENGINE})`, node: 'cluster node' };
+
 for (let rep = 0; rep < REPEATS; rep++) {
   for (const target of rep % 2 ? [...TARGETS].reverse() : TARGETS) {
     const label = `${target}-r${rep + 1}`;
-    const server =
-      target === 'bare'
-        ? await startBare({ threads: THREADS, outDir: dir, label })
-        : hongbaoTarget(await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label }));
+    const server = await startTarget(target, label);
     const { pid, wsUrl, secretFile: secret } = server;
     try {
       if (server.hongbao) await startSupply(server.hongbao, 200, DURATION + 600);
@@ -158,7 +164,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
           warmupSeconds: 3,
           durationSeconds: DURATION,
           pids: { server: pid },
-          hongbaoServer: target === 'server',
+          hongbaoServer: target !== 'bare',
           during: async (s) => {
             await sleep(s * 1000 - 5500);
             activeRss = await steadyRss(pid);
@@ -170,7 +176,7 @@ for (let rep = 0; rep < REPEATS; rep++) {
       const per = (x: number) => round((x - baseRss) / g2.connected, 0);
       if (step === null) throw new Error(`${label}: the load step did not run`);
       const r: Result = {
-        target: target === 'bare' ? 'bare uWS' : `hongbao (${ENGINE})`,
+        target: TARGET_NAMES[target],
         repeat: rep,
         connections: g.connected,
         connectSeconds: round(g1.connectSeconds + g2.connectSeconds, 2),
