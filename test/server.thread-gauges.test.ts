@@ -33,3 +33,26 @@ test('a blocked loop shows in the thread counters, and the aggregate takes the w
   t.deepEqual(r.heapMb, [0, blocked[HEAP_MB]], 'and the heap of each thread, in the order the blocks were added');
   t.deepEqual(r.heapUsedMb, [0, blocked[HEAP_USED_MB]]);
 });
+
+test('two reporters of one thread (the app on the main thread) share its sampler and both get its figures', async (t) => {
+  const server = newCounters();
+  const app = newCounters();
+  const stopServer = trackThreadGauges(server);
+  const stopApp = trackThreadGauges(app);
+  try {
+    await sleep(50);
+    const until = Date.now() + 200;
+    while (Date.now() < until);
+    await sleep(1100);
+    t.true(server[LOOP_DELAY_MS] >= 200 - LOOP_SAMPLE_MS, `the first reporter sees the block (${server[LOOP_DELAY_MS]} ms)`);
+    t.is(app[LOOP_DELAY_MS], server[LOOP_DELAY_MS], 'and the second the same figure');
+    t.is(app[HEAP_MB], server[HEAP_MB]);
+    stopServer();
+    app[HEAP_USED_MB] = 0;
+    await sleep(1100);
+    t.true(app[HEAP_USED_MB] > 1, 'the sampler goes on for the reporter still tracking');
+  } finally {
+    stopServer();
+    stopApp();
+  }
+});

@@ -15,17 +15,35 @@ import { HEAP_MB, HEAP_USED_MB, LOOP_DELAY_MS } from './counters.ts';
 export const LOOP_SAMPLE_MS = 50;
 const mib = (bytes: number) => Math.round(bytes / 10_485.76) / 100; // two decimals
 
-/** Starts sampling; returns a stop function. */
+/** The counters arrays this thread's gauges are written into. With one thread the app runs on the
+ *  main thread, and the app and the server both report it: one histogram and one timer serve both. */
+const targets = new Set<Float64Array>();
+let stopSampler: (() => void) | null = null;
+
+/** Writes this thread's gauges into `counters` once a second; returns a stop function. */
 export function trackThreadGauges(counters: Float64Array): () => void {
+  targets.add(counters);
+  stopSampler ??= startSampler();
+  return () => {
+    targets.delete(counters);
+    if (targets.size > 0 || stopSampler === null) return;
+    stopSampler();
+    stopSampler = null;
+  };
+}
+
+function startSampler(): () => void {
   const h = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
   h.enable();
   const timer = setInterval(() => {
     // the histogram records whole intervals between samples: the delay is what exceeds the resolution
     const delayNs = Math.max(0, h.max - LOOP_SAMPLE_MS * 1e6);
-    counters[LOOP_DELAY_MS] = Math.round(delayNs / 1e4) / 100; // ms, two decimals
     const heap = getHeapStatistics();
-    counters[HEAP_USED_MB] = mib(heap.used_heap_size);
-    counters[HEAP_MB] = mib(heap.total_heap_size);
+    for (const counters of targets) {
+      counters[LOOP_DELAY_MS] = Math.round(delayNs / 1e4) / 100; // ms, two decimals
+      counters[HEAP_USED_MB] = mib(heap.used_heap_size);
+      counters[HEAP_MB] = mib(heap.total_heap_size);
+    }
     h.reset();
   }, 1000);
   timer.unref();
