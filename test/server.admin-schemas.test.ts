@@ -1,7 +1,8 @@
 // The admin API's POST bodies (src/server/admin-schemas.ts): what fits comes out typed with its
 // defaults, what does not is a BadRequest (400) whose message names the field.
 import test from 'ava';
-import { BadRequest, campaignBody, expireBody, packetBody, parseBody, supplyBody } from '../src/server/admin-schemas.ts';
+import { campaignBody, expireBody, packetBody, parseBody, supplyBody } from '../src/server/admin-schemas.ts';
+import { BadRequest } from '../src/server/http-util.ts';
 
 const range = { kind: 'range', min: 1, max: 5 };
 

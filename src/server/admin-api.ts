@@ -5,10 +5,10 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-
 import { CreateStatus, EngineInputError } from '../engine/types.ts';
 import type { Cover } from '../protocol/codec.ts';
 import { CreateExtraStatus, MAX_STORY_BYTES, MAX_TITLE_BYTES } from '../protocol/codes.ts';
-import { BadRequest, campaignBody, expireBody, type PacketBody, packetBody, parseBody, supplyBody } from './admin-schemas.ts';
+import type { PacketBody } from './admin-schemas.ts';
 import type { Campaign } from './campaign.ts';
 import { END_OF_TIME, Unavailable, type GroupMoves } from './groups.ts';
-import { bearer, HttpExchange, parseJsonObject } from './http-util.ts';
+import { BadRequest, bearer, HttpExchange, parseJsonObject } from './http-util.ts';
 import type { Metrics } from './metrics.ts';
 import type { SupplyControl } from './supply-clock.ts';
 
@@ -38,6 +38,11 @@ function digest(s: string): Buffer {
 }
 
 const MAX_BODY = 64 * 1024;
+
+/** The POST bodies' schemas, loaded with the first POST: zod takes ~3 MiB of a node's heap, and of
+ *  a cluster's many nodes only the one the admin calls go to validates bodies. */
+let schemas: Promise<typeof import('./admin-schemas.ts')> | null = null;
+const bodies = () => (schemas ??= import('./admin-schemas.ts'));
 
 /** The cover of a packet body, or null for none; 'bad' when it breaks the protocol's limits (422). */
 function cover(c: PacketBody['cover']): Cover | null | 'bad' {
@@ -89,6 +94,7 @@ export function mountAdminApi(app: TemplatedApp, deps: AdminDeps): void {
   };
 
   route('post', '/admin/supply', async (ex, b) => {
+    const { parseBody, supplyBody } = await bodies();
     const supply = await deps.supply.begin(parseBody(supplyBody, b));
     ex.json(200, { ok: true, supply });
   });
@@ -97,7 +103,8 @@ export function mountAdminApi(app: TemplatedApp, deps: AdminDeps): void {
     ex.json(200, { ok: true, supply: await deps.supply.end() });
   });
 
-  route('post', '/admin/campaign', (ex, b) => {
+  route('post', '/admin/campaign', async (ex, b) => {
+    const { parseBody, campaignBody } = await bodies();
     const campaign = deps.campaign.start(parseBody(campaignBody, b));
     ex.json(200, { ok: true, campaign });
   });
@@ -107,6 +114,7 @@ export function mountAdminApi(app: TemplatedApp, deps: AdminDeps): void {
   });
 
   route('post', '/admin/packets', async (ex, b) => {
+    const { parseBody, packetBody } = await bodies();
     const { splitMode, sender, totalCents, shareCount, recipients, expiresInMs, ...rest } = parseBody(packetBody, b);
     if ((splitMode ?? deps.splitMode) !== deps.splitMode) throw new BadRequest(`this server splits every packet ${deps.splitMode} (--split-mode)`);
     const c = cover(rest.cover);
@@ -127,6 +135,7 @@ export function mountAdminApi(app: TemplatedApp, deps: AdminDeps): void {
   });
 
   route('post', '/admin/expire', async (ex, b) => {
+    const { parseBody, expireBody } = await bodies();
     const { packetIds } = parseBody(expireBody, b);
     const force = packetIds === undefined ? undefined : Uint32Array.from(packetIds);
     // With ids: only those (and whatever is due anyway); without: every packet, as if time ran out.

@@ -2,11 +2,10 @@
 // defaults in one place. A body that does not fit is a BadRequest (400) whose message names the
 // field and what it must be ("rule.max must be an integer in [5, 100000000]"). Checks that need
 // the server's state (its split mode) or answer 422 (a cover past the protocol's limits) stay in
-// the routes.
+// the routes. The admin API loads this module with its first POST (zod is ~3 MiB of heap).
 import { z } from 'zod';
 import { MAX_PACKET_CENTS, MAX_RECIPIENTS, MAX_SHARES, type AmountRule } from '../engine/types.ts';
-
-export class BadRequest extends Error {}
+import { BadRequest } from './http-util.ts';
 
 const DAY_MS = 86_400_000;
 const MAX_USER = 0xfffffffe;

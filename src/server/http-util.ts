@@ -60,6 +60,9 @@ export class HttpExchange {
   }
 }
 
+/** A request refused with 400 bad-request; its message names what is wrong. */
+export class BadRequest extends Error {}
+
 /** Parse a JSON object body, or answer 400 and return null. */
 export function parseJsonObject(ex: HttpExchange, body: string): Record<string, unknown> | null {
   if (body.trim() === '') return {};
