@@ -34,7 +34,7 @@ test('a blocked loop shows in the thread counters, and the aggregate takes the w
   t.deepEqual(r.heapUsedMb, [0, blocked[HEAP_USED_MB]]);
 });
 
-test('two reporters of one thread (the app on the main thread) share its sampler and both get its figures', async (t) => {
+test('one sampler serves every reporter of a thread (the app on the main thread) until the last one stops', async (t) => {
   const server = newCounters();
   const app = newCounters();
   const stopServer = trackThreadGauges(server);
@@ -49,8 +49,14 @@ test('two reporters of one thread (the app on the main thread) share its sampler
     t.is(app[HEAP_MB], server[HEAP_MB]);
     stopServer();
     app[HEAP_USED_MB] = 0;
+    server[HEAP_USED_MB] = 0;
     await sleep(1100);
     t.true(app[HEAP_USED_MB] > 1, 'the sampler goes on for the reporter still tracking');
+    t.is(server[HEAP_USED_MB], 0, 'and no longer writes into the one that stopped');
+    stopApp();
+    app[HEAP_USED_MB] = 0;
+    await sleep(1100);
+    t.is(app[HEAP_USED_MB], 0, 'the last stop stops the sampler');
   } finally {
     stopServer();
     stopApp();

@@ -1,15 +1,46 @@
 // A JSON request to one of the project's own HTTP endpoints (the admin API, a control port, the
 // monitor): the body sent as JSON, a bearer token, a timeout; a status that is not 2xx is an error
 // quoting the start of the answer; a connection that broke is named with its cause, and a GET whose
-// kept-alive connection broke is asked once more.
+// kept-alive connection broke is asked once more. A 503 may be asked again (retryUnavailableMs).
 export interface JsonRequest {
   method?: string;
   body?: unknown;
   token?: string;
   timeoutMs?: number;
+  /** Ask again, a second apart, while the answer is 503 (Unavailable: a node's Redis did not answer
+   *  in time), for up to this long. Only for requests that may be repeated (stop, expire). */
+  retryUnavailableMs?: number;
+  /** told before each repeat */
+  onRetry?(error: HttpStatusError): void;
 }
 
+/** An answer whose status is not 2xx. */
+export class HttpStatusError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+const UNAVAILABLE = 503;
+const RETRY_EVERY_MS = 1000;
+
 export async function httpJson<T = unknown>(url: string, init: JsonRequest = {}): Promise<T> {
+  const until = Date.now() + (init.retryUnavailableMs ?? 0);
+  for (;;) {
+    try {
+      return await requestOnce<T>(url, init);
+    } catch (err) {
+      if (!(err instanceof HttpStatusError) || err.status !== UNAVAILABLE || Date.now() + RETRY_EVERY_MS > until) throw err;
+      init.onRetry?.(err);
+      await new Promise((r) => setTimeout(r, RETRY_EVERY_MS));
+    }
+  }
+}
+
+async function requestOnce<T>(url: string, init: JsonRequest): Promise<T> {
   const method = init.method ?? (init.body === undefined ? 'GET' : 'POST');
   const send = () =>
     fetch(url, {
@@ -35,7 +66,7 @@ export async function httpJson<T = unknown>(url: string, init: JsonRequest = {})
     }
   }
   const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  if (!res.ok) throw new HttpStatusError(`${method} ${url}: HTTP ${res.status} ${text.slice(0, 300)}`, res.status);
   return (text ? JSON.parse(text) : null) as T;
 }
 
