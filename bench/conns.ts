@@ -40,8 +40,9 @@ const QPS = a.qps;
 const DURATION = a.duration;
 const THREADS = a.threads;
 const ENGINE = a.engine;
-type TargetName = 'bare' | 'server' | 'node';
-for (const t of a.targets) if (t !== 'bare' && t !== 'server' && t !== 'node') throw new Error(`--targets: bare, server or node, got "${t}"`);
+const TARGET_NAMES = { bare: 'bare uWS', server: `hongbao (${ENGINE})`, node: 'cluster node' };
+type TargetName = keyof typeof TARGET_NAMES;
+for (const t of a.targets) if (!(t in TARGET_NAMES)) throw new Error(`--targets: ${Object.keys(TARGET_NAMES).join(', ')}; got "${t}"`);
 const TARGETS = a.targets as TargetName[];
 const REPEATS = a.repeats;
 const FD_LIMIT = a.fdLimit;
@@ -100,7 +101,6 @@ async function startTarget(target: TargetName, label: string): Promise<Target> {
   if (target === 'node') return startClusterNode({ outDir: dir, label, monitorUrl: collector.url });
   return hongbaoTarget(await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label }));
 }
-const TARGET_NAMES: Record<TargetName, string> = { bare: 'bare uWS', server: `hongbao (${ENGINE})`, node: 'cluster node' };
 
 for (let rep = 0; rep < REPEATS; rep++) {
   for (const target of rep % 2 ? [...TARGETS].reverse() : TARGETS) {
