@@ -15,7 +15,7 @@ import { Cluster } from 'ioredis';
 import { mintToken } from '../src/auth/token.ts';
 import { OpenStatus, ShakeStatus } from '../src/engine/types.ts';
 import { checkCluster } from '../src/cluster/cluster-check.ts';
-import { SUPPLY_HITS_KEY, SUPPLY_KEY, userBucketKey, userBucketOf } from '../src/cluster/keys.ts';
+import { SUPPLY_HITS_KEY, SUPPLY_KEY, SUPPLY_NODES_KEY, userBucketKey, userBucketOf } from '../src/cluster/keys.ts';
 import { LocalCluster } from '../src/cluster/local-cluster.ts';
 import { parseRedisUrls } from '../src/cluster/store.ts';
 import { REDIS_NICE } from '../src/cluster/redis-cluster.ts';
@@ -340,6 +340,16 @@ test.serial('a hit Redis paid for a node killed before its journal had it is set
   const redis = new Cluster(parseRedisUrls(cluster.redis.urls));
   const idle = await TestClient.login(node(2), 650); // the only user logged in: node 3 gets the one packet
   try {
+    // The supply is split by the users each node last reported (a heartbeat a second): wait until
+    // Redis has node 3's user and no other node's (an earlier test's users may not be reported gone
+    // yet on a loaded machine), else the one packet may go to another node.
+    let reported: Record<string, string> = {};
+    const onlyNode3 = () => cluster.nodes.every((n, i) => Number(reported[n.name]?.split(':')[0] ?? 0) > 0 === (i === 2));
+    for (let waited = 0; !onlyNode3() && waited < 15_000; waited += 100) {
+      await sleep(100);
+      reported = await redis.hgetall(SUPPLY_NODES_KEY);
+    }
+    t.true(onlyNode3(), `only node 3 has users in Redis (${JSON.stringify(reported)})`);
     t.is((await admin(0, 'POST', '/admin/supply', { total: 1, ratePerSecond: 1, rule: { kind: 'list', values: [7] } })).status, 200);
     const lease = `{hb:s}:lease:${cluster.nodes[2].name}`;
     let held: Record<string, string> = {};

@@ -9,6 +9,8 @@ export function parseHit(value: string): { user: number; cents: number; node: st
   const f = value.split(':');
   return { user: Number(f[0]), cents: Number(f[1]), node: f.slice(2, -1).join(':'), at: Number(f[f.length - 1]) };
 }
+/** node -> "users:lastSeenMs", each node's heartbeat: the supply is split by these users. */
+export const SUPPLY_NODES_KEY = '{hb:s}:nodes';
 export const IDS_KEY = '{hb:ids}';
 export const GROUP_BUCKETS = 64;
 export const USER_BUCKETS = 1024;
