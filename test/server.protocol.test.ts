@@ -252,7 +252,13 @@ test.serial('stats and metrics count what happened', async (t) => {
   }
   t.is(s.totals.shake.paid.cents, s.cumulative.hitCents, 'every shake cent the engine paid was told to a user');
   const metrics = await server.adminFetch('GET', '/metrics');
-  t.regex(String(metrics.body), /hongbao_shakes_total \d+/, 'Prometheus text has the shake counter');
+  // prom-client is loaded by this first scrape: what was counted before it is there too
+  t.regex(String(metrics.body), new RegExp(`\\nhongbao_shakes_total ${s.cumulative.shakes}\\n`), 'Prometheus text has every shake counted');
+  t.regex(
+    String(metrics.body),
+    new RegExp(`\\nhongbao_engine_totals\\{flow="shake",part="paid",unit="cents"\\} ${s.totals.shake.paid.cents}\\n`),
+    "and the engine's totals",
+  );
   t.regex(String(metrics.body), /hongbao_loop_delay_max_ms [\d.]+/, 'and the loop delay gauge');
   t.regex(String(metrics.body), /hongbao_process_cpu_seconds_total [\d.]+/, "and Node's default process metrics");
   t.regex(String(metrics.body), /hongbao_nodejs_heap_size_used_bytes [\d.]+/, 'its heap');

@@ -148,7 +148,8 @@ export function mountAdminApi(app: TemplatedApp, deps: AdminDeps): void {
   });
 
   route('get', '/metrics', async (ex) => {
-    ex.text(200, await deps.metrics.text(), deps.metrics.registry.contentType);
+    const { body, contentType } = await deps.metrics.text();
+    ex.text(200, body, contentType);
   });
 
   route('get', '/health', (ex) => {
