@@ -11,11 +11,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 test('CPU per class over a window, from /proc', async (t) => {
   const spinner = spawn(process.execPath, ['-e', 'const end = Date.now() + 1500; while (Date.now() < end);']);
   const idle = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 5000)']);
+  // of no class: counted among the others
+  const stranger = spawn(process.execPath, ['-e', 'const end = Date.now() + 1500; while (Date.now() < end);']);
   try {
     const sampler = new ResourceSampler(() => ({ nodes: [spinner.pid ?? 0], clients: [idle.pid ?? 0], redis: [], monitor: [] }));
     const from = Date.now();
     sampler.start(200);
-    await once(spinner, 'exit');
+    await Promise.all([once(spinner, 'exit'), once(stranger, 'exit')]);
     await sleep(300);
     sampler.stop();
     const w = sampler.cpuBetween(from, Date.now());
@@ -25,6 +27,14 @@ test('CPU per class over a window, from /proc', async (t) => {
     t.true(w.cores.nodes > 0.3, `the spinning process used CPU (${w.cores.nodes} cores)`);
     t.true(w.cores.clients < w.cores.nodes / 2, `the idle one far less (${w.cores.clients})`);
     t.is(w.cores.redis, 0, 'an empty class used none');
+    t.true(w.othersCores > 0.3, `a spinning process of no class is among the others (${w.othersCores} cores)`);
+    const busiest = sampler.busiestOthers(3);
+    t.is(busiest[0]?.pid, stranger.pid ?? 0, `and the busiest of them (${JSON.stringify(busiest)})`);
+    t.is(busiest[0]?.name, 'node', 'named by its command');
+    t.false(
+      busiest.some((o) => o.pid === spinner.pid || o.pid === idle.pid),
+      'the processes of a class are not among the others',
+    );
     t.true(w.machineCores >= w.cores.nodes * 0.5, 'the machine was at least partly that busy');
     const per = phaseCpu(w, 'shakes', 1000);
     t.is(per.msPer1000?.nodes, Math.round(w.cores.nodes * w.seconds * 1000 * 100) / 100, 'ms per 1,000 = CPU ms of the window for 1,000 units');
@@ -32,5 +42,6 @@ test('CPU per class over a window, from /proc', async (t) => {
   } finally {
     spinner.kill();
     idle.kill();
+    stranger.kill();
   }
 });

@@ -197,6 +197,7 @@ test('the summary table shows phases, money by source and the verdict', (t) => {
       samples: 1,
     },
     phases: [],
+    otherProcesses: [{ pid: 1, name: 'init', cpuSeconds: 12, cores: 0.5 }],
     ...moneyFrom(r),
     latency: { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0 },
     clientCounters: zeroCounters(),
@@ -209,6 +210,7 @@ test('the summary table shows phases, money by source and the verdict', (t) => {
   t.regex(text, /shake \(packets\)\s+ledger\s+3 \/ 600\s+2 \/ 300/, 'ledger row');
   t.regex(text, /clients\s+-\s+2 \/ 299/, 'client row');
   t.regex(text, /FAILED:\n {2}- shake received/, 'the verdict names the difference');
+  t.regex(text, /other processes, the busiest over the run: init \(pid 1\) 0\.50 cores/, 'the busiest other process is named');
 });
 
 test("a cluster's engine totals (the sum of its nodes') differing from the ledger are notes, not a failure", (t) => {

@@ -1,6 +1,6 @@
 // What /proc says about a process and the machine: CPU seconds, resident memory, /proc/meminfo and
 // the machine's busy time. Used by the rehearsal's resource sampler and by the benches.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -12,6 +12,22 @@ export function cpuSeconds(pid: number): number {
     return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
   } catch {
     return NaN;
+  }
+}
+
+/** Every process now on the machine. */
+export function processIds(): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
+}
+
+/** A process's command name (/proc/PID/comm); '' when it is gone. */
+export function processName(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
   }
 }
 

@@ -2,8 +2,10 @@
 // Redis, the monitor), read from /proc every second: the peak RSS of each class and the kernel's
 // share (the slab: socket buffers and the structures behind every connection, from /proc/meminfo,
 // against its level when the run began); and the CPU seconds each class used, so that any window
-// of the run (a phase) can say how many cores each class took.
-import { cpuSeconds, machineBusySeconds, meminfo, rssBytes } from '../process/proc-stats.ts';
+// of the run (a phase) can say how many cores each class took. Every other process on the machine
+// is counted too (this rehearsal, and anything the machine runs beside it): a run that found the
+// machine busy with something else says so, and with what.
+import { cpuSeconds, machineBusySeconds, meminfo, processIds, processName, rssBytes } from '../process/proc-stats.ts';
 
 export type ProcessClass = 'nodes' | 'clients' | 'redis' | 'monitor';
 
@@ -29,8 +31,19 @@ export interface MemoryBlock {
 export interface CpuWindow {
   seconds: number;
   cores: Record<ProcessClass, number>;
+  /** every process of no class: this rehearsal itself, and whatever else the machine runs */
+  othersCores: number;
   /** the whole machine's busy cores over the window (everything, the kernel's softirqs included) */
   machineCores: number;
+}
+
+/** A process of no class, by the CPU it used while the run lasted. */
+export interface OtherProcess {
+  pid: number;
+  name: string;
+  cpuSeconds: number;
+  /** its CPU seconds over the whole run's seconds */
+  cores: number;
 }
 
 /** A phase's CPU: the cores of each class, and its CPU ms per 1,000 of the phase's work (shakes
@@ -57,6 +70,8 @@ interface CpuSample {
   atMs: number;
   /** CPU seconds used by each class since the sampler started */
   used: Record<ProcessClass, number>;
+  /** ... and by every other process */
+  others: number;
   machine: number;
 }
 
@@ -72,6 +87,9 @@ export class ResourceSampler {
   /** each pid's CPU seconds at its last sample */
   private readonly lastCpu = new Map<number, number>();
   private readonly used: Record<ProcessClass, number> = { nodes: 0, clients: 0, redis: 0, monitor: 0 };
+  /** the processes of no class: CPU seconds at the last sample and used since the first */
+  private readonly others = new Map<number, { name: string; last: number; used: number }>();
+  private othersUsed = 0;
   private readonly cpu: CpuSample[] = [];
   /** the last sample's total RSS over every class, bytes (for the progress line) */
   lastTotal = 0;
@@ -99,7 +117,8 @@ export class ResourceSampler {
     const first = this.samples === 0;
     this.samples++;
     let all = 0;
-    for (const [cls, list] of Object.entries(this.pids()) as Array<[ProcessClass, number[]]>) {
+    const classes = Object.entries(this.pids()) as Array<[ProcessClass, number[]]>;
+    for (const [cls, list] of classes) {
       const sizes = list.map(rssBytes).filter((b) => b > 0);
       const sum = sizes.reduce((a, b) => a + b, 0);
       all += sum;
@@ -117,11 +136,39 @@ export class ResourceSampler {
         this.lastCpu.set(pid, now);
       }
     }
-    this.cpu.push({ atMs: Date.now(), used: { ...this.used }, machine: machineBusySeconds() });
+    this.sampleOthers(new Set(classes.flatMap(([, list]) => list)), first);
+    this.cpu.push({ atMs: Date.now(), used: { ...this.used }, others: this.othersUsed, machine: machineBusySeconds() });
     this.lastTotal = all;
     const m = meminfo();
     this.slabPeak = Math.max(this.slabPeak, (m.SReclaimable ?? 0) + (m.SUnreclaim ?? 0));
     this.usedPeak = Math.max(this.usedPeak, this.total - (m.MemAvailable ?? 0));
+  }
+
+  private sampleOthers(classPids: Set<number>, first: boolean): void {
+    for (const pid of processIds()) {
+      if (classPids.has(pid)) continue;
+      const now = cpuSeconds(pid);
+      if (!Number.isFinite(now)) continue;
+      let o = this.others.get(pid);
+      // what ran before the first sample is not the run's; a process started later counts whole,
+      // and so does a new process under a pid that was used before
+      if (o === undefined || now < o.last) {
+        o = { name: pid === process.pid ? 'rehearsal' : processName(pid), last: first ? now : 0, used: o?.used ?? 0 };
+        this.others.set(pid, o);
+      }
+      o.used += now - o.last;
+      this.othersUsed += now - o.last;
+      o.last = now;
+    }
+  }
+
+  /** The `n` processes of no class that used the most CPU while the run lasted. */
+  busiestOthers(n: number): OtherProcess[] {
+    const seconds = this.cpu.length > 1 ? (this.cpu[this.cpu.length - 1].atMs - this.cpu[0].atMs) / 1000 : 0;
+    return [...this.others.entries()]
+      .sort((a, b) => b[1].used - a[1].used)
+      .slice(0, n)
+      .map(([pid, o]) => ({ pid, name: o.name, cpuSeconds: Math.round(o.used * 10) / 10, cores: seconds > 0 ? round3(o.used / seconds) : 0 }));
   }
 
   /** Cores per class between two moments of the run (epoch ms), from the samples around them. */
@@ -132,7 +179,12 @@ export class ResourceSampler {
     const seconds = (b.atMs - a.atMs) / 1000;
     const cores = {} as Record<ProcessClass, number>;
     for (const c of CLASSES) cores[c] = round3((b.used[c] - a.used[c]) / seconds);
-    return { seconds: Math.round(seconds * 10) / 10, cores, machineCores: round3((b.machine - a.machine) / seconds) };
+    return {
+      seconds: Math.round(seconds * 10) / 10,
+      cores,
+      othersCores: round3((b.others - a.others) / seconds),
+      machineCores: round3((b.machine - a.machine) / seconds),
+    };
   }
 
   /** The last sample at or before `ms` (the first one if none is). */

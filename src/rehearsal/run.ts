@@ -306,6 +306,7 @@ export class Rehearsal {
         perNode: perNodeFigures(service.names, nodeStats, rows),
         memory: this.resources.report(this.connectedPeak),
         phases,
+        otherProcesses: this.resources.busiestOthers(3),
         ...moneyFrom(reconciliation),
         latency: summarize(mergeEncoded(tallies.map((t) => t.latency.histogram))),
         clientCounters,

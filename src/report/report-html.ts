@@ -1,7 +1,7 @@
 // report.html: one self-contained page (inline SVG plots, tables, no external resources).
 import type { RehearsalReport } from './report-json.ts';
 import { seedComparison } from './seed.ts';
-import { countCents } from './summary-table.ts';
+import { countCents, othersLine } from './summary-table.ts';
 
 export interface HtmlPlot {
   title: string;
@@ -118,12 +118,14 @@ export function reportHtml(report: RehearsalReport, plots: HtmlPlot[]): string {
     report.perNode.map((n) => [n.name, n.connectionsPeak, n.shakes ?? '-', n.hits ?? '-', n.opens ?? '-', n.unavailable ?? '-']),
   );
   const cpu = htmlTable(
-    ['phase', 'per 1,000', 'nodes (cores)', 'clients', 'Redis', 'monitor', 'machine', 'nodes (ms per 1,000)', 'clients', 'Redis'],
+    ['phase', 'per 1,000', 'nodes (cores)', 'clients', 'Redis', 'monitor', 'others', 'machine', 'nodes (ms per 1,000)', 'clients', 'Redis'],
     report.phases.flatMap((p) => {
       if (!p.cpu) return [];
       const c = p.cpu.cores;
       const m = p.cpu.msPer1000;
-      return [[p.name, p.cpu.per, c.nodes, c.clients, c.redis, c.monitor, p.cpu.machineCores, m?.nodes ?? '-', m?.clients ?? '-', m?.redis ?? '-']];
+      return [
+        [p.name, p.cpu.per, c.nodes, c.clients, c.redis, c.monitor, p.cpu.othersCores, p.cpu.machineCores, m?.nodes ?? '-', m?.clients ?? '-', m?.redis ?? '-'],
+      ];
     }),
   );
   const s = report.memory.slab;
@@ -155,8 +157,11 @@ ${phases}
 p50 ${lat.p50Ms} ms, p90 ${lat.p90Ms} ms, p99 ${lat.p99Ms} ms, p99.9 ${lat.p999Ms} ms, max ${lat.maxMs} ms over ${lat.count.toLocaleString('en-US')} shakes.</p>
 <h2>CPU</h2>
 <p>Cores each class of process used in each phase (from /proc, every second), and its CPU
-milliseconds per 1,000 shakes served (per 1,000 users connected in the connect phase).</p>
+milliseconds per 1,000 shakes served (per 1,000 users connected in the connect phase). <em>others</em> are
+every other process on the machine, this rehearsal among them; <em>machine</em> is everything, the
+kernel's softirqs too.</p>
 ${cpu}
+<p>${escapeHtml(othersLine(report))}</p>
 <h2>Money (count / cents)</h2>
 <p>Shake counts are packets, group counts are shares. The ledger is read after the server drained and exited.</p>
 ${money}

@@ -4,7 +4,7 @@ import type { PhaseStats } from './phase-stats.ts';
 import type { Reconciliation } from './reconcile.ts';
 import type { LatencySummary } from '../simulator/histogram.ts';
 import type { Counters } from '../simulator/tally.ts';
-import type { MemoryBlock, PhaseCpu } from '../rehearsal/resources.ts';
+import type { MemoryBlock, OtherProcess, PhaseCpu } from '../rehearsal/resources.ts';
 
 /** One access node's share of a run. */
 export interface NodeFigures {
@@ -44,6 +44,8 @@ export interface RehearsalReport {
   memory: MemoryBlock;
   /** each phase, with the CPU every class of process used in it */
   phases: Array<PhaseStats & { cpu: PhaseCpu | null }>;
+  /** the processes of no class (this rehearsal, anything else on the machine) that used the most CPU */
+  otherProcesses: OtherProcess[];
   /** ledger figures (count = packets); `clients` what the clients tallied */
   shake: MoneyBlock & { clients: { received: CountCents } };
   /** ledger figures (count = shares); `clients` what the clients tallied */

@@ -45,15 +45,33 @@ export function phaseTable(report: RehearsalReport): string {
 /** Per phase: the cores each class of process used, and its CPU ms per 1,000 shakes (connections
  *  in the connect phase). */
 export function cpuTable(report: RehearsalReport): string {
-  const rows = [['phase', 'per 1,000', 'nodes cores', 'clients', 'Redis', 'monitor', 'machine', 'nodes ms', 'clients ms', 'Redis ms']];
+  const rows = [['phase', 'per 1,000', 'nodes cores', 'clients', 'Redis', 'monitor', 'others', 'machine', 'nodes ms', 'clients ms', 'Redis ms']];
   const f = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(2));
   for (const p of report.phases) {
     if (!p.cpu) continue;
     const c = p.cpu.cores;
     const m = p.cpu.msPer1000;
-    rows.push([p.name, p.cpu.per, f(c.nodes), f(c.clients), f(c.redis), f(c.monitor), f(p.cpu.machineCores), f(m?.nodes), f(m?.clients), f(m?.redis)]);
+    rows.push([
+      p.name,
+      p.cpu.per,
+      f(c.nodes),
+      f(c.clients),
+      f(c.redis),
+      f(c.monitor),
+      f(p.cpu.othersCores),
+      f(p.cpu.machineCores),
+      f(m?.nodes),
+      f(m?.clients),
+      f(m?.redis),
+    ]);
   }
   return table(rows);
+}
+
+/** The processes outside the run's classes that used the most CPU (a busy machine says with what). */
+export function othersLine(report: RehearsalReport): string {
+  const list = report.otherProcesses.map((o) => `${o.name} (pid ${o.pid}) ${o.cores.toFixed(2)} cores`);
+  return `other processes, the busiest over the run: ${list.length > 0 ? list.join(', ') : 'none'}`;
 }
 
 export function moneyTable(report: RehearsalReport): string {
@@ -89,6 +107,7 @@ export function summaryTable(report: RehearsalReport): string {
     phaseTable(report),
     '',
     cpuTable(report),
+    othersLine(report),
     '',
     moneyTable(report),
     '',
