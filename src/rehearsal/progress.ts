@@ -16,7 +16,12 @@ export interface ProgressSample {
   p99Ms: number | null;
   /** every process of the run together, GiB */
   memoryGiB?: number | null;
+  /** cores of the processes of no class over the last seconds (shown from OTHERS_SHOWN_CORES) */
+  othersCores?: number | null;
 }
+
+/** Below this the others' share is noise (the rehearsal itself, the system's housekeeping). */
+const OTHERS_SHOWN_CORES = 0.1;
 
 const show = (v: number | null) => (v === null ? '-' : Math.round(v).toLocaleString('en-US'));
 
@@ -35,6 +40,7 @@ export function progressLine(s: ProgressSample): string {
     s.connectRate == null ? '' : `(+${show(s.connectRate)}/s)`,
     s.p99Ms === null ? '' : `p99 ${s.p99Ms.toFixed(1)} ms`,
     s.memoryGiB == null ? '' : `mem ${s.memoryGiB.toFixed(1)} GiB`,
+    s.othersCores == null || s.othersCores < OTHERS_SHOWN_CORES ? '' : `others ${s.othersCores.toFixed(2)} cores`,
   ]
     .filter(Boolean)
     .join('  ');

@@ -31,6 +31,8 @@ const SUPPLY_LEAD_MS = { 'redis-cluster': 900, sqlite: 400 } as const;
 /** How long the drain's stop and expire calls are asked again while node 1 answers 503. Run 13 of the
  *  preset lost its reconciliation to one "Command timed out" on DELETE /admin/supply after step 2. */
 const STOP_RETRY_MS = 60_000;
+/** The progress line's others' share is taken over this much of the run. */
+const OTHERS_WINDOW_MS = 5000;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 const nowSecond = () => Math.floor(Date.now() / 1000);
 
@@ -445,6 +447,7 @@ export class Rehearsal {
       users: this.cfg.users,
       p99Ms: typeof latest?.client?.p99Ms === 'number' && latest.client.processes > 0 ? latest.client.p99Ms : null,
       memoryGiB: this.resources ? this.resources.lastTotal / 1024 ** 3 : null,
+      othersCores: this.resources?.cpuBetween(at - OTHERS_WINDOW_MS, at)?.othersCores ?? null,
     });
   }
 }
