@@ -84,11 +84,11 @@ export class ResourceSampler {
   private usedPeak: number;
   private readonly total: number;
   private samples = 0;
-  /** each pid's CPU seconds at its last sample */
+  /** each pid's CPU seconds at its last sample, whatever its class */
   private readonly lastCpu = new Map<number, number>();
   private readonly used: Record<ProcessClass, number> = { nodes: 0, clients: 0, redis: 0, monitor: 0 };
-  /** the processes of no class: CPU seconds at the last sample and used since the first */
-  private readonly others = new Map<number, { name: string; last: number; used: number }>();
+  /** the processes of no class that used CPU in the run, and how much */
+  private readonly others = new Map<number, { name: string; used: number }>();
   private othersUsed = 0;
   private readonly cpu: CpuSample[] = [];
   /** the last sample's total RSS over every class, bytes (for the progress line) */
@@ -127,14 +127,7 @@ export class ResourceSampler {
       p.peakMiB = Math.max(p.peakMiB, sum / MiB);
       p.largestMiB = Math.max(p.largestMiB, ...sizes.map((b) => b / MiB));
       this.peaks.set(cls, p);
-      for (const pid of list) {
-        const now = cpuSeconds(pid);
-        if (!Number.isFinite(now)) continue;
-        // what ran before the first sample is not the run's; a process started later counts whole
-        const before = this.lastCpu.get(pid) ?? (first ? now : 0);
-        this.used[cls] += now - before;
-        this.lastCpu.set(pid, now);
-      }
+      for (const pid of list) this.used[cls] += this.cpuSince(pid, first);
     }
     this.sampleOthers(new Set(classes.flatMap(([, list]) => list)), first);
     this.cpu.push({ atMs: Date.now(), used: { ...this.used }, others: this.othersUsed, machine: machineBusySeconds() });
@@ -147,19 +140,28 @@ export class ResourceSampler {
   private sampleOthers(classPids: Set<number>, first: boolean): void {
     for (const pid of processIds()) {
       if (classPids.has(pid)) continue;
-      const now = cpuSeconds(pid);
-      if (!Number.isFinite(now)) continue;
+      const used = this.cpuSince(pid, first);
+      if (used === 0) continue;
       let o = this.others.get(pid);
-      // what ran before the first sample is not the run's; a process started later counts whole,
-      // and so does a new process under a pid that was used before
-      if (o === undefined || now < o.last) {
-        o = { name: pid === process.pid ? 'rehearsal' : processName(pid), last: first ? now : 0, used: o?.used ?? 0 };
+      if (o === undefined) {
+        o = { name: pid === process.pid ? 'rehearsal' : processName(pid), used: 0 };
         this.others.set(pid, o);
       }
-      o.used += now - o.last;
-      this.othersUsed += now - o.last;
-      o.last = now;
+      o.used += used;
+      this.othersUsed += used;
     }
+  }
+
+  /** CPU seconds `pid` used since its last sample, in whichever class or none it was then (0 when it
+   *  is gone). What ran before the first sample is not the run's; a process first seen later counts
+   *  whole, and so does a new process under a pid that was used before. */
+  private cpuSince(pid: number, first: boolean): number {
+    const now = cpuSeconds(pid);
+    if (!Number.isFinite(now)) return 0;
+    const last = this.lastCpu.get(pid);
+    this.lastCpu.set(pid, now);
+    if (last === undefined) return first ? 0 : now;
+    return now < last ? now : now - last;
   }
 
   /** The `n` processes of no class that used the most CPU while the run lasted. */
