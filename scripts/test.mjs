@@ -93,6 +93,19 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+/** One line of why a test point failed: its message, and for a thrown error or a rejected promise
+ *  (ava's message then says only that) the error's own message from the details. */
+function failureWhy(diag) {
+  const first = (v) => String(v).split('\n')[0];
+  const parts = [];
+  if (diag?.message ?? diag?.name) parts.push(first(diag.message ?? diag.name));
+  for (const [label, detail] of Object.entries(diag?.details ?? {})) {
+    const m = /Reason|thrown/i.test(label) && String(detail).match(/message: (.*)/);
+    if (m) parts.push(m[1].replace(/,$/, ''));
+  }
+  return parts.length > 0 ? ` — ${parts.join(': ')}` : '';
+}
+
 function runAva(engine) {
   return new Promise((resolve) => {
     const counts = { passed: 0, failed: 0, skipped: 0 };
@@ -115,8 +128,7 @@ function runAva(engine) {
       if (point.skip || point.todo) counts.skipped++;
       else if (point.ok) counts.passed++;
       else {
-        const why = point.diag?.message ?? point.diag?.name;
-        fail(`${point.name}${why ? ` — ${String(why).split('\n')[0]}` : ''}`);
+        fail(`${point.name}${failureWhy(point.diag)}`);
       }
     });
     const stdoutClosed = new Promise((r) => child.stdout.once('close', r));
