@@ -183,13 +183,20 @@ test.serial('a create in doubt that Redis made (no replica acknowledged in time)
     for (const pid of replicas) process.kill(pid, 'SIGCONT');
   }
   t.like(made, { type: ServerType.CreateResult, status: CommonStatus.Unavailable }, 'the sender is answered Unavailable: the create is in doubt');
-  // settled against Redis within a couple of settler rounds, then notified through node 2
-  const notice = (await recipient
-    .next((f) => f.type === ServerType.PacketNotify && f.sender === 250 && f.totalCents === 700, 30_000)
-    .catch((err: Error) => {
-      throw new Error(`${err.message}; node 1 said: ${said(0, /doubt|notif/)}; node 2 said: ${said(1, /notif|publish/)}`);
-    })) as { packetId: number };
-  t.like(await ask(recipient, (id) => encodeOpen(id, notice.packetId)), { type: ServerType.OpenResult, status: OpenStatus.Ok, cents: 700 }, 'and opens it');
+  // settled against Redis within a couple of settler rounds, then told live through node 2; a live
+  // notice is best effort (docs/cluster.md: one lost on the way waits in the inbox for the next login)
+  const isIt = (f: ServerFrame) => f.type === ServerType.PacketNotify && f.sender === 250 && f.totalCents === 700;
+  let opener = recipient;
+  let notice = await recipient.next(isIt, 30_000).catch(() => null);
+  if (notice === null) {
+    t.log(`no live notice in 30 s (node 1 said: ${said(0, /doubt|notif/)}; node 2 said: ${said(1, /notif|publish/)}): logging in again`);
+    opener = await login(t, 1, 251);
+    notice = await opener.next(isIt, 10_000).catch((err: Error) => {
+      throw new Error(`${err.message}: neither live nor in the inbox at login; node 1 said: ${said(0, /doubt|notif/)}`);
+    });
+  }
+  const packetId = (notice as { packetId: number }).packetId;
+  t.like(await ask(opener, (id) => encodeOpen(id, packetId)), { type: ServerType.OpenResult, status: OpenStatus.Ok, cents: 700 }, 'and opens it');
 });
 
 test.serial('expiry: the unopened remainder goes back to the sender once, whichever node sweeps', async (t) => {
