@@ -96,9 +96,8 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 /** One line of why a test point failed: its message, and for a thrown error or a rejected promise
  *  (ava's message then says only that) the error's own message from the details. */
 function failureWhy(diag) {
-  const first = (v) => String(v).split('\n')[0];
   const parts = [];
-  if (diag?.message ?? diag?.name) parts.push(first(diag.message ?? diag.name));
+  if (diag?.message ?? diag?.name) parts.push(String(diag.message ?? diag.name).split('\n')[0]);
   for (const [label, detail] of Object.entries(diag?.details ?? {})) {
     const m = /Reason|thrown/i.test(label) && String(detail).match(/message: (.*)/);
     if (m) parts.push(m[1].replace(/,$/, ''));

@@ -72,14 +72,15 @@ async function login(t: ExecutionContext, i: number, user: number): Promise<Test
   return c;
 }
 
-/** Node `i`'s last log lines that match, for a failure's message. */
-function said(i: number, match: RegExp, lines = 6): string {
-  const log = readFileSync(path.join(cluster.nodes[i].dataDir, 'server.log'), 'utf8').split('\n');
-  return log
-    .filter((l) => match.test(l))
-    .slice(-lines)
-    .join(' | ');
+/** Node `i`'s log lines that match. */
+function nodeLog(i: number, match: RegExp): string[] {
+  return readFileSync(path.join(cluster.nodes[i].dataDir, 'server.log'), 'utf8')
+    .split('\n')
+    .filter((l) => match.test(l));
 }
+
+/** Node `i`'s last log lines that match, for a failure's message. */
+const said = (i: number, match: RegExp) => nodeLog(i, match).slice(-6).join(' | ');
 
 let request = 1;
 async function ask(c: TestClient, bytes: (id: number) => Uint8Array, timeoutMs = 10_000): Promise<ServerFrame> {
@@ -187,9 +188,10 @@ test.serial('a create in doubt that Redis made (no replica acknowledged in time)
   // notice is best effort (docs/cluster.md: one lost on the way waits in the inbox for the next login)
   const isIt = (f: ServerFrame) => f.type === ServerType.PacketNotify && f.sender === 250 && f.totalCents === 700;
   let opener = recipient;
-  let notice = await recipient.next(isIt, 30_000).catch(() => null);
+  const liveMs = 30_000;
+  let notice = await recipient.next(isIt, liveMs).catch(() => null);
   if (notice === null) {
-    t.log(`no live notice in 30 s (node 1 said: ${said(0, /doubt|notif/)}; node 2 said: ${said(1, /notif|publish/)}): logging in again`);
+    t.log(`no live notice in ${liveMs / 1000} s (node 1 said: ${said(0, /doubt|notif/)}; node 2 said: ${said(1, /notif|publish/)}): logging in again`);
     opener = await login(t, 1, 251);
     notice = await opener.next(isIt, 10_000).catch((err: Error) => {
       throw new Error(`${err.message}: neither live nor in the inbox at login; node 1 said: ${said(0, /doubt|notif/)}`);
@@ -241,11 +243,7 @@ test.serial('a campaign whose creates are in doubt makes exactly its count: each
     }
   };
   const paidBefore = (await stats()).cluster.doubts.paid;
-  const nodeLog = path.join(cluster.nodes[0].dataDir, 'server.log');
-  const createDoubts = () =>
-    readFileSync(nodeLog, 'utf8')
-      .split('\n')
-      .filter((l) => / create\(s\) in doubt: /.test(l)).length;
+  const createDoubts = () => nodeLog(0, / create\(s\) in doubt: /).length;
   const doubtsBefore = createDoubts();
   const replicas = cluster.redis.instances.filter((i) => !cluster.redis.masterPorts().includes(i.port) && i.child?.running).map((i) => i.child?.pid as number);
   t.is(replicas.length, 3, 'three replicas to freeze');

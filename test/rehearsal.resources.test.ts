@@ -28,6 +28,8 @@ test('CPU per class over a window, from /proc', async (t) => {
     const w = sampler.cpuBetween(from, Date.now());
     t.truthy(w);
     if (!w) return;
+    // one process uses at most one core: its spin lasts at least most of SPIN_CPU_MS of wall time
+    t.true(w.seconds > 0.5, `the window covers the spin (${w.seconds} s)`);
     // what a process used before the sampler's first look (its start) is not in the window
     const cpuSeconds = (cores: number) => cores * w.seconds;
     t.true(cpuSeconds(w.cores.nodes) > 0.5, `the spinning process used its CPU (${cpuSeconds(w.cores.nodes)} s in the window)`);
