@@ -3,6 +3,7 @@
 // packets a campaign notifies, pushes one record a second to a monitor, and its final tally matches
 // the server's ledger to the cent, item by item (the rehearsal's reconciliation).
 import test from 'ava';
+import { readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { checkLedger } from '../src/ledger/check.ts';
 import { readLedgerItems } from '../src/report/ledger-items.ts';
@@ -18,6 +19,17 @@ import { type StatsDocument, startServer } from './helpers/server.ts';
 const USERS = 300;
 const QPS = 600;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Sockets among the descriptors listed in a /proc fd directory. */
+function socketsIn(fdDir: string): number {
+  return readdirSync(fdDir).filter((fd) => {
+    try {
+      return readlinkSync(`${fdDir}/${fd}`).startsWith('socket:');
+    } catch {
+      return false; // closed meanwhile
+    }
+  }).length;
+}
 
 async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
   const res = await fetch(url, init);
@@ -50,6 +62,13 @@ test('native generator: shakes and opens against a real server reconcile with it
   let stats = await getStats();
   for (const deadline = Date.now() + 15_000; stats.connected < USERS && Date.now() < deadline; stats = await getStats()) await sleep(100);
   t.is(stats.connected, USERS, `all ${USERS} users logged in`);
+  // the users' sockets are in each worker thread's own descriptor table, not the process's (the
+  // machine's agent walks /proc/<pid>/fd every second: sys::private_fd_table)
+  for (const pid of ready.workerPids) {
+    const inTasks = readdirSync(`/proc/${pid}/task`).reduce((n, tid) => n + socketsIn(`/proc/${pid}/task/${tid}/fd`), 0);
+    t.true(socketsIn(`/proc/${pid}/fd`) < 10, `worker ${pid}: its users' sockets are not in /proc/${pid}/fd`);
+    t.true(inTasks >= 150, `worker ${pid}: its 150 users' sockets are in a thread's table (${inTasks} sockets)`);
+  }
 
   const post = (route: string, body: unknown) => server.adminFetch('POST', route, body);
   t.is((await post('/admin/supply', { total: 150, ratePerSecond: 50, rule: { kind: 'range', min: 1, max: 500 } })).status, 200, 'a supply runs');

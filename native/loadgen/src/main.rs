@@ -87,6 +87,27 @@ fn worker_main() -> i32 {
         }
     };
     let id = cfg.id.clone();
+    let rest = got[newline + 1..].to_vec();
+    // The worker runs on a thread with its own descriptor table (sys::private_fd_table says why);
+    // the main thread only waits for it.
+    let run = std::thread::Builder::new().name("worker".into()).spawn(move || {
+        if let Err(e) = sys::private_fd_table() {
+            eprintln!("hongbao-loadgen worker {id}: no private descriptor table ({e}); going on without");
+        }
+        run_worker(cfg, &rest)
+    });
+    match run.map(|h| h.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => 1, // the panic message is already on stderr
+        Err(e) => {
+            eprintln!("hongbao-loadgen worker: cannot start its thread: {e}");
+            2
+        }
+    }
+}
+
+fn run_worker(cfg: stdio::Config, rest: &[u8]) -> i32 {
+    let id = cfg.id.clone();
     let w = match worker::Worker::new(cfg) {
         Ok(w) => w,
         Err(e) => {
@@ -94,7 +115,7 @@ fn worker_main() -> i32 {
             return 2;
         }
     };
-    match w.run(&got[newline + 1..]) {
+    match w.run(rest) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("hongbao-loadgen worker {id}: {e}");
