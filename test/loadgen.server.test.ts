@@ -1,7 +1,8 @@
 // The native generator against a real `hongbao server`: `hongbao clients --generator native` over
 // two worker processes connects its users, shakes at a rate while a supply pays out, opens the group
 // packets a campaign notifies, pushes one record a second to a monitor, and its final tally matches
-// the server's ledger to the cent, item by item (the rehearsal's reconciliation).
+// the server's ledger to the cent, item by item (the rehearsal's reconciliation); and a coordinator
+// starved for longer than its final timeout still collects its workers' final reports.
 import test from 'ava';
 import { readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -127,4 +128,36 @@ test('native generator: shakes and opens against a real server reconcile with it
     [QPS, QPS, QPS, QPS],
     'each of the four seconds sent exactly the rate',
   );
+});
+
+test('a coordinator starved past the final timeout still takes its workers’ final reports', async (t) => {
+  const server = await startServer({ args: ['--threads', '1'] });
+  t.teardown(() => server.stop('SIGKILL'));
+  const users = 40;
+  const args = ['clients', '--generator', 'native', '--server', server.ws, '--users', `1-${users}`, '--users-per-worker', '20', '--quiet'];
+  const clients = await startReady({
+    name: 'hongbao clients',
+    ...hongbaoCommand(args),
+    env: { ...process.env, HONGBAO_SECRET: server.secret },
+    keepStderr: true,
+  });
+  t.teardown(() => clients.kill());
+  const control = `http://127.0.0.1:${(clients.ready as unknown as { controlPort: number }).controlPort}`;
+  for (const deadline = Date.now() + 15_000; (await json<GeneratorStats>(`${control}/stats`)).connected < users && Date.now() < deadline; ) await sleep(100);
+
+  // The server stopped, so the workers' closes go unanswered and each final report comes ~2 s after
+  // the close command; meanwhile the coordinator is stopped for longer than its final timeout (15 s),
+  // as a coordinator starved by a saturated machine is. It wakes with its timer due and the reports
+  // unread in its pipes: it must read them, not kill the workers.
+  process.kill(server.pid, 'SIGSTOP');
+  t.teardown(() => process.kill(server.pid, 'SIGCONT'));
+  const tally = json<FinalTally>(`${control}/stop?drainMs=0`, { method: 'POST' });
+  await sleep(500);
+  process.kill(clients.pid, 'SIGSTOP');
+  await sleep(17_000);
+  process.kill(clients.pid, 'SIGCONT');
+  const final = await tally;
+  t.is((await clients.exited).code, 0, `it exits 0; its stderr:\n${clients.stderr()}`);
+  t.false(/killed|exited with/.test(clients.stderr()), `no worker killed:\n${clients.stderr()}`);
+  t.is(final.counters.connects, users, 'the final tally has every worker’s logins');
 });

@@ -21,6 +21,7 @@ export const DEFAULT_USERS_PER_WORKER = 19_000;
 /** 20,000 open files per process here: the sockets, stdio and a margin. */
 export const MAX_USERS_PER_WORKER = 19_800;
 const HELLO_TIMEOUT_MS = 10_000;
+/** A worker that says nothing for this long after the close command is killed (its tally lost). */
 const FINAL_TIMEOUT_MS = 15_000;
 
 export type NativeCoordinatorOptions = SimulatorOptions & NativeOptions;
@@ -247,11 +248,19 @@ export class NativeCoordinator implements ClientGenerator, UserLink {
     const drained = () => this.workers.every((w) => w.done || (w.reportedSinceStop && w.inFlight === 0)) && this.users.pendingOpenUsers === 0;
     const deadline = Date.now() + drainMs;
     while (!this.failure && !drained() && Date.now() < deadline) await sleep(20);
+    const closedAt = Date.now();
     for (const w of this.workers) w.send({ cmd: 'close' });
     const finals = Promise.all(this.workers.map((w) => Promise.race([w.finished, w.exited])));
-    await Promise.race([finals, sleep(FINAL_TIMEOUT_MS)]);
+    const silent = (w: WorkerProcess) => Date.now() - Math.max(closedAt, w.lastOutputAt) > FINAL_TIMEOUT_MS;
+    const waiting = () => this.workers.filter((w) => !w.done && w.proc.exitCode === null && w.proc.signalCode === null);
+    for (let wait = waiting(); !this.failure && wait.length > 0 && !wait.every(silent); wait = waiting()) {
+      await Promise.race([finals, sleep(1000)]);
+      // one poll pass before judging: starved for seconds, this process wakes with its timers due
+      // and the reports still unread in the pipes (timers run before the poll), as in a million run
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     for (const w of this.workers) {
-      if (!w.done && !this.failure) this.opts.log?.(`worker ${w.config.id} sent no final report within ${FINAL_TIMEOUT_MS} ms: killed`);
+      if (!w.done && !this.failure) this.opts.log?.(`worker ${w.config.id} sent no final report and nothing else for ${FINAL_TIMEOUT_MS} ms: killed`);
     }
     this.shutDown();
     await Promise.all(this.workers.map((w) => w.exited));

@@ -33,6 +33,8 @@ export class WorkerProcess {
   done = false;
   connected = 0;
   inFlight = 0;
+  /** when its stdout last gave bytes (Date.now()) */
+  lastOutputAt = Date.now();
   /** an in-flight count came after the stop command */
   reportedSinceStop = false;
   /** the sum of the counts in its reports, to check against its final totals */
@@ -54,6 +56,9 @@ export class WorkerProcess {
     // 'close', not 'exit': it comes after the last stdout line was read (the final report)
     this.exited = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))));
     this.proc.on('error', () => {}); // spawn errors show up as the exit
+    this.proc.stdout.on('data', () => {
+      this.lastOutputAt = Date.now();
+    });
     createInterface({ input: this.proc.stdout }).on('line', (line) => {
       let ev: WorkerEvent;
       try {
