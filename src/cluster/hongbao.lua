@@ -332,8 +332,10 @@ local function grp_expire(keys, args)
   end
   redis.call('ZREMRANGEBYSCORE', tag .. 'gone', '-inf', now - retain)
   for i = 5, #args do take(args[i]) end
-  local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit)
-  for _, id in ipairs(ids) do take(id) end
+  if limit > 0 then
+    local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit)
+    for _, id in ipairs(ids) do take(id) end
+  end
   return out
 end
 
