@@ -21,8 +21,10 @@ export const DEFAULT_USERS_PER_WORKER = 19_000;
 /** 20,000 open files per process here: the sockets, stdio and a margin. */
 export const MAX_USERS_PER_WORKER = 19_800;
 const HELLO_TIMEOUT_MS = 10_000;
-/** A worker that says nothing for this long after the close command is killed (its tally lost). */
+/** A worker that says nothing for this long after the close command is killed (its tally lost), */
 const FINAL_TIMEOUT_MS = 15_000;
+/** and so is one that talks but sends no final report for this long (the rehearsal waits 120 s for a tally). */
+const FINAL_CAP_MS = 90_000;
 
 export type NativeCoordinatorOptions = SimulatorOptions & NativeOptions;
 
@@ -253,14 +255,17 @@ export class NativeCoordinator implements ClientGenerator, UserLink {
     const finals = Promise.all(this.workers.map((w) => Promise.race([w.finished, w.exited])));
     const silent = (w: WorkerProcess) => Date.now() - Math.max(closedAt, w.lastOutputAt) > FINAL_TIMEOUT_MS;
     const waiting = () => this.workers.filter((w) => !w.done && w.proc.exitCode === null && w.proc.signalCode === null);
-    for (let wait = waiting(); !this.failure && wait.length > 0 && !wait.every(silent); wait = waiting()) {
+    const inTime = () => Date.now() - closedAt < FINAL_CAP_MS;
+    for (let wait = waiting(); !this.failure && wait.length > 0 && !wait.every(silent) && inTime(); wait = waiting()) {
       await Promise.race([finals, sleep(1000)]);
       // one poll pass before judging: starved for seconds, this process wakes with its timers due
       // and the reports still unread in the pipes (timers run before the poll), as in a million run
       await new Promise((resolve) => setImmediate(resolve));
     }
     for (const w of this.workers) {
-      if (!w.done && !this.failure) this.opts.log?.(`worker ${w.config.id} sent no final report and nothing else for ${FINAL_TIMEOUT_MS} ms: killed`);
+      if (w.done || this.failure) continue;
+      const why = silent(w) ? `and nothing else for ${FINAL_TIMEOUT_MS} ms` : `within ${FINAL_CAP_MS} ms of the close`;
+      this.opts.log?.(`worker ${w.config.id} sent no final report ${why}: killed`);
     }
     this.shutDown();
     await Promise.all(this.workers.map((w) => w.exited));
