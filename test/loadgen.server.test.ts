@@ -149,8 +149,14 @@ test('a coordinator starved past the final timeout still takes its workers’ fi
   // the close command; meanwhile the coordinator is stopped for longer than its final timeout (15 s),
   // as a coordinator starved by a saturated machine is. It wakes with its timer due and the reports
   // unread in its pipes: it must read them, not kill the workers.
+  const resume = (pid: number) => () => {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {} // gone already
+  };
   process.kill(server.pid, 'SIGSTOP');
-  t.teardown(() => process.kill(server.pid, 'SIGCONT'));
+  t.teardown(resume(server.pid));
+  t.teardown(resume(clients.pid)); // should the test fail while it is stopped
   const tally = json<FinalTally>(`${control}/stop?drainMs=0`, { method: 'POST' });
   await sleep(500);
   process.kill(clients.pid, 'SIGSTOP');
