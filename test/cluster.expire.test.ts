@@ -1,34 +1,27 @@
 // A node's expiry sweep against a real Redis Cluster, with more packets due than its output holds:
 // everything Redis expires and refunds comes back in the output (and so reaches the node's journal),
 // every packet once, over as many calls as it takes; and so when the packets are named (forced).
-import { rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { ClusterEngine } from '../src/cluster/cluster-engine.ts';
 import { GROUP_BUCKETS } from '../src/cluster/keys.ts';
-import { RedisCluster } from '../src/cluster/redis-cluster.ts';
-import { ClusterStore } from '../src/cluster/store.ts';
 import { createEngine } from '../src/engine/index.ts';
 import { CreateStatus, SplitMode } from '../src/engine/types.ts';
-import { tempDir } from './helpers/server.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { withRedisStore } from './helpers/redis.ts';
 
 test('an expiry sweep with more packets due than its output holds returns every refund Redis made, once', async (t) => {
   t.timeout(90_000);
-  const dir = tempDir('hongbao-cluster-expire-');
-  const redis = await RedisCluster.start({ dir, nodeTimeoutMs: 1000, restartDelayMs: 0 });
-  const store = await ClusterStore.connect(redis.urls);
-  const logs: string[] = [];
-  const engine = new ClusterEngine({
-    local: await createEngine({}, 'ts'),
-    store,
-    node: 'node-a',
-    splitMode: SplitMode.DoubleMean,
-    retainExpiredMs: 60_000,
-    onDoubts: (d) => logs.push(`doubts: ${JSON.stringify(d)}`),
-    log: (m) => logs.push(m),
-  });
-  try {
+  await withRedisStore('hongbao-cluster-expire-', async (store) => {
+    const logs: string[] = [];
+    const engine = new ClusterEngine({
+      local: await createEngine({}, 'ts'),
+      store,
+      node: 'node-a',
+      splitMode: SplitMode.DoubleMean,
+      retainExpiredMs: 60_000,
+      onDoubts: (d) => logs.push(`doubts: ${JSON.stringify(d)}`),
+      log: (m) => logs.push(m),
+    });
     // 300 packets of 300 cents for 3 recipients each, over the 64 buckets, all due in 300 ms
     const n = 300;
     const senders = Uint32Array.from({ length: n }, (_, i) => i + 1);
@@ -92,9 +85,5 @@ test('an expiry sweep with more packets due than its output holds returns every 
       'each named packet once',
     );
     t.deepEqual(logs, [], 'no doubt, no error');
-  } finally {
-    await store.close();
-    await redis.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -86,16 +86,12 @@ fn worker_main() -> i32 {
             return 2;
         }
     };
-    let id = cfg.id.clone();
     let rest = got[newline + 1..].to_vec();
     // The worker runs on a thread with its own descriptor table (sys::private_fd_table says why);
     // the main thread only waits for it.
-    let run = std::thread::Builder::new().name("worker".into()).spawn(move || {
-        if let Err(e) = sys::private_fd_table() {
-            eprintln!("hongbao-loadgen worker {id}: no private descriptor table ({e}); going on without");
-        }
-        run_worker(cfg, &rest)
-    });
+    let run = std::thread::Builder::new()
+        .name("worker".into())
+        .spawn(move || run_worker(cfg, &rest));
     match run.map(|h| h.join()) {
         Ok(Ok(code)) => code,
         Ok(Err(_)) => 1, // the panic message is already on stderr
@@ -108,6 +104,11 @@ fn worker_main() -> i32 {
 
 fn run_worker(cfg: stdio::Config, rest: &[u8]) -> i32 {
     let id = cfg.id.clone();
+    if let Err(e) = sys::private_fd_table() {
+        eprintln!(
+            "hongbao-loadgen worker {id}: no private descriptor table ({e}); going on without"
+        );
+    }
     let w = match worker::Worker::new(cfg) {
         Ok(w) => w,
         Err(e) => {

@@ -251,10 +251,10 @@ export class NativeCoordinator implements ClientGenerator, UserLink {
     const deadline = Date.now() + drainMs;
     while (!this.failure && !drained() && Date.now() < deadline) await sleep(20);
     const closedAt = Date.now();
-    for (const w of this.workers) w.send({ cmd: 'close' });
+    for (const w of this.workers) w.close();
     const finals = Promise.all(this.workers.map((w) => Promise.race([w.finished, w.exited])));
-    const silent = (w: WorkerProcess) => Date.now() - Math.max(closedAt, w.lastOutputAt) > FINAL_TIMEOUT_MS;
-    const waiting = () => this.workers.filter((w) => !w.done && w.proc.exitCode === null && w.proc.signalCode === null);
+    const silent = (w: WorkerProcess) => Date.now() - w.lastOutputAt > FINAL_TIMEOUT_MS;
+    const waiting = () => this.workers.filter((w) => !w.done && w.running);
     const inTime = () => Date.now() - closedAt < FINAL_CAP_MS;
     for (let wait = waiting(); !this.failure && wait.length > 0 && !wait.every(silent) && inTime(); wait = waiting()) {
       await Promise.race([finals, sleep(1000)]);

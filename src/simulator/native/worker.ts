@@ -33,8 +33,8 @@ export class WorkerProcess {
   done = false;
   connected = 0;
   inFlight = 0;
-  /** when its stdout last gave bytes (Date.now()) */
-  lastOutputAt = Date.now();
+  /** since close(): when it was told, or its stdout last gave bytes (Date.now()) */
+  lastOutputAt = 0;
   /** an in-flight count came after the stop command */
   reportedSinceStop = false;
   /** the sum of the counts in its reports, to check against its final totals */
@@ -56,9 +56,6 @@ export class WorkerProcess {
     // 'close', not 'exit': it comes after the last stdout line was read (the final report)
     this.exited = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))));
     this.proc.on('error', () => {}); // spawn errors show up as the exit
-    this.proc.stdout.on('data', () => {
-      this.lastOutputAt = Date.now();
-    });
     createInterface({ input: this.proc.stdout }).on('line', (line) => {
       let ev: WorkerEvent;
       try {
@@ -86,12 +83,25 @@ export class WorkerProcess {
     if (!stdin.destroyed && stdin.writable) stdin.write(`${JSON.stringify(msg)}\n`);
   }
 
+  /** The `close` command: it finishes and sends its final report. From now on its output is timed. */
+  close(): void {
+    this.lastOutputAt = Date.now();
+    this.proc.stdout.on('data', () => {
+      this.lastOutputAt = Date.now();
+    });
+    this.send({ cmd: 'close' });
+  }
+
+  get running(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
   /** Close its stdin: it leaves at once. */
   detach(): void {
     this.proc.stdin.end();
   }
 
   kill(): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    if (this.running) this.proc.kill('SIGKILL');
   }
 }
