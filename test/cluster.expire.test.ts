@@ -37,7 +37,7 @@ test('an expiry sweep with more packets due than its output holds returns every 
     await engine.createGroup(batch, out);
     t.true(
       out.status.every((s) => s === CreateStatus.Ok),
-      `all ${n} created`,
+      `all ${n} created (statuses ${[...new Set(out.status)].join(', ')}; ${logs.join('; ')})`,
     );
     await sleep(400);
 

@@ -9,9 +9,11 @@ import { phaseCpu, ResourceSampler } from '../src/rehearsal/resources.ts';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A process that spins until it has used `SPIN_CPU_MS` of CPU: however loaded the machine (other
- *  test files run beside this one), it is that much to find in /proc. */
+ *  test files run beside this one), it is that much to find in /proc. Then it says so and waits to
+ *  be killed: a process that exits keeps only what the sampler saw at its last look, up to one
+ *  interval (longer on a loaded machine) short of what it used. */
 const SPIN_CPU_MS = 700;
-const SPIN = `const u = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1000; }; while (u() < ${SPIN_CPU_MS});`;
+const SPIN = `const u = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1000; }; while (u() < ${SPIN_CPU_MS}); process.stdout.write('spun'); setInterval(() => {}, 60_000);`;
 
 test('CPU per class over a window, from /proc', async (t) => {
   const spinner = spawn(process.execPath, ['-e', SPIN]);
@@ -22,7 +24,7 @@ test('CPU per class over a window, from /proc', async (t) => {
     const sampler = new ResourceSampler(() => ({ nodes: [spinner.pid ?? 0], clients: [idle.pid ?? 0], redis: [], monitor: [] }));
     const from = Date.now();
     sampler.start(200);
-    await Promise.all([once(spinner, 'exit'), once(stranger, 'exit')]);
+    await Promise.all([once(spinner.stdout, 'data'), once(stranger.stdout, 'data')]);
     await sleep(300);
     sampler.stop();
     const w = sampler.cpuBetween(from, Date.now());

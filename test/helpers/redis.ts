@@ -8,7 +8,9 @@ import { tempDir } from './server.ts';
 export async function withRedisStore<T>(prefix: string, use: (store: ClusterStore) => Promise<T>): Promise<T> {
   const dir = tempDir(prefix);
   const redis = await RedisCluster.start({ dir, nodeTimeoutMs: 1000, restartDelayMs: 0 });
-  const store = await ClusterStore.connect(redis.urls);
+  // WAIT up to 5 s, not the nodes' 500 ms: beside the other test files a replica may take longer to
+  // acknowledge, and a write in doubt is not what these tests look at
+  const store = await ClusterStore.connect(redis.urls, { waitMs: 5_000 });
   try {
     return await use(store);
   } finally {
