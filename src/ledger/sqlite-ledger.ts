@@ -1,9 +1,9 @@
-// The ledger client used by event-loop threads. `openLedger` starts the writer thread (which owns
-// the SQLite connection) and returns the owner's client; `createPort` hands out a MessagePort that
-// another worker thread turns into a client with `connectLedgerPort`, so every thread of the
-// process commits through the one writer. A commit copies the batch's arrays before it returns.
+// The ledger client used by event-loop threads. `openLedger` starts the writer (which owns the
+// SQLite connection, on a thread of its own) and returns the owner's client; `createPort` hands out
+// a MessagePort that another worker thread turns into a client with `connectLedgerPort`, so every
+// thread of the process commits through the one writer. A commit copies the batch's arrays before it returns.
 import { once } from 'node:events';
-import { MessageChannel, type Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { moduleWorker, sibling } from '../process/worker-thread.ts';
 import {
   freshHealth,
@@ -118,22 +118,29 @@ class PortLedger implements Ledger {
   }
 }
 
-/** The client of the thread that opened the ledger: it also owns the writer thread. */
-export class SqliteLedger extends PortLedger {
-  private readonly exited: Promise<void>;
+/** Where a writer runs: its own worker thread, or a thread hosting it (writer-host.ts). */
+interface WriterHandle {
+  /** Settles once the writer has stopped. */
+  readonly exited: Promise<void>;
+  /** Rejects if the writer dies before it answered 'ready' or 'failed'. */
+  readonly diedEarly: Promise<never>;
+  /** Calls `stop` with the reason if the writer dies later. */
+  watch(stop: (reason: string) => void): void;
+  /** Keeps this thread alive until the writer has stopped (while the ledger closes). */
+  hold(): void;
+}
 
+/** The client of the thread that opened the ledger: it also owns the writer. */
+export class SqliteLedger extends PortLedger {
   constructor(
     /** The database file. */
     readonly path: string,
     port: MessagePort,
     health: SharedArrayBuffer,
-    private readonly worker: Worker,
+    private readonly writer: WriterHandle,
   ) {
     super(port, health);
-    this.exited = once(worker, 'exit').then(() => undefined);
-    worker.on('error', (err) => this.stop(`ledger writer crashed: ${err.message}`));
-    worker.on('exit', (code) => this.stop(`ledger writer exited (code ${code})`));
-    worker.unref();
+    writer.watch((reason) => this.stop(reason));
   }
 
   /** A port for another worker thread: pass it in `transferList`, then `connectLedgerPort(port)` there. */
@@ -156,19 +163,59 @@ export class SqliteLedger extends PortLedger {
 
   /** Commits everything submitted (from any thread), closes the database and stops the writer. */
   override async close(): Promise<void> {
-    this.worker.ref();
+    this.writer.hold();
     await this.barrier().catch(() => undefined); // this thread's replies arrive before the writer exits
     this.port.postMessage({ t: 'close' } satisfies Control);
-    await this.exited;
+    await this.writer.exited;
   }
 }
 
-/** Starts the writer thread (compiled, or from the sources through tsx). */
-function startWriter(data: WriterData): Worker {
-  return moduleWorker(sibling(import.meta.url, 'writer-thread'), { workerData: data, transferList: [data.port], name: 'hongbao-ledger-writer' });
+/** Where this thread's ledgers have their writer run, once `hostWritersOn` was called. */
+let writerHost: MessagePort | null = null;
+
+/** From now on the writers of the ledgers this thread opens run on the thread at the other end of
+ *  `port` (which called `hostLedgerWriters`, writer-host.ts), not on worker threads of their own. */
+export function hostWritersOn(port: MessagePort): void {
+  writerHost = port;
 }
 
-/** Opens (creating if needed) the ledger database at `path` and starts its writer thread. */
+function startWriter(data: WriterData, owner: MessagePort): WriterHandle {
+  if (writerHost) {
+    writerHost.postMessage({ t: 'ledger-writer', data }, [data.port]);
+    // The writer closes its ports when it stops (PortLedger hears that); the host thread dying
+    // ends the whole process.
+    const exited = once(owner, 'close').then(() => undefined);
+    let keepAlive: NodeJS.Timeout | undefined;
+    exited.then(() => clearInterval(keepAlive));
+    return {
+      exited,
+      diedEarly: new Promise<never>(() => undefined),
+      watch: () => undefined,
+      hold: () => {
+        keepAlive ??= setInterval(() => undefined, 2 ** 30);
+      },
+    };
+  }
+  // its own worker thread: the compiled module, or the source through tsx
+  const worker = moduleWorker(sibling(import.meta.url, 'writer-thread'), { workerData: data, transferList: [data.port], name: 'hongbao-ledger-writer' });
+  const diedEarly = new Promise<never>((_, reject) => {
+    worker.once('error', (err) => reject(new LedgerUnavailableError(`ledger writer failed to start: ${err.message}`)));
+    worker.once('exit', (code) => reject(new LedgerUnavailableError(`ledger writer exited during start-up (code ${code})`)));
+  });
+  diedEarly.catch(() => undefined); // observed by openLedger's race; later the ledger watches the worker
+  return {
+    exited: once(worker, 'exit').then(() => undefined),
+    diedEarly,
+    watch: (stop) => {
+      worker.on('error', (err) => stop(`ledger writer crashed: ${err.message}`));
+      worker.on('exit', (code) => stop(`ledger writer exited (code ${code})`));
+      worker.unref();
+    },
+    hold: () => worker.ref(),
+  };
+}
+
+/** Opens (creating if needed) the ledger database at `path` and starts its writer. */
 export async function openLedger(path: string, opts: LedgerOptions = {}): Promise<SqliteLedger> {
   const { port1, port2 } = new MessageChannel();
   const health = createHealthBuffer();
@@ -181,25 +228,20 @@ export async function openLedger(path: string, opts: LedgerOptions = {}): Promis
     dependencyWaitMs: opts.dependencyWaitMs ?? 2000,
     maxPageCount: opts.maxPageCount ?? null,
   };
-  const worker = startWriter(data);
-  const failed = new Promise<never>((_, reject) => {
-    worker.once('error', (err) => reject(new LedgerUnavailableError(`ledger writer failed to start: ${err.message}`)));
-    worker.once('exit', (code) => reject(new LedgerUnavailableError(`ledger writer exited during start-up (code ${code})`)));
-  });
-  failed.catch(() => undefined); // observed by the race below; later the SqliteLedger watches the worker
+  const writer = startWriter(data, port1);
   let ready: Ready;
   try {
-    ready = (await Promise.race([once(port1, 'message'), failed]))[0] as Ready;
+    ready = (await Promise.race([once(port1, 'message'), writer.diedEarly]))[0] as Ready;
   } catch (err) {
     port1.close();
     throw err;
   }
   if (ready.t !== 'ready') {
     port1.close();
-    await once(worker, 'exit').catch(() => undefined);
+    await writer.exited.catch(() => undefined);
     throw new LedgerUnavailableError(`cannot open ledger ${path}: ${ready.message}`);
   }
-  return new SqliteLedger(path, port1, health, worker);
+  return new SqliteLedger(path, port1, health, writer);
 }
 
 /** Turns a port from `SqliteLedger.createPort()` into a Ledger client in this thread. */
