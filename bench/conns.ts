@@ -31,7 +31,8 @@ const a = parseOrExit(
     .int('repeats', 'rounds of every target', { default: 1, min: 1 })
     .int('fd-limit', 'open files per process here', { default: 20_000, min: 100 })
     .string('generator', 'the generator of `hongbao clients` (default: $HONGBAO_GENERATOR, else native)', { choices: ['ts', 'native'], value: 'ts|native' })
-    .int('users-per-worker', 'native generator: users per worker process', { default: 19_000, min: 1 }),
+    .int('users-per-worker', 'native generator: users per worker process', { default: 19_000, min: 1 })
+    .list('server-args', 'more `hongbao server` flags for the server and node targets (e.g. --private-fds)', { value: 'FLAG[,...]' }),
 );
 const GENERATOR = (a.generator as GeneratorKind | undefined) ?? defaultGenerator();
 const USERS_PER_WORKER = a.usersPerWorker;
@@ -53,7 +54,9 @@ note(
   `bench:conns: connections ${a.connections} (open-file cap ${FD_LIMIT}), ${PROCS} client processes (${GENERATOR} generator), then ${QPS}/s for ${DURATION} s; ${THREADS} threads, ${ENGINE} engine; load ${machine.loadAtStart.join(' ')}`,
 );
 
-const fdsOf = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+/** The largest descriptor table of the process's threads (with --private-fds the server thread's
+ *  own table holds the sockets, and /proc/PID/fd lists only the main thread's). */
+const fdsOf = (pid: number) => Math.max(...readdirSync(`/proc/${pid}/task`).map((tid) => readdirSync(`/proc/${pid}/task/${tid}/fd`).length));
 /** The lowest of several samples a second apart (the heap between collections inflates the others). */
 async function steadyRss(pid: number, samples = 5): Promise<number> {
   const xs: number[] = [];
@@ -98,8 +101,8 @@ const results: Result[] = [];
 
 async function startTarget(target: TargetName, label: string): Promise<Target> {
   if (target === 'bare') return startBare({ threads: THREADS, outDir: dir, label });
-  if (target === 'node') return startClusterNode({ outDir: dir, label, monitorUrl: collector.url });
-  return hongbaoTarget(await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label }));
+  if (target === 'node') return startClusterNode({ outDir: dir, label, monitorUrl: collector.url, serverArgs: a.serverArgs });
+  return hongbaoTarget(await startHongbao({ engine: ENGINE, threads: THREADS, monitorUrl: collector.url, outDir: dir, label, args: a.serverArgs }));
 }
 
 for (let rep = 0; rep < REPEATS; rep++) {

@@ -39,14 +39,14 @@ export function hongbaoTarget(h: Hongbao): Target {
 
 /** A one-node Redis Cluster service, the node started with the seed preset's Node flags; its log and
  *  the cluster's own under outDir. */
-export async function startClusterNode(o: { outDir: string; label: string; monitorUrl: string }): Promise<Target> {
+export async function startClusterNode(o: { outDir: string; label: string; monitorUrl: string; serverArgs?: string[] }): Promise<Target> {
   const children = new ChildSet();
   const service = await startService({
     nodes: 1,
     cluster: true,
     threads: 1,
     monitorUrl: o.monitorUrl,
-    serverArgs: [],
+    serverArgs: o.serverArgs ?? [],
     nodeArgs: PRESETS.seed.nodeArgs ?? [],
     outDir: o.outDir,
     children,

@@ -24,6 +24,7 @@ import {
 
 /** What src/engine uses of native/node/binding.cjs (its generated binding.d.ts exists only after a build). */
 interface NativeBinding {
+  privateFdTable(): void;
   engineOpen(options?: EngineOptions | null): EngineInfo;
   engineReset(options?: EngineOptions | null): EngineInfo;
   engineInfo(): EngineInfo;
@@ -74,6 +75,11 @@ function loadBinding(): NativeBinding {
     throw new Error('native engine not built: run `npm run build:native` (or set HONGBAO_ENGINE=ts)', { cause });
   }
   return binding;
+}
+
+/** Gives the calling thread a descriptor table of its own (native/node/src/fd_table.rs). */
+export function privateFdTable(): void {
+  loadBinding().privateFdTable();
 }
 
 /** Addon misuse errors, told apart by their code (napi's own argument conversions, before the

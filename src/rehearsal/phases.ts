@@ -32,6 +32,8 @@ export interface RehearsalConfig {
   spareUser: number;
   /** Node flags for the server processes */
   nodeArgs: string[];
+  /** each server runs on a worker thread with a descriptor table of its own (`hongbao server --private-fds`) */
+  privateFds: boolean;
   /** `hongbao clients --generator` (unset: the clients' default, $HONGBAO_GENERATOR or ts) */
   generator?: 'ts' | 'native';
   /** native generator: `hongbao clients --worker-tick-us` (unset: theirs, 0) */

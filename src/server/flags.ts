@@ -43,6 +43,8 @@ export interface ServerFlags {
   redisNat: Record<string, { host: string; port: number }>;
   readyFile: string | null;
   allowUwsFallback: boolean;
+  /** Run on a worker thread with a descriptor table of its own (src/server/private-fds.ts). */
+  privateFds: boolean;
   help: boolean;
 }
 
@@ -102,7 +104,11 @@ SIGINT/SIGTERM: stop accepting, finish pending batches, close the ledger, exit 0
   .list('redis-nat', 'reach the Redis instance announcing itself as H:P at the other H:P instead (NAT, a proxy); with --redis', { value: 'H:P=H:P[,...]' })
   .string('node-id', "this access node's name in the cluster, kept across restarts (default: host name and data directory)", { value: 'NAME' })
   .string('ready-file', 'write the ready JSON line there once listening (it is also printed on stdout)', { value: 'PATH' })
-  .bool('allow-uws-fallback', 'start even if uWS fell back to its slow JavaScript implementation');
+  .bool('allow-uws-fallback', 'start even if uWS fell back to its slow JavaScript implementation')
+  .bool(
+    'private-fds',
+    "run on a worker thread with a descriptor table of its own: its sockets are then listed under /proc/PID/task/TID/fd, not in /proc/PID/fd (walked every second by this machine's agent; docs/cluster.md); the main thread runs the ledger writer",
+  );
 
 /** Every flag name, without the dashes. */
 export const FLAG_NAMES: readonly string[] = FLAGS.names();
@@ -158,6 +164,7 @@ export function parseFlags(argv: string[]): ServerFlags {
     redisNat,
     readyFile: v.readyFile === undefined ? null : path.resolve(v.readyFile),
     allowUwsFallback: v.allowUwsFallback,
+    privateFds: v.privateFds,
     help: v.help,
   };
 }

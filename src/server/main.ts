@@ -1,12 +1,7 @@
-// `hongbao server`: flags, start-up, the machine-readable ready line, and signals.
-import { writeFileSync } from 'node:fs';
+// `hongbao server`: flags and signals; the server runs on this thread, or with --private-fds on a
+// worker thread of its own (private-fds.ts).
 import { stopSignal } from '../process/signals.ts';
 import { FlagError, helpText, parseFlags, type ServerFlags } from './flags.ts';
-import { type RunningServer, startServer, StartupError } from './server.ts';
-
-function log(message: string): void {
-  process.stderr.write(`hongbao server: ${message}\n`);
-}
 
 export async function main(argv: string[]): Promise<number> {
   let flags: ServerFlags;
@@ -23,41 +18,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText());
     return 0;
   }
-
-  let server: RunningServer;
-  try {
-    server = await startServer(flags, log);
-  } catch (err) {
-    if (err instanceof StartupError) {
-      process.stderr.write(`hongbao server: ${err.message}\n`);
-      return 1;
+  // loaded here, not above: with --private-fds this thread never loads the server's modules
+  if (flags.privateFds) return (await import('./private-fds.ts')).serveOnPrivateThread(argv);
+  const { log, serve } = await import('./serve.ts');
+  return serve(flags, async () => {
+    const signal = await stopSignal();
+    for (const s of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(s, () => {
+        log(`second ${s}: exiting at once`);
+        process.exit(130);
+      });
     }
-    throw err;
-  }
-  const { ready } = server;
-  const shown = (host: string) => (host === '0.0.0.0' ? '127.0.0.1' : host);
-  log(
-    `listening on port ${ready.port}: ws://${shown(ready.host)}:${ready.port}/ws and http://${shown(ready.host)}:${ready.port}/v1/ (${ready.threads} thread${ready.threads > 1 ? 's' : ''}, ${ready.engine} engine)`,
-  );
-  log(`admin API listening on port ${ready.adminPort}: http://${ready.adminHost}:${ready.adminPort}/`);
-  log(`ledger ${ready.db}`);
-  log(ready.secretFile ? `token secret in ${ready.secretFile}` : 'token secret from HONGBAO_SECRET');
-  log(ready.adminTokenFile ? `admin token in ${ready.adminTokenFile}` : 'admin token from HONGBAO_ADMIN_TOKEN');
-  const signalled = stopSignal();
-  const line = JSON.stringify(ready);
-  if (flags.readyFile) writeFileSync(flags.readyFile, `${line}\n`);
-  process.stdout.write(`${line}\n`);
-
-  const signal = await signalled;
-  for (const s of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(s, () => {
-      log(`second ${s}: exiting at once`);
-      process.exit(130);
-    });
-  }
-  log(`${signal} received`);
-  await server.shutdown();
-  // Idle keep-alive sockets may still hold the event loop: leave on our own shortly.
-  setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
-  return 0;
+    return signal;
+  });
 }

@@ -9,6 +9,7 @@
 #![deny(clippy::all)]
 
 mod convert;
+pub mod fd_table;
 mod global;
 mod hot;
 mod slices;
