@@ -21,7 +21,7 @@ export const DEFAULT_USERS_PER_WORKER = 19_000;
 /** 20,000 open files per process here: the sockets, stdio and a margin. */
 export const MAX_USERS_PER_WORKER = 19_800;
 const HELLO_TIMEOUT_MS = 10_000;
-/** A worker that says nothing for this long after the close command is killed (its tally lost), */
+/** A worker that says nothing and uses no CPU for this long after the close command is killed (its tally lost), */
 const FINAL_TIMEOUT_MS = 15_000;
 /** and so is one that talks but sends no final report for this long (the rehearsal waits 120 s for a tally). */
 const FINAL_CAP_MS = 90_000;
@@ -253,7 +253,7 @@ export class NativeCoordinator implements ClientGenerator, UserLink {
     const closedAt = Date.now();
     for (const w of this.workers) w.close();
     const finals = Promise.all(this.workers.map((w) => Promise.race([w.finished, w.exited])));
-    const silent = (w: WorkerProcess) => Date.now() - w.lastOutputAt > FINAL_TIMEOUT_MS;
+    const silent = (w: WorkerProcess) => w.liveness?.silentFor(FINAL_TIMEOUT_MS) ?? false;
     const waiting = () => this.workers.filter((w) => !w.done && w.running);
     const inTime = () => Date.now() - closedAt < FINAL_CAP_MS;
     for (let wait = waiting(); !this.failure && wait.length > 0 && !wait.every(silent) && inTime(); wait = waiting()) {
@@ -264,7 +264,7 @@ export class NativeCoordinator implements ClientGenerator, UserLink {
     }
     for (const w of this.workers) {
       if (w.done || this.failure) continue;
-      const why = silent(w) ? `and nothing else for ${FINAL_TIMEOUT_MS} ms` : `within ${FINAL_CAP_MS} ms of the close`;
+      const why = silent(w) ? `nor anything else, and used no CPU, for ${FINAL_TIMEOUT_MS} ms` : `within ${FINAL_CAP_MS} ms of the close`;
       this.opts.log?.(`worker ${w.config.id} sent no final report ${why}: killed`);
     }
     this.shutDown();

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../paths.ts';
+import { Liveness } from '../../process/liveness.ts';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { WorkerCommand, WorkerConfig, WorkerEvent } from './protocol.ts';
@@ -33,8 +34,8 @@ export class WorkerProcess {
   done = false;
   connected = 0;
   inFlight = 0;
-  /** since close(): when it was told, or its stdout last gave bytes (Date.now()) */
-  lastOutputAt = 0;
+  /** from close() on: its output and CPU time, to tell a starved worker from a hung one */
+  liveness: Liveness | null = null;
   /** an in-flight count came after the stop command */
   reportedSinceStop = false;
   /** the sum of the counts in its reports, to check against its final totals */
@@ -83,12 +84,11 @@ export class WorkerProcess {
     if (!stdin.destroyed && stdin.writable) stdin.write(`${JSON.stringify(msg)}\n`);
   }
 
-  /** The `close` command: it finishes and sends its final report. From now on its output is timed. */
+  /** The `close` command: it finishes and sends its final report. From now on its signs of life are timed. */
   close(): void {
-    this.lastOutputAt = Date.now();
-    this.proc.stdout.on('data', () => {
-      this.lastOutputAt = Date.now();
-    });
+    const liveness = new Liveness(this.pid);
+    this.liveness = liveness;
+    this.proc.stdout.on('data', () => liveness.saw());
     this.send({ cmd: 'close' });
   }
 
