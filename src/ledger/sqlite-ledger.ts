@@ -1,7 +1,8 @@
 // The ledger client used by event-loop threads. `openLedger` starts the writer (which owns the
 // SQLite connection, on a thread of its own) and returns the owner's client; `createPort` hands out
 // a MessagePort that another worker thread turns into a client with `connectLedgerPort`, so every
-// thread of the process commits through the one writer. A commit copies the batch's arrays before it returns.
+// thread of the process commits through the one writer. A commit copies the batch's arrays before
+// it returns.
 import { once } from 'node:events';
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { moduleWorker, sibling } from '../process/worker-thread.ts';

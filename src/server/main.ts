@@ -2,6 +2,7 @@
 // worker thread of its own (private-fds.ts).
 import { stopSignal } from '../process/signals.ts';
 import { FlagError, helpText, parseFlags, type ServerFlags } from './flags.ts';
+import { log } from './log.ts';
 
 export async function main(argv: string[]): Promise<number> {
   let flags: ServerFlags;
@@ -20,7 +21,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // loaded here, not above: with --private-fds this thread never loads the server's modules
   if (flags.privateFds) return (await import('./private-fds.ts')).serveOnPrivateThread(argv);
-  const { log, serve } = await import('./serve.ts');
+  const { serve } = await import('./serve.ts');
   return serve(flags, async () => {
     const signal = await stopSignal();
     for (const s of ['SIGINT', 'SIGTERM'] as const) {

@@ -5,7 +5,8 @@ import { privateFdTable } from '../engine/native.ts';
 import { hostWritersOn } from '../ledger/sqlite-ledger.ts';
 import { parseFlags } from './flags.ts';
 import type { PrivateThreadData, ToServerThread } from './private-fds.ts';
-import { log, serve } from './serve.ts';
+import { log } from './log.ts';
+import { serve } from './serve.ts';
 
 const { argv, writers } = workerData as PrivateThreadData;
 const parent = parentPort as MessagePort;

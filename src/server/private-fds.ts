@@ -6,6 +6,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { hostLedgerWriters } from '../ledger/writer-host.ts';
 import { moduleWorker, sibling } from '../process/worker-thread.ts';
+import { log } from './log.ts';
 
 export interface PrivateThreadData {
   argv: string[];
@@ -14,10 +15,6 @@ export interface PrivateThreadData {
 }
 
 export type ToServerThread = { t: 'stop'; signal: string };
-
-function log(message: string): void {
-  process.stderr.write(`hongbao server: ${message}\n`);
-}
 
 /** Runs the server on its thread until it ends; its exit code. A stop signal that comes while it
  *  is still starting is answered once it has started, with the usual orderly shutdown. */

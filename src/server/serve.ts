@@ -2,11 +2,8 @@
 // thread (`hongbao server`) or on a worker thread of its own (--private-fds, private-fds.ts).
 import { writeFileSync } from 'node:fs';
 import type { ServerFlags } from './flags.ts';
+import { log } from './log.ts';
 import { type RunningServer, startServer, StartupError } from './server.ts';
-
-export function log(message: string): void {
-  process.stderr.write(`hongbao server: ${message}\n`);
-}
 
 /** Runs the server until the signal `stopped()` resolves with (asked for just before the ready
  *  line: a parent may signal the moment it reads it); the exit code. */
