@@ -107,7 +107,7 @@ SIGINT/SIGTERM: stop accepting, finish pending batches, close the ledger, exit 0
   .bool('allow-uws-fallback', 'start even if uWS fell back to its slow JavaScript implementation')
   .bool(
     'private-fds',
-    "run on a worker thread with a descriptor table of its own: its sockets are then listed under /proc/PID/task/TID/fd, not in /proc/PID/fd (walked every second by this machine's agent; docs/cluster.md); the main thread runs the ledger writer",
+    "run on a worker thread with a descriptor table of its own: its sockets are then listed under /proc/PID/task/TID/fd, not in /proc/PID/fd (walked every second by this machine's agent; docs/server.md); the main thread runs the ledger writer",
   );
 
 /** Every flag name, without the dashes. */
