@@ -4,7 +4,7 @@
 // the server's ledger to the cent, item by item (the rehearsal's reconciliation); and a coordinator
 // starved for longer than its final timeout still collects its workers' final reports.
 import test from 'ava';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { checkLedger } from '../src/ledger/check.ts';
 import { readLedgerItems } from '../src/report/ledger-items.ts';
@@ -15,6 +15,7 @@ import type { GeneratorStats } from '../src/simulator/generator.ts';
 import { PushCollector } from '../src/monitor/push-collector.ts';
 import type { ClientSecondCounters } from '../src/monitor/push.ts';
 import { hongbaoCommand, startReady } from '../src/process/child.ts';
+import { fdTargets } from './helpers/proc.ts';
 import { type StatsDocument, startServer } from './helpers/server.ts';
 
 const USERS = 300;
@@ -22,15 +23,7 @@ const QPS = 600;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Sockets among the descriptors listed in a /proc fd directory. */
-function socketsIn(fdDir: string): number {
-  return readdirSync(fdDir).filter((fd) => {
-    try {
-      return readlinkSync(`${fdDir}/${fd}`).startsWith('socket:');
-    } catch {
-      return false; // closed meanwhile
-    }
-  }).length;
-}
+const socketsIn = (fdDir: string) => fdTargets(fdDir).filter((x) => x.startsWith('socket:')).length;
 
 async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
   const res = await fetch(url, init);

@@ -35,6 +35,15 @@ test('start-up errors are one clear line and a non-zero exit', async (t) => {
     ['an idle timeout uWS would abort on', ['--idle-timeout', '3'], {}, 2, /--idle-timeout must be 0 or >= 8/],
     ['a port in use', ['--data', dir, '--port', String(busy), '--admin-port', '0'], {}, 1, new RegExp(`port 0\\.0\\.0\\.0:${busy} is in use`)],
     ['an unreadable database', ['--data', dir, '--db', garbage, '--port', '0', '--admin-port', '0'], {}, 1, /not a database/],
+    // with --private-fds the server starts on a worker thread and the ledger's writer on the main one
+    [
+      'a port in use, --private-fds',
+      ['--private-fds', '--data', dir, '--port', String(busy), '--admin-port', '0'],
+      {},
+      1,
+      new RegExp(`port 0\\.0\\.0\\.0:${busy} is in use`),
+    ],
+    ['an unreadable database, --private-fds', ['--private-fds', '--data', dir, '--db', garbage, '--port', '0', '--admin-port', '0'], {}, 1, /not a database/],
     [
       'the uWS JavaScript fallback',
       ['--data', dir, '--port', '0', '--admin-port', '0'],

@@ -1,28 +1,22 @@
 // `hongbao server --private-fds`: the server runs on a worker thread with a descriptor table of its
 // own (its sockets are not in /proc/PID/fd, which this machine's agent walks every second), the
 // main thread runs its ledger writer; it serves, stops on SIGTERM and keeps its money as without.
-import { createServer } from 'node:net';
-import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+// (Its start-up errors: test/server.lifecycle.test.ts.)
+import { readdirSync } from 'node:fs';
 import test from 'ava';
 import { ShakeStatus } from '../src/engine/types.ts';
 import { encodeShake } from '../src/protocol/codec.ts';
 import { CloseCode, ServerType } from '../src/protocol/codes.ts';
 import { present } from './helpers/present.ts';
-import { runServerCommand, startServer, type StatsDocument, type SupplyAnswer, TestClient, tempDir } from './helpers/server.ts';
+import { fdTargets } from './helpers/proc.ts';
+import { startServer, type StatsDocument, type SupplyAnswer, TestClient } from './helpers/server.ts';
 
 const USERS = 40;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** What a /proc fd directory lists: sockets and database files. */
+/** What a /proc fd directory lists: sockets and files. */
 function listed(fdDir: string): { sockets: number; files: string[] } {
-  const targets = readdirSync(fdDir).map((fd) => {
-    try {
-      return readlinkSync(`${fdDir}/${fd}`);
-    } catch {
-      return ''; // closed meanwhile
-    }
-  });
+  const targets = fdTargets(fdDir);
   return { sockets: targets.filter((x) => x.startsWith('socket:')).length, files: targets.filter((x) => x.startsWith('/')) };
 }
 
@@ -75,36 +69,5 @@ test('--private-fds: the sockets are in the server thread’s own table, the led
     t.true(stats.totals.shake.paid.count >= told, `the ledger holds every hit told (${told}) as paid (${stats.totals.shake.paid.count})`);
   } finally {
     t.is((await again.stop()).code, 0, 'the run without the flag on the same data exits 0');
-  }
-});
-
-test('--private-fds: start-up errors are still one clear line and exit 1', async (t) => {
-  const dir = tempDir();
-  const holder = createServer();
-  await new Promise<void>((r) => holder.listen(0, '0.0.0.0', () => r()));
-  const busy = (holder.address() as { port: number }).port;
-  const garbage = path.join(dir, 'garbage.db');
-  writeFileSync(garbage, 'this is not a SQLite database, not even close to one.\n'.repeat(4));
-  const cases: Array<[string, string[], RegExp]> = [
-    ['a port in use', ['--data', dir, '--port', String(busy), '--admin-port', '0'], new RegExp(`port 0\\.0\\.0\\.0:${busy} is in use`)],
-    [
-      'an unreadable database (opened by the writer on the main thread)',
-      ['--data', dir, '--db', garbage, '--port', '0', '--admin-port', '0'],
-      /not a database/,
-    ],
-  ];
-  try {
-    for (const [name, args, message] of cases) {
-      const { code, stderr } = await runServerCommand(['--private-fds', ...args]);
-      t.is(code, 1, `${name}: exit code 1`);
-      const lines = stderr
-        .trim()
-        .split('\n')
-        .filter((l) => l.startsWith('hongbao server:'));
-      t.is(lines.length, 1, `${name}: one line on stderr (got ${JSON.stringify(stderr)})`);
-      t.regex(lines[0] ?? '', message, `${name}: the line says why`);
-    }
-  } finally {
-    holder.close();
   }
 });

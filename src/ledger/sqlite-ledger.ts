@@ -164,8 +164,8 @@ export class SqliteLedger extends PortLedger {
 
   /** Commits everything submitted (from any thread), closes the database and stops the writer. */
   override async close(): Promise<void> {
-    this.writer.hold();
     await this.barrier().catch(() => undefined); // this thread's replies arrive before the writer exits
+    this.writer.hold(); // after the barrier, whose reply unrefs the port
     this.port.postMessage({ t: 'close' } satisfies Control);
     await this.writer.exited;
   }
@@ -183,18 +183,13 @@ export function hostWritersOn(port: MessagePort): void {
 function startWriter(data: WriterData, owner: MessagePort): WriterHandle {
   if (writerHost) {
     writerHost.postMessage({ t: 'ledger-writer', data }, [data.port]);
-    // The writer closes its ports when it stops (PortLedger hears that); the host thread dying
-    // ends the whole process.
-    const exited = once(owner, 'close').then(() => undefined);
-    let keepAlive: NodeJS.Timeout | undefined;
-    exited.then(() => clearInterval(keepAlive));
+    // The writer closes its ports when it stops (PortLedger hears that, and unrefs the port); the
+    // host thread dying ends the whole process.
     return {
-      exited,
+      exited: once(owner, 'close').then(() => undefined),
       diedEarly: new Promise<never>(() => undefined),
       watch: () => undefined,
-      hold: () => {
-        keepAlive ??= setInterval(() => undefined, 2 ** 30);
-      },
+      hold: () => owner.ref(),
     };
   }
   // its own worker thread: the compiled module, or the source through tsx
