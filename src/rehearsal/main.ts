@@ -5,6 +5,7 @@ import { FlagError, Flags } from '../cli/flags.ts';
 import type { AmountRule } from '../engine/types.ts';
 import { summaryTable } from '../report/summary-table.ts';
 import { defaultGenerator, GENERATORS, type GeneratorKind } from '../simulator/generator.ts';
+import { MAX_USERS_PER_WORKER } from '../simulator/native/coordinator.ts';
 import { defaultGroupTotal, defaultSupplyTotal, type RehearsalConfig } from './phases.ts';
 import { preflight } from './preflight.ts';
 import { ProgressPrinter } from './progress.ts';
@@ -111,6 +112,7 @@ environment: HONGBAO_ENGINE=native|ts selects the servers' engine (default nativ
   .int('connect-timeout', 'seconds for every user to connect (default: the preset)', { min: 1, value: 'S' })
   .int('drain-timeout', 'wait for outstanding answers and opens (default: the preset)', { min: 1, value: 'S' })
   .int('worker-tick-us', 'native generator: a worker wakes at most once per N µs (default: the preset; seed: 2000)', { min: 0, value: 'N' })
+  .int('users-per-worker', "native generator: users per worker process (default: the clients' own, 19,000)", { min: 1, max: MAX_USERS_PER_WORKER, value: 'N' })
   .int('spare-user', 'a user no client simulates, for a person on the shake page (its sign-in link is printed; 0: none)', {
     min: 0,
     value: 'ID',
@@ -177,6 +179,7 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
     ...partial,
     generator,
     ...(generator === 'native' && (v.workerTickUs ?? preset.workerTickUs) !== undefined ? { workerTickUs: v.workerTickUs ?? preset.workerTickUs } : {}),
+    ...(generator === 'native' && v.usersPerWorker !== undefined ? { usersPerWorker: v.usersPerWorker } : {}),
     supplyTotal: v.supplyTotal ?? preset.supplyTotal ?? defaultSupplyTotal(partial),
     supplyRule: rangeRule('supply-cents', v.supplyCents),
     groupTotal: v.groupTotal ?? preset.groupTotal ?? defaultGroupTotal(partial),

@@ -159,6 +159,7 @@ export class Rehearsal {
               '--quiet',
               ...(cfg.generator ? ['--generator', cfg.generator] : []),
               ...(cfg.workerTickUs !== undefined ? ['--worker-tick-us', String(cfg.workerTickUs)] : []),
+              ...(cfg.usersPerWorker !== undefined ? ['--users-per-worker', String(cfg.usersPerWorker)] : []),
             ],
             env,
           ),
