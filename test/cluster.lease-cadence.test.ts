@@ -1,5 +1,5 @@
 // The lease clock's cadence against a real Redis Cluster: with no supply active its call is only
-// the node's heartbeat, once a second; once a supply is active it calls four times a second and
+// the node's heartbeat, once a second; once a supply is active it calls twice a second and
 // picks up its part of every release; when the supply stops it goes back to the heartbeat. The
 // node's engine is a stand-in that draws fixed amounts and keeps the packets it is given.
 import test from 'ava';
@@ -11,7 +11,7 @@ import { withRedisStore } from './helpers/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('the lease clock beats once a second without a supply, four times with one, and once again after it stops', async (t) => {
+test('the lease clock beats once a second without a supply, twice with one, and once again after it stops', async (t) => {
   t.timeout(90_000);
   await withRedisStore('hongbao-lease-cadence-', async (store) => {
     const adopted: number[] = [];
@@ -38,7 +38,7 @@ test('the lease clock beats once a second without a supply, four times with one,
       await store.cluster.call('FCALL', 'hb_sup_start', 1, SUPPLY_KEY, 1000, 8, JSON.stringify({ kind: 'list', values: [5] }));
       await sleep(1500); // seen at the next beat
       const active = await callsOver(4000);
-      t.true(active >= 9, `a supply active: four calls a second (${active} in 4 s)`);
+      t.true(active >= 7 && active <= 10, `a supply active: two calls a second (${active} in 4 s)`);
       t.true(adopted.length >= 16, `its part of each second's release picked up (${adopted.length} packets)`);
 
       await store.cluster.call('FCALL', 'hb_sup_stop', 1, SUPPLY_KEY);

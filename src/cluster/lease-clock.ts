@@ -1,10 +1,10 @@
 // Fills this access node's shake buckets from the cluster's supply (docs/cluster.md, "Supply").
-// While a supply is active, four times a second, at fixed points of the wall-clock second, it calls
-// hb_sup_lease with the node's logged-in users (its heartbeat and its weight in the fair split) and
-// amounts drawn by the node's engine for fresh packets; the first call of each second anywhere
-// releases that second's packets over the live nodes, and each node picks its part up on its next
-// call, within that second. Without one, the call is only the heartbeat, once a second. The
-// admin's supply calls go to Redis too (`begin`, `end`).
+// While a supply is active, twice a second, at fixed points of the wall-clock second, it calls
+// hb_sup_lease with the node's logged-in users (its heartbeat and its weight in the fair split); the
+// first call of each second also carries amounts drawn by the node's engine for fresh packets. The
+// first call of each second anywhere releases that second's packets over the live nodes, and each
+// node picks its part up on its next call, within that second. Without one, the call is only the
+// heartbeat, once a second. The admin's supply calls go to Redis too (`begin`, `end`).
 import type { AmountRule, SupplyOptions, SupplyState } from '../engine/types.ts';
 import { C } from '../server/counters.ts';
 import { Unavailable } from '../server/groups.ts';
@@ -13,9 +13,12 @@ import type { ClusterEngine } from './cluster-engine.ts';
 import { SUPPLY_KEY } from './keys.ts';
 import type { ClusterStore } from './store.ts';
 
-/** Where in each second the node calls (ms) while a supply is active: four calls, so a release
- *  reaches every node in < 250 ms. */
-const PHASES_MS = [50, 300, 550, 800];
+/** Where in each second the node calls (ms) while a supply is active. Every node's first call
+ *  comes at the same point, so the call that releases the second's packets comes first and the
+ *  others pick their parts up at once; the second call serves a node whose first was late or failed.
+ *  Each call costs an idle node ~1 ms of CPU (56 nodes: four a second were 0.16 cores more than one,
+ *  docs/rehearsal.md). */
+const PHASES_MS = [50, 550];
 /** ... and while none is: the heartbeat alone. Every call is a round trip through ioredis, dear on
  *  ~56 mostly idle nodes (four a second were a third of an idle node's CPU). A supply begun
  *  elsewhere is seen within a second: its first release is made by the first call of the next
@@ -74,7 +77,7 @@ export class LeaseClock implements SupplyControl {
     // the next phase is picked after the call, from what it said of the supply; a call slower than
     // a phase (a failover) skips the phases it overlaps
     const timer = setTimeout(() => {
-      void this.tick().finally(() => {
+      void this.tick(next % 1000 === phases[0]).finally(() => {
         if (this.timer === timer) this.arm(); // not stopped meanwhile
       });
     }, next - inSecond);
@@ -108,8 +111,11 @@ export class LeaseClock implements SupplyControl {
     return Array.from(out);
   }
 
-  private async tick(): Promise<void> {
-    let need = await this.lease(this.rate > 0 ? Math.ceil(this.rate) + 1 : 0);
+  /** `first`: the second's first call, the one that may release it, so it brings drawn amounts
+   *  (~rate of them: later calls would only make them to be thrown away; a later call that does
+   *  release, because every first call was late, is asked for them and calls again). */
+  private async tick(first: boolean): Promise<void> {
+    let need = await this.lease(first && this.rate > 0 ? Math.ceil(this.rate) + 1 : 0);
     if (need > 0) need = await this.lease(need); // the rate or the rule was new to this node: once more, drawn by the reply's rule
     if (need > 0) this.log(`supply lease: Redis asked for ${need} amounts twice; this second's release is left to another node`);
   }
