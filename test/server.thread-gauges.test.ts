@@ -3,7 +3,7 @@
 // resolution is taken off).
 import test from 'ava';
 import { HEAP_MB, HEAP_USED_MB, LOOP_DELAY_MS, newCounters } from '../src/server/counters.ts';
-import { LOOP_SAMPLE_MS, trackThreadGauges } from '../src/server/thread-gauges.ts';
+import { DEFAULT_LOOP_SAMPLE_MS as LOOP_SAMPLE_MS, trackThreadGauges } from '../src/server/thread-gauges.ts';
 import { StatsAggregator } from '../src/server/stats.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -61,4 +61,20 @@ test('one sampler serves every reporter of a thread (the app on the main thread)
     stopServer();
     stopApp();
   }
+});
+
+// serial: the sampler is one per thread, and a concurrent test's would pick the interval
+test.serial('a coarser sampling interval (--loop-sample-ms) still reports a long block, less at most that interval', async (t) => {
+  const counters = newCounters();
+  const stop = trackThreadGauges(counters, 200);
+  try {
+    await sleep(300); // past the first sample: the histogram records intervals between samples
+    const until = Date.now() + 500;
+    while (Date.now() < until);
+    await sleep(1100);
+  } finally {
+    stop();
+  }
+  t.true(counters[LOOP_DELAY_MS] >= 500 - 200, `a 500 ms block reported as ${counters[LOOP_DELAY_MS]} ms`);
+  t.true(counters[LOOP_DELAY_MS] < 1000, `and not as more than the second it happened in (${counters[LOOP_DELAY_MS]} ms)`);
 });

@@ -30,6 +30,8 @@ interface Preset {
   nodeArgs?: string[];
   /** servers with `--private-fds` */
   privateFds?: boolean;
+  /** servers' `--loop-sample-ms` (unset: theirs) */
+  loopSampleMs?: number;
 }
 
 /** `default`: a few minutes on one machine, one server. `seed`: the reference experiment at full
@@ -60,6 +62,9 @@ export const PRESETS: Record<'default' | 'seed', Preset> = {
     // the nodes' million sockets out of /proc/PID/fd, which this machine's agent walks every second
     // at ~0.23 µs a descriptor (docs/rehearsal.md)
     privateFds: true,
+    // each node's loop-delay sampler wakes it 20 times a second at the servers' 50 ms: 56 nodes x 15
+    // fewer wake-ups a second at 200 (a stall of the size seen there, 0.2-0.7 s, still shows)
+    loopSampleMs: 200,
   },
 };
 
@@ -124,6 +129,11 @@ environment: HONGBAO_ENGINE=native|ts selects the servers' engine (default nativ
       choices: ['private', 'shared'],
     },
   )
+  .int('loop-sample-ms', "servers' event-loop delay sampling interval (default: the preset; seed: 200; else the servers' 50)", {
+    min: 10,
+    max: 1000,
+    value: 'MS',
+  })
   .list('node-args', 'Node flags for the server processes (default: the preset; seed: --max-semi-space-size=1,--optimize-for-size)', { value: 'F[,F]' })
   .string('out', 'output folder (default ./rehearsal-<timestamp>)', { value: 'DIR' })
   .bool('force', 'start a large run even when the preflight check finds it will not fit or finds leftovers of an earlier run');
@@ -191,6 +201,7 @@ export function parseConfig(argv: string[]): { config: RehearsalConfig; out: str
     spareUser: v.spareUser ?? users + 1,
     nodeArgs: v.nodeArgs.length > 0 ? v.nodeArgs : (preset.nodeArgs ?? []),
     privateFds: v.serverFds === undefined ? (preset.privateFds ?? false) : v.serverFds === 'private',
+    ...((v.loopSampleMs ?? preset.loopSampleMs) !== undefined ? { loopSampleMs: v.loopSampleMs ?? preset.loopSampleMs } : {}),
   };
   return { config, out: path.resolve(v.out ?? `rehearsal-${timestamp()}`), force: v.force };
 }

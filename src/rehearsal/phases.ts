@@ -38,6 +38,8 @@ export interface RehearsalConfig {
   generator?: 'ts' | 'native';
   /** native generator: `hongbao clients --worker-tick-us` (unset: theirs, 0) */
   workerTickUs?: number;
+  /** servers' `--loop-sample-ms` (unset: theirs) */
+  loopSampleMs?: number;
   /** native generator: `hongbao clients --users-per-worker` (unset: theirs) */
   usersPerWorker?: number;
 }

@@ -102,7 +102,11 @@ export class Rehearsal {
       const monitor = await this.start('monitor', ['monitor', '--port', '0', '--out', outDir, '--quiet', '--lag-ms', '2000'], process.env);
       this.monitorUrl = `http://127.0.0.1:${monitor.ready?.port}`;
       const perUser = Math.ceil(Math.max(cfg.qps1, cfg.qps2) / cfg.users);
-      const serverArgs = [...(perUser * 4 > 50 ? ['--max-messages-per-second', String(perUser * 4)] : []), ...(cfg.privateFds ? ['--private-fds'] : [])];
+      const serverArgs = [
+        ...(perUser * 4 > 50 ? ['--max-messages-per-second', String(perUser * 4)] : []),
+        ...(cfg.privateFds ? ['--private-fds'] : []),
+        ...(cfg.loopSampleMs !== undefined ? ['--loop-sample-ms', String(cfg.loopSampleMs)] : []),
+      ];
       this.printer.note(cfg.nodes > 1 ? `starting a Redis Cluster and ${cfg.nodes} access nodes` : 'starting the server');
       const service = await startService({
         nodes: cfg.nodes,

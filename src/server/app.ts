@@ -144,7 +144,7 @@ export function runApp(deps: AppDeps): Promise<void> {
   });
 
   registry.start();
-  const stopGauges = trackThreadGauges(counters);
+  const stopGauges = trackThreadGauges(counters, config.loopSampleMs);
   app.listen(config.host, config.port, (socket) => {
     if (!socket) {
       post({ t: 'failed', message: `cannot listen on ${config.host}:${config.port} (in use?)` });

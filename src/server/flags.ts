@@ -7,6 +7,7 @@ import path from 'node:path';
 import { FlagError, Flags } from '../cli/flags.ts';
 import { parseNatMap } from '../cluster/nat.ts';
 import { MAX_CEILING } from './counters.ts';
+import { DEFAULT_LOOP_SAMPLE_MS } from './thread-gauges.ts';
 
 const SPLIT_MODES = ['double-mean', 'line-segment'] as const;
 
@@ -32,6 +33,7 @@ export interface ServerFlags {
   loginTimeoutMs: number;
   packetTtlMs: number;
   expirySweepMs: number;
+  loopSampleMs: number;
   retainExpiredMs: number;
   semiSpaceMb: number;
   monitor: string | null;
@@ -85,6 +87,16 @@ SIGINT/SIGTERM: stop accepting, finish pending batches, close the ledger, exit 0
   .int('login-timeout-ms', 'a connection must log in within this, else 4003', { default: 10_000, min: 100, value: 'MS' })
   .int('packet-ttl-ms', 'expiry of group packets created over WebSocket (86400000 = 24 h)', { default: 86_400_000, min: 1, value: 'MS' })
   .int('expiry-sweep-ms', 'how often expired group packets are refunded', { default: 1000, min: 10, value: 'MS' })
+  .int(
+    'loop-sample-ms',
+    'how often each thread samples its event-loop delay (each sample wakes an idle thread; a stall may be reported up to this much short)',
+    {
+      default: DEFAULT_LOOP_SAMPLE_MS,
+      min: 10,
+      max: 1000,
+      value: 'MS',
+    },
+  )
   .int(
     'retain-expired-ms',
     'an expired group packet stays in memory this long after its expiry (exact answers to late opens, details); then only the ledger has it (86400000 = 24 h)',
@@ -156,6 +168,7 @@ export function parseFlags(argv: string[]): ServerFlags {
     loginTimeoutMs: v.loginTimeoutMs,
     packetTtlMs: v.packetTtlMs,
     expirySweepMs: v.expirySweepMs,
+    loopSampleMs: v.loopSampleMs,
     retainExpiredMs: v.retainExpiredMs,
     semiSpaceMb: v.semiSpaceMb,
     monitor: v.monitor ?? null,

@@ -36,6 +36,8 @@ export interface AppConfig {
   maxPayload: number;
   idleTimeout: number;
   loginTimeoutMs: number;
+  /** --loop-sample-ms */
+  loopSampleMs: number;
   packetTtlMs: number;
   maxShakesPerSecond: number;
   engineKind: 'native' | 'ts';

@@ -257,6 +257,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       maxPayload: flags.maxPayload,
       idleTimeout: flags.idleTimeout,
       loginTimeoutMs: flags.loginTimeoutMs,
+      loopSampleMs: flags.loopSampleMs,
       packetTtlMs: flags.packetTtlMs,
       maxShakesPerSecond: flags.maxShakesPerSecond,
       engineKind: kind,
@@ -376,7 +377,7 @@ export async function startServer(flags: ServerFlags, log: (message: string) => 
       .catch(() => undefined);
   });
   stats.start();
-  const stopGauges = trackThreadGauges(mainCounters);
+  const stopGauges = trackThreadGauges(mainCounters, flags.loopSampleMs);
   supply.start();
   if (node)
     await node.start({

@@ -8,11 +8,12 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { HEAP_MB, HEAP_USED_MB, LOOP_DELAY_MS } from './counters.ts';
 
-/** How often the loop delay is sampled. Each sample wakes an idle thread, and a wake-up is dear on
- *  these VMs: the histogram alone costs a bare Node 4–6 ms of CPU a second at 20 ms; an idle server
- *  went from 7 to 4 ms/s at 50 (a cluster runs ~56 idle-ish nodes). A stall is reported up to this
- *  much short (it may start anywhere in an interval), so much coarser would hide the stalls worth seeing. */
-export const LOOP_SAMPLE_MS = 50;
+/** How often the loop delay is sampled by default (--loop-sample-ms). Each sample wakes an idle
+ *  thread, and a wake-up is dear on these VMs: the histogram alone costs a bare Node 4–6 ms of CPU a
+ *  second at 20 ms; an idle server went from 7 to 4 ms/s at 50 (the million preset's ~56 idle-ish
+ *  nodes sample coarser, docs/rehearsal.md). A stall is reported up to this much short (it may start
+ *  anywhere in an interval), so much coarser would hide the stalls worth seeing. */
+export const DEFAULT_LOOP_SAMPLE_MS = 50;
 const mib = (bytes: number) => Math.round(bytes / 10_485.76) / 100; // two decimals
 
 /** The counters arrays this thread's gauges are written into. With one thread the app runs on the
@@ -20,10 +21,11 @@ const mib = (bytes: number) => Math.round(bytes / 10_485.76) / 100; // two decim
 const targets = new Set<Float64Array>();
 let stopSampler: (() => void) | null = null;
 
-/** Writes this thread's gauges into `counters` once a second; returns a stop function. */
-export function trackThreadGauges(counters: Float64Array): () => void {
+/** Writes this thread's gauges into `counters` once a second; returns a stop function. The first
+ *  caller of a thread picks the sampling interval. */
+export function trackThreadGauges(counters: Float64Array, sampleMs = DEFAULT_LOOP_SAMPLE_MS): () => void {
   targets.add(counters);
-  stopSampler ??= startSampler();
+  stopSampler ??= startSampler(sampleMs);
   return () => {
     targets.delete(counters);
     if (targets.size > 0 || stopSampler === null) return;
@@ -32,12 +34,12 @@ export function trackThreadGauges(counters: Float64Array): () => void {
   };
 }
 
-function startSampler(): () => void {
-  const h = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
+function startSampler(sampleMs: number): () => void {
+  const h = monitorEventLoopDelay({ resolution: sampleMs });
   h.enable();
   const timer = setInterval(() => {
     // the histogram records whole intervals between samples: the delay is what exceeds the resolution
-    const delayNs = Math.max(0, h.max - LOOP_SAMPLE_MS * 1e6);
+    const delayNs = Math.max(0, h.max - sampleMs * 1e6);
     const heap = getHeapStatistics();
     for (const counters of targets) {
       counters[LOOP_DELAY_MS] = Math.round(delayNs / 1e4) / 100; // ms, two decimals
