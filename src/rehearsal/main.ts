@@ -5,7 +5,8 @@ import { FlagError, Flags } from '../cli/flags.ts';
 import type { AmountRule } from '../engine/types.ts';
 import { summaryTable } from '../report/summary-table.ts';
 import { defaultGenerator, GENERATORS, type GeneratorKind } from '../simulator/generator.ts';
-import { MAX_USERS_PER_WORKER } from '../simulator/native/coordinator.ts';
+import { DEFAULT_USERS_PER_WORKER, MAX_USERS_PER_WORKER } from '../simulator/native/coordinator.ts';
+import { DEFAULT_LOOP_SAMPLE_MS, LOOP_SAMPLE_MS_RANGE } from '../server/thread-gauges.ts';
 import { defaultGroupTotal, defaultSupplyTotal, type RehearsalConfig } from './phases.ts';
 import { preflight } from './preflight.ts';
 import { ProgressPrinter } from './progress.ts';
@@ -117,7 +118,11 @@ environment: HONGBAO_ENGINE=native|ts selects the servers' engine (default nativ
   .int('connect-timeout', 'seconds for every user to connect (default: the preset)', { min: 1, value: 'S' })
   .int('drain-timeout', 'wait for outstanding answers and opens (default: the preset)', { min: 1, value: 'S' })
   .int('worker-tick-us', 'native generator: a worker wakes at most once per N µs (default: the preset; seed: 2000)', { min: 0, value: 'N' })
-  .int('users-per-worker', "native generator: users per worker process (default: the clients' own, 19,000)", { min: 1, max: MAX_USERS_PER_WORKER, value: 'N' })
+  .int('users-per-worker', `native generator: users per worker process (default: the clients' own, ${DEFAULT_USERS_PER_WORKER.toLocaleString('en-US')})`, {
+    min: 1,
+    max: MAX_USERS_PER_WORKER,
+    value: 'N',
+  })
   .int('spare-user', 'a user no client simulates, for a person on the shake page (its sign-in link is printed; 0: none)', {
     min: 0,
     value: 'ID',
@@ -129,9 +134,8 @@ environment: HONGBAO_ENGINE=native|ts selects the servers' engine (default nativ
       choices: ['private', 'shared'],
     },
   )
-  .int('loop-sample-ms', "servers' event-loop delay sampling interval (default: the preset; seed: 200; else the servers' 50)", {
-    min: 10,
-    max: 1000,
+  .int('loop-sample-ms', `servers' event-loop delay sampling interval (default: the preset; seed: 200; else the servers' ${DEFAULT_LOOP_SAMPLE_MS})`, {
+    ...LOOP_SAMPLE_MS_RANGE,
     value: 'MS',
   })
   .list('node-args', 'Node flags for the server processes (default: the preset; seed: --max-semi-space-size=1,--optimize-for-size)', { value: 'F[,F]' })

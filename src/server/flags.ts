@@ -7,7 +7,7 @@ import path from 'node:path';
 import { FlagError, Flags } from '../cli/flags.ts';
 import { parseNatMap } from '../cluster/nat.ts';
 import { MAX_CEILING } from './counters.ts';
-import { DEFAULT_LOOP_SAMPLE_MS } from './thread-gauges.ts';
+import { DEFAULT_LOOP_SAMPLE_MS, LOOP_SAMPLE_MS_RANGE } from './thread-gauges.ts';
 
 const SPLIT_MODES = ['double-mean', 'line-segment'] as const;
 
@@ -90,12 +90,7 @@ SIGINT/SIGTERM: stop accepting, finish pending batches, close the ledger, exit 0
   .int(
     'loop-sample-ms',
     'how often each thread samples its event-loop delay (each sample wakes an idle thread; a stall may be reported up to this much short)',
-    {
-      default: DEFAULT_LOOP_SAMPLE_MS,
-      min: 10,
-      max: 1000,
-      value: 'MS',
-    },
+    { default: DEFAULT_LOOP_SAMPLE_MS, ...LOOP_SAMPLE_MS_RANGE, value: 'MS' },
   )
   .int(
     'retain-expired-ms',

@@ -14,6 +14,8 @@ import { HEAP_MB, HEAP_USED_MB, LOOP_DELAY_MS } from './counters.ts';
  *  nodes sample coarser, docs/rehearsal.md). A stall is reported up to this much short (it may start
  *  anywhere in an interval), so much coarser would hide the stalls worth seeing. */
 export const DEFAULT_LOOP_SAMPLE_MS = 50;
+/** The range `--loop-sample-ms` takes (the server's flag and the rehearsal's). */
+export const LOOP_SAMPLE_MS_RANGE = { min: 10, max: 1000 } as const;
 const mib = (bytes: number) => Math.round(bytes / 10_485.76) / 100; // two decimals
 
 /** The counters arrays this thread's gauges are written into. With one thread the app runs on the
